@@ -1,0 +1,31 @@
+# Set-up, tests, demo and benchmarks. `make test` and `make demo` create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch goes in first, pinned: an unpinned `torch` in a fresh venv resolves to a multi-GB CUDA
+# build. On these CPU machines torch==2.13.0 is a local CPU wheel; on a GPU machine pass e.g.
+# TORCH_SPEC=torch (or a CUDA index) to get a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: install test demo bench clean
+
+$(BIN)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+test: install
+	$(BIN)/python -m pytest -q
+
+# Until the search pipeline lands, the demo runs what exists: the augmentation engine's benchmark.
+demo: install
+	$(BIN)/awsaug bench --case 32x32:256 --rounds 5
+
+bench: install
+	$(BIN)/python benchmarks/augment.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,159 @@
+"""The training transform and op-pair application: the public entry points of the engine.
+
+`apply_pairs` applies op2(op1(image)) per image; `TrainTransform` draws each image's crop, flip,
+op pair, signs and Cutout hole, and runs the whole transform on a backend (spec/OPS.md). All
+randomness comes from explicit `torch.Generator`s, so a batch is reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from awsaug_cli.kernels import backends
+from awsaug_cli.kernels.op_params import row_index
+from awsaug_cli.kernels.transform_spec import TransformDraw, TransformSettings
+from awsaug_cli.policy import Policy
+from awsaug_cli.space import AWS36, Space
+
+BACKENDS = backends.NAMES
+
+
+def check_images(images: torch.Tensor) -> None:
+    """ValueError unless `images` is a uint8 [N, 3, H, W] tensor."""
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.dtype != torch.uint8:
+        raise ValueError(f"images must be uint8 (values 0..255), got {images.dtype}")
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape [N, 3, H, W], got {list(images.shape)}")
+    if images.shape[2] < 1 or images.shape[3] < 1:
+        raise ValueError(f"images must have a positive height and width, got {list(images.shape)}")
+
+
+def _check_index_pairs(name: str, values: torch.Tensor, n: int) -> None:
+    if not isinstance(values, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(values).__name__}")
+    if values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer tensor, got {values.dtype}")
+    if values.dim() != 2 or values.shape[1] != 2:
+        raise ValueError(f"{name} must have shape [N, 2], got {list(values.shape)}")
+    if values.shape[0] != n:
+        raise ValueError(f"{name} has {values.shape[0]} rows but images has {n}; batch sizes must match")
+
+
+def check_pairs(pairs: torch.Tensor, n: int, space: Space = AWS36) -> None:
+    _check_index_pairs("pairs", pairs, n)
+    if n and (pairs.min() < 0 or pairs.max() >= len(space)):
+        bad = int(pairs[(pairs < 0) | (pairs >= len(space))][0])
+        raise ValueError(f"pairs contain op index {bad}, outside [0, {len(space) - 1}] of space {space.key!r}")
+
+
+def check_signs(signs: torch.Tensor, n: int) -> None:
+    _check_index_pairs("signs", signs, n)
+    if n and not ((signs == 1) | (signs == -1)).all():
+        raise ValueError("signs must be +1 or -1")
+
+
+def draw_signs(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """±1 per image and application, [n, 2], uniform."""
+    draw_device = generator.device if generator is not None else torch.device("cpu")
+    return (torch.randint(0, 2, (n, 2), generator=generator, device=draw_device) * 2 - 1).to(device)
+
+
+def apply_pairs(
+    images: torch.Tensor,
+    pairs: torch.Tensor,
+    signs: torch.Tensor | None = None,
+    *,
+    backend: str = "auto",
+    generator: torch.Generator | None = None,
+    space: Space = AWS36,
+) -> torch.Tensor:
+    """op2(op1(image)) per image, with Pillow's semantics (spec/OPS.md).
+
+    images uint8 [N, 3, H, W] on any device; pairs long [N, 2] op indices of `space`; signs ±1
+    [N, 2] (drawn from `generator` when None). Returns uint8 [N, 3, H, W] on the images' device.
+    """
+    check_images(images)
+    check_pairs(pairs, len(images), space)
+    if signs is None:
+        signs = draw_signs(len(images), generator, images.device)
+    check_signs(signs, len(images))
+    chosen = backends.load(backend, images.device)
+    rows = row_index(pairs.to(images.device, torch.int64), signs.to(images.device, torch.int64))
+    return chosen.apply_rows(images.contiguous(), rows, space)
+
+
+class TrainTransform:
+    """The training transform of spec/OPS.md on uint8 batches: pad-crop, flip, op1, op2, Cutout,
+    normalise. Each image draws its own crop, flip, pair, signs and hole.
+
+    Call with a uint8 [N, 3, H, W] batch and a generator; returns (normalised batch of
+    `out_dtype`, pairs LongTensor [N, 2]). Crop, flip, sign and Cutout randomness come from
+    `generator`; the pairs from `pair_generator` when given (so several policies can share the
+    rest of the randomness), else from `generator` after the rest.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        crop_padding: int = 4,
+        flip: bool = True,
+        cutout: int = 16,
+        backend: str = "auto",
+        out_dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError(f"mean and std need one value per RGB channel, got {len(mean)} and {len(std)}")
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std must be positive, got {list(std)}")
+        if crop_padding < 0 or cutout < 0:
+            raise ValueError(f"crop_padding and cutout must be >= 0, got {crop_padding} and {cutout}")
+        if not out_dtype.is_floating_point:
+            raise ValueError(f"out_dtype must be a floating dtype, got {out_dtype}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.policy = policy
+        self.flip = flip
+        self.backend = backend
+        std_t = torch.tensor(std, dtype=torch.float32)
+        self.settings = TransformSettings(
+            space=policy.space,
+            padding=crop_padding,
+            cutout=cutout,
+            scale=1.0 / (255.0 * std_t),
+            shift=-torch.tensor(mean, dtype=torch.float32) / std_t,
+            out_dtype=out_dtype,
+        )
+
+    def draw(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, pair_generator: torch.Generator | None = None
+    ) -> tuple[TransformDraw, torch.Tensor]:
+        """The per-image random choices for `images` (and the pairs), on the images' device."""
+        n, _, height, width = images.shape
+        device = generator.device if generator is not None else torch.device("cpu")
+
+        def integers(high: int, shape: tuple[int, ...]) -> torch.Tensor:
+            return torch.randint(0, high, shape, generator=generator, device=device)
+
+        signs = integers(2, (n, 2)) * 2 - 1
+        crop = integers(2 * self.settings.padding + 1, (n, 2))
+        flip = integers(2, (n,)).bool() & self.flip
+        centre = torch.stack([integers(height, (n,)), integers(width, (n,))], dim=1)
+        pairs = self.policy.sample(n, pair_generator if pair_generator is not None else generator, device=images.device)
+        target = images.device
+        draw = TransformDraw(row_index(pairs, signs.to(target)), crop.to(target), flip.to(target), centre.to(target))
+        return draw, pairs
+
+    def __call__(
+        self, images: torch.Tensor, generator: torch.Generator | None = None, *, pair_generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        check_images(images)
+        chosen = backends.load(self.backend, images.device)
+        draw, pairs = self.draw(images, generator, pair_generator)
+        return chosen.train_transform(images.contiguous(), draw, self.settings), pairs

@@ -1,0 +1,171 @@
+"""The `awsaug` command line: parse options, resolve settings, call one library function.
+
+Heavy modules (torch, kernels, DALI) are imported inside the commands, so `awsaug --help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+
+app = typer.Typer(
+    name="awsaug",
+    help="AWS AutoAugment: search data-augmentation policies with augmentation-wise weight sharing, "
+    "and apply them with batched GPU kernels.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RunDir = typer.Option(Path("runs/default"), "--run-dir", help="Run directory (configs, weights, search state, exports).")
+Device = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+Seed = typer.Option(0, "--seed", help="Seed of every random choice; same seed, same result on CPU.")
+
+
+def fail(message: str) -> NoReturn:
+    """One clear line on stderr and exit code 2 (bad input, missing prerequisites)."""
+    typer.echo(f"awsaug: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _not_built(command: str, issue: str) -> NoReturn:
+    fail(f"`awsaug {command}` is not built yet ({issue}); `awsaug bench` works today")
+
+
+@app.command()
+def pretrain(
+    data: str = typer.Option("digits", "--data", help="digits, or a dataset path (CIFAR, IDX, image folder)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model from the registry."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's epochs."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
+    run_dir: Path = RunDir,
+    device: str = Device,
+    seed: int = Seed,
+) -> None:
+    """Stage 1: train the shared weights under the uniform policy."""
+    _not_built("pretrain", "Stage 1 issue: datasets, models, training engine")
+
+
+@app.command()
+def search(
+    loops: Optional[int] = typer.Option(None, "--loops", help="Search loops (paper: 350)."),
+    trajectories: Optional[int] = typer.Option(None, "--trajectories", help="Trajectories per loop (paper: 8)."),
+    finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="Fine-tune epochs (paper: 10)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted search."),
+    run_dir: Path = RunDir,
+    device: str = Device,
+    seed: int = Seed,
+) -> None:
+    """Stage 2: search the policy with PPO over fine-tunes from the shared weights."""
+    _not_built("search", "Stage 2 issue: PPO agent and proxy fine-tunes")
+
+
+@app.command("export-policy")
+def export_policy(
+    out: Path = typer.Argument(..., help="Where to write the policy."),
+    format: str = typer.Option("awsaug", "--format", help="awsaug, albumentations, kornia, dali or fastaa."),
+    top_k: int = typer.Option(25, "--top-k", help="Pairs kept by formats that cannot hold the full distribution."),
+    from_file: Optional[Path] = typer.Option(None, "--from", help="Convert this policy file instead of the run's."),
+    run_dir: Path = RunDir,
+    device: str = Device,
+    seed: int = Seed,
+) -> None:
+    """Write the searched policy as canonical JSON or for another library."""
+    _not_built("export-policy", "policy exports issue")
+
+
+@app.command()
+def train(
+    policy: str = typer.Option(..., "--policy", help="Policy file, 'uniform' or 'none'."),
+    data: str = typer.Option("digits", "--data", help="digits, or a dataset path."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model from the registry."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs."),
+    run_dir: Path = RunDir,
+    device: str = Device,
+    seed: int = Seed,
+) -> None:
+    """Final training of a fresh model with a policy; reports final-epoch test accuracy."""
+    _not_built("train", "policy exports / final training issue")
+
+
+@app.command()
+def preview(
+    policy_file: Path = typer.Argument(..., help="Policy file to preview."),
+    data: str = typer.Option("digits", "--data", help="digits, or a dataset path."),
+    out: Path = typer.Option(Path("preview.png"), "--out", help="PNG grid to write."),
+    run_dir: Path = RunDir,
+    device: str = Device,
+    seed: int = Seed,
+) -> None:
+    """A PNG grid of real images, clean and under pairs sampled from the policy."""
+    _not_built("preview", "policy exports / preview issue")
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(Path("report.png"), "--out", help="PNG figure to write."),
+    run_dir: Path = RunDir,
+    device: str = Device,
+    seed: int = Seed,
+) -> None:
+    """Figures of a search: rewards, entropy, the pair heat map, op marginals."""
+    _not_built("report", "policy exports / report issue")
+
+
+def _parse_case(text: str):
+    from awsaug_cli.bench import Case
+
+    try:
+        size, batch = text.split(":")
+        height, _, width = size.partition("x")
+        case = Case(int(height), int(width or height), int(batch))
+    except ValueError:
+        fail(f"--case {text!r}: expected HEIGHTxWIDTH:BATCH or SIZE:BATCH, e.g. 32x32:256")
+    if min(case.height, case.width, case.batch) < 1:
+        fail(f"--case {text!r}: sizes and batch must be positive")
+    return case
+
+
+@app.command()
+def bench(
+    case: Optional[list[str]] = typer.Option(
+        None, "--case", help="HEIGHTxWIDTH:BATCH to measure (repeatable; default 32x32:256 and 224x224:64)."
+    ),
+    rounds: int = typer.Option(7, "--rounds", min=1, help="Interleaved timing rounds; figures are medians."),
+    threads: int = typer.Option(1, "--threads", min=1, help="CPU threads for torch and DALI."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Measure only methods whose name contains this."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the measurements as JSON."),
+    device: str = typer.Option("auto", "--device", help="cpu or cuda: measure only methods on it (auto: all)."),
+    seed: int = Seed,
+) -> None:
+    """Throughput of the full training transform: awsaug's backends against the authors' Pillow loop, kornia and DALI."""
+    from rich.console import Console
+
+    from awsaug_cli import bench as benchmark
+    from awsaug_cli.rich_reporting import RichReporter, bench_table
+
+    cases = tuple(_parse_case(text) for text in case) if case else benchmark.DEFAULT_CASES
+    console = Console(stderr=True)
+    if device not in ("auto", "cpu", "cuda"):
+        fail(f"--device {device!r}: bench takes auto, cpu or cuda")
+    results = benchmark.run(cases, rounds=rounds, threads=threads, only=tuple(only) if only else None,
+                            device=device, seed=seed, reporter=RichReporter(console))
+    Console().print(bench_table(results))
+    if json_out is not None:
+        from awsaug_cli.atomic import atomic_write_text
+
+        atomic_write_text(json_out, json.dumps(benchmark.as_json(results), indent=1) + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The augmentation backends, one registry: name → how to run op pairs and the training transform.
+
+Backends are imported when first used: the Triton module compiles kernels and must see the
+TRITON_INTERPRET setting it was imported under, and the CLI's start-up must stay light.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested backend cannot run here (missing package, no CUDA device, not built)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    apply_rows: Callable  # (images uint8 [N,3,H,W], rows int64 [N, S], space) -> uint8
+    train_transform: Callable  # (images, TransformDraw, TransformSettings) -> float tensor
+
+
+# name → (module, why it may be unavailable)
+_MODULES: dict[str, str] = {
+    "torch": "awsaug_cli.kernels.torch_pipeline",
+    "triton": "awsaug_cli.kernels.triton_pairs",
+}
+NOT_BUILT: dict[str, str] = {
+    "dali": "the DALI op backend is not built yet (it arrives with the DALI pipeline); use 'torch' or 'triton'",
+}
+NAMES: tuple[str, ...] = ("auto", *_MODULES, *NOT_BUILT)
+
+
+def triton_interpreter() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def triton_importable() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def resolve(name: str, device: torch.device) -> str:
+    """The concrete backend for `name` on `device` ("auto": triton on CUDA, torch otherwise)."""
+    if name not in NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
+    if name == "auto":
+        return "triton" if device.type == "cuda" and triton_importable() else "torch"
+    return name
+
+
+def check_runs_on(name: str, device: torch.device) -> None:
+    if name in NOT_BUILT:
+        raise BackendUnavailableError(NOT_BUILT[name])
+    if name == "triton":
+        if not triton_importable():
+            raise BackendUnavailableError("the 'triton' backend needs the triton package (pip install triton)")
+        if device.type != "cuda" and not (device.type == "cpu" and triton_interpreter()):
+            raise BackendUnavailableError(
+                f"the 'triton' backend runs on CUDA tensors (or on CPU under TRITON_INTERPRET=1); got {device.type} tensors"
+            )
+
+
+def available(device: torch.device) -> list[str]:
+    """Backends that can run on `device` in this process."""
+    names = []
+    for name in (*_MODULES, *NOT_BUILT):
+        try:
+            check_runs_on(name, device)
+        except BackendUnavailableError:
+            continue
+        names.append(name)
+    return names
+
+
+def load(name: str, device: torch.device) -> Backend:
+    concrete = resolve(name, device)
+    check_runs_on(concrete, device)
+    module = importlib.import_module(_MODULES[concrete])
+    return Backend(concrete, module.apply_rows, module.train_transform)

@@ -1,0 +1,392 @@
+"""Batched torch implementation of the op table: the CPU backend and the readable reference.
+
+Images are grouped by the kind of op they drew and each group is processed with batched tensor
+ops and per-image parameters, so the work done is proportional to what each image chose (no op
+runs on an image that did not draw it, and there is no loop over images). The arithmetic follows
+Pillow's C code (float32 blends truncated to uint8, float64 bicubic, 16.16 fixed-point nearest
+sampling, integer luma), so results equal Pillow's rather than approximate them.
+
+Kinds that share their last step form a family and run that step once for all their images:
+* lookup tables (invert, posterize, solarize, brightness, contrast, autocontrast, equalize): a
+  [3, 256] table per image from its statistics, then one gather;
+* blends (color, sharpness): a degenerate image per image (luma, 3×3 smoothing), then one blend;
+* nearest resampling (rotate, translate_x, translate_y): one gather through fixed-point maps;
+* bicubic resampling (shear_x, shear_y): one 4-tap gather and Pillow's cubic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from awsaug_cli.space import KINDS, Space
+
+from .op_params import COL, op_table
+
+
+@dataclass(frozen=True)
+class RowTables:
+    """What each op-table row does independently of pixel values, for one image size; built once.
+
+    kind [R] int64, factor [R] float32, fill [R] uint8: op-table columns in the dtypes used;
+    rank [R] int64: position of the row's kind in family order (see _apply_stage);
+    fixed_luts [R, 256] uint8: the table of kinds without statistics (identity for other rows);
+    nearest_index [R, H·W]: flat source pixel per output pixel, H·W where Pillow fills;
+    cubic_taps [R, 4·H·W], cubic_offset [R, H·W] (float64) and cubic_outside [R, H·W] (uint8,
+    1 where the output is the fill colour) for shears.
+    """
+
+    kind: torch.Tensor
+    rank: torch.Tensor
+    factor: torch.Tensor
+    fill: torch.Tensor
+    fixed_luts: torch.Tensor
+    nearest_index: torch.Tensor
+    cubic_taps: torch.Tensor
+    cubic_offset: torch.Tensor
+    cubic_outside: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Group:
+    """Images of a batch that drew kinds of one family, with their op-table rows."""
+
+    images: torch.Tensor  # uint8 [n, 3, H, W]
+    rows: torch.Tensor  # int64 [n]
+    tables: RowTables
+
+    def factor(self) -> torch.Tensor:
+        return self.tables.factor.index_select(0, self.rows)
+
+    def fill(self) -> torch.Tensor:
+        return self.tables.fill.index_select(0, self.rows)
+
+    def part(self, images: slice) -> Group:
+        return Group(self.images[images], self.rows[images], self.tables)
+
+
+# ---------------------------------------------------------------- Pillow primitives
+
+
+def blend(degenerate: torch.Tensor, image: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Pillow's Image.blend on uint8 values: float32 d + f·(i − d), clipped, truncated.
+
+    `degenerate` may be any dtype holding integer values (float32 saves a conversion)."""
+    d = degenerate.to(torch.float32)
+    diff = image.to(torch.float32).sub_(d)
+    return diff.mul_(factor).add_(d).clamp_(0.0, 255.0).to(torch.uint8)
+
+
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """Pillow's RGB → L (ITU-R 601-2 in 16-bit fixed point) as integer-valued float32 [n, 1, H, W].
+
+    Every partial sum is an integer below 2**24, so float32 holds it exactly."""
+    rgb = images.to(torch.float32)
+    weighted = rgb[:, 0:1] * 19595.0
+    weighted.add_(rgb[:, 1:2], alpha=38470.0).add_(rgb[:, 2:3], alpha=7471.0).add_(0x8000)
+    return weighted.mul_(1.0 / 65536.0).floor_()
+
+
+def smooth(images: torch.Tensor) -> torch.Tensor:
+    """Pillow's ImageFilter.SMOOTH ([[1,1,1],[1,5,1],[1,1,1]] / 13, rounded, border copied) as
+    integer-valued float32.
+
+    Pillow sums in float32; the exact sum is m/13 for an integer m, never within float32 error
+    of a rounding boundary, so any float32 evaluation of round(m/13) gives Pillow's values."""
+    out = images.to(torch.float32)
+    if images.shape[-1] < 3 or images.shape[-2] < 3:
+        return out
+    rows = out[..., :-2] + out[..., 1:-1] + out[..., 2:]
+    box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
+    m = box.add_(out[..., 1:-1, 1:-1], alpha=4)
+    out[..., 1:-1, 1:-1] = m.mul_(1.0 / 13.0).add_(0.5).floor_()
+    return out
+
+
+def cubic(taps: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Pillow's transform cubic (Keys, a = −1) through uint8 samples taps [..., 4, P] at offsets
+    d [..., P] past the second one: v2 + d·(p2 + d·(p3 + d·p4)), Pillow's order, then clipped
+    and truncated to the uint8 Pillow stores.
+
+    Pillow evaluates in float64, this in float32 (both backends alike): the truncation can
+    differ only where the value lies within ~1e-4 of an integer, about one pixel in 10^4."""
+    v1, v2, v3, v4 = taps.to(torch.int16).unbind(-2)
+    p2 = (v3 - v1).to(torch.float32)
+    p3 = ((v1 - v2) * 2 + v3 - v4).to(torch.float32)
+    p4 = (v2 - v1 - v3 + v4).to(torch.float32)
+    value = p4.mul_(d).add_(p3).mul_(d).add_(p2).mul_(d).add_(v2.to(torch.float32))
+    return value.clamp_(0.0, 255.0).to(torch.uint8)
+
+
+# ---------------------------------------------------------------- lookup-table kinds
+# Kinds without statistics get one fixed table per op-table row, built once (RowTables); kinds
+# with statistics build [n, 3, 256] tables from each image.
+
+
+def _levels(rows: int, device: torch.device) -> torch.Tensor:
+    return torch.arange(256, device=device).expand(rows, 256)
+
+
+def _fixed_invert(params: torch.Tensor) -> torch.Tensor:
+    return 255 - _levels(len(params), params.device)
+
+
+def _fixed_posterize(params: torch.Tensor) -> torch.Tensor:
+    return _levels(len(params), params.device) & params[:, COL["iparam"]].to(torch.int64).view(-1, 1)
+
+
+def _fixed_solarize(params: torch.Tensor) -> torch.Tensor:
+    v = _levels(len(params), params.device)
+    return torch.where(v < params[:, COL["iparam"]].to(torch.int64).view(-1, 1), v, 255 - v)
+
+
+def _fixed_brightness(params: torch.Tensor) -> torch.Tensor:
+    v = _levels(len(params), params.device)
+    return blend(torch.zeros_like(v), v, params[:, COL["factor"]].to(torch.float32).view(-1, 1))
+
+
+FIXED_LUT_KINDS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "brightness": _fixed_brightness,
+    "invert": _fixed_invert,
+    "posterize": _fixed_posterize,
+    "solarize": _fixed_solarize,
+}
+
+
+def _image_levels(group: Group) -> torch.Tensor:
+    return torch.arange(256, device=group.images.device).expand(len(group.images), 3, 256)
+
+
+def _lut_contrast(group: Group) -> torch.Tensor:
+    # Pillow: int(mean of the luma image + 0.5), i.e. round half up of sum / count.
+    images = group.images
+    total = luma(images).flatten(1).sum(dim=1)
+    count = images.shape[-1] * images.shape[-2]
+    mean = torch.div(2 * total + count, 2 * count, rounding_mode="floor")
+    v = _image_levels(group)
+    return blend(mean.view(-1, 1, 1).expand_as(v), v, group.factor().view(-1, 1, 1))
+
+
+def _lut_autocontrast(group: Group) -> torch.Tensor:
+    flat = group.images.flatten(2)
+    lo = flat.amin(dim=2, keepdim=True).to(torch.float64)
+    hi = flat.amax(dim=2, keepdim=True).to(torch.float64)
+    v = _image_levels(group)
+    # A true division: `255.0 / tensor` multiplies by a reciprocal and rounds differently.
+    scale = torch.full_like(lo, 255.0) / (hi - lo).clamp(min=1.0)
+    offset = -lo * scale
+    stretched = (v * scale + offset).trunc_().clamp_(0, 255).to(torch.int64)
+    return torch.where(hi > lo, stretched, v).to(torch.uint8)
+
+
+def channel_histograms(images: torch.Tensor) -> torch.Tensor:
+    """int64 [n, 3, 256]: the histogram of each image channel."""
+    n = len(images)
+    flat = images.flatten(2).to(torch.int64)
+    bins = flat + torch.arange(n * 3, device=images.device).view(n, 3, 1) * 256
+    return torch.bincount(bins.flatten(), minlength=n * 3 * 256).view(n, 3, 256)
+
+
+def _lut_equalize(group: Group) -> torch.Tensor:
+    hist = channel_histograms(group.images)
+    v = _image_levels(group)
+    last_bin = torch.where(hist > 0, v, -1).amax(dim=2, keepdim=True)
+    step = (hist.sum(dim=2, keepdim=True) - hist.gather(2, last_bin)) // 255
+    below = hist.cumsum(dim=2) - hist
+    safe_step = step.clamp(min=1)
+    mapped = torch.div(safe_step // 2 + below, safe_step, rounding_mode="floor").clamp_(max=255)
+    return torch.where(step > 0, mapped, v).to(torch.uint8)
+
+
+def _lut_fixed(group: Group) -> torch.Tensor:
+    return group.tables.fixed_luts.index_select(0, group.rows).unsqueeze(1).expand(-1, 3, -1)
+
+
+LUT_KINDS: dict[str, Callable[[Group], torch.Tensor]] = {
+    "autocontrast": _lut_autocontrast,
+    "contrast": _lut_contrast,
+    "equalize": _lut_equalize,
+    **{kind: _lut_fixed for kind in FIXED_LUT_KINDS},
+}
+
+
+# ---------------------------------------------------------------- families
+
+
+def _lut_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
+    luts = torch.cat([LUT_KINDS[kind](group.part(part)) for kind, part in parts.items()])
+    index = group.images.flatten(2).to(torch.int64)
+    return luts.gather(2, index).view_as(group.images)
+
+
+DEGENERATE_KINDS: dict[str, Callable[[Group], torch.Tensor]] = {
+    "color": lambda group: luma(group.images).expand_as(group.images),
+    "sharpness": lambda group: smooth(group.images),
+}
+
+
+def _blend_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
+    degenerate = torch.cat([DEGENERATE_KINDS[kind](group.part(part)) for kind, part in parts.items()])
+    return blend(degenerate, group.images, group.factor().view(-1, 1, 1, 1))
+
+
+def _nearest_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
+    images = group.images
+    n, channels = images.shape[:2]
+    fill = group.fill().view(n, 1, 1).expand(n, channels, 1)
+    source = torch.cat([images.flatten(2), fill], dim=2)
+    index = group.tables.nearest_index.index_select(0, group.rows).unsqueeze(1).expand(n, channels, -1)
+    return source.gather(2, index).view_as(images)
+
+
+def _cubic_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
+    images, maps = group.images, group.tables
+    n, channels = images.shape[:2]
+    taps = maps.cubic_taps.index_select(0, group.rows).unsqueeze(1).expand(n, channels, -1)
+    samples = images.flatten(2).gather(2, taps).view(n, channels, 4, -1)
+    d = maps.cubic_offset.index_select(0, group.rows).unsqueeze(1)
+    outside = maps.cubic_outside.index_select(0, group.rows).unsqueeze(1)
+    fill = group.fill().view(n, 1, 1)
+    return cubic(samples, d).mul_(1 - outside).add_(outside * fill).view_as(images)
+
+
+@dataclass(frozen=True)
+class Family:
+    kinds: tuple[str, ...]
+    apply: Callable[[Group, dict[str, slice]], torch.Tensor]
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(tuple(LUT_KINDS), _lut_family),
+    Family(tuple(DEGENERATE_KINDS), _blend_family),
+    Family(("rotate", "translate_x", "translate_y"), _nearest_family),
+    Family(("shear_x", "shear_y"), _cubic_family),
+)
+
+assert sorted(kind for family in FAMILIES for kind in family.kinds) == sorted(KINDS)
+
+# Position of each kind in family order: sorting a batch by it makes every family, and every
+# kind inside a family, one contiguous run of images.
+_FAMILY_ORDER = [kind for family in FAMILIES for kind in family.kinds]
+_KIND_RANK = torch.tensor([_FAMILY_ORDER.index(kind) for kind in KINDS])
+
+
+# ---------------------------------------------------------------- sampling maps
+
+
+def _pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    ys = torch.arange(height, device=device, dtype=dtype).view(1, height, 1)
+    xs = torch.arange(width, device=device, dtype=dtype).view(1, 1, width)
+    return ys, xs
+
+
+def _affine(table: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    a = [table[:, COL[f"a{i}"]].to(dtype).view(-1, 1, 1) for i in range(6)]
+    return a[0] * xs + a[1] * ys + a[2], a[3] * xs + a[4] * ys + a[5]
+
+
+def _nearest_index(table: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pillow's fixed-point nearest affine: source = (A·(x, y, 1)) >> 16 per output pixel."""
+    ys, xs = _pixel_grid(height, width, table.device, torch.int64)
+    sx, sy = _affine(table, xs, ys, torch.int64)
+    sx, sy = sx >> 16, sy >> 16
+    inside = (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
+    index = sy.clamp(0, height - 1) * width + sx.clamp(0, width - 1)
+    return torch.where(inside, index, height * width).flatten(1)
+
+
+def _cubic_maps(table: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Taps of Pillow's bicubic affine transform for maps that move pixels along one axis.
+
+    Shears move pixels along x (shear_x) or y (shear_y). Along the other axis every output
+    pixel centre lands on an input pixel centre, where Pillow's cubic returns that sample
+    exactly, so one 4-tap pass along the moving axis reproduces Pillow bit for bit.
+    """
+    ys, xs = _pixel_grid(height, width, table.device, torch.float64)
+    src_x, src_y = _affine(table, xs + 0.5, ys + 0.5, torch.float64)
+    inside = (src_x >= 0) & (src_x < width) & (src_y >= 0) & (src_y < height)
+    along_x = (table[:, COL["a1"]] != 0).view(-1, 1, 1)
+    along = torch.where(along_x, src_x, src_y) - 0.5
+    start = along.floor()
+    row = ys.to(torch.int64).expand(len(table), height, width)
+    col = xs.to(torch.int64).expand(len(table), height, width)
+    taps = []
+    for k in range(4):
+        moved = start.to(torch.int64) - 1 + k
+        tap_col = torch.where(along_x, moved.clamp(0, width - 1), col)
+        tap_row = torch.where(along_x, row, moved.clamp(0, height - 1))
+        taps.append((tap_row * width + tap_col).flatten(1))
+    outside = (~inside).flatten(1).to(torch.uint8)
+    return torch.cat(taps, dim=1), (along - start).flatten(1).to(torch.float32), outside
+
+
+def _fixed_luts(table: torch.Tensor) -> torch.Tensor:
+    luts = _levels(len(table), table.device).clone()
+    kinds = table[:, COL["kind"]].to(torch.int64)
+    for kind, build in FIXED_LUT_KINDS.items():
+        rows = (kinds == KINDS.index(kind)).nonzero().flatten()
+        luts[rows] = build(table[rows]).to(luts.dtype)
+    return luts.to(torch.uint8)
+
+
+_row_tables: dict[tuple[Space, int, int, torch.device], RowTables] = {}
+
+
+def row_tables(space: Space, height: int, width: int, device: torch.device) -> RowTables:
+    key = (space, height, width, torch.device(device))
+    if key not in _row_tables:
+        table = op_table(space, height, width, device)
+        taps, offset, outside = _cubic_maps(table, height, width)
+        _row_tables[key] = RowTables(
+            kind=table[:, COL["kind"]].to(torch.int64),
+            rank=_KIND_RANK.to(device).index_select(0, table[:, COL["kind"]].to(torch.int64)),
+            factor=table[:, COL["factor"]].to(torch.float32),
+            fill=table[:, COL["fill"]].to(torch.uint8),
+            fixed_luts=_fixed_luts(table),
+            nearest_index=_nearest_index(table, height, width),
+            cubic_taps=taps,
+            cubic_offset=offset,
+            cubic_outside=outside,
+        )
+    return _row_tables[key]
+
+
+# ---------------------------------------------------------------- stages
+
+def _apply_stage(images: torch.Tensor, rows: torch.Tensor, tables: RowTables) -> tuple[torch.Tensor, torch.Tensor]:
+    """One op per image. Returns the outputs sorted by family and the permutation used
+    (output i is input image perm[i]); one host synchronisation per call."""
+    rank = tables.rank.index_select(0, rows)
+    perm = torch.argsort(rank, stable=True)
+    counts = torch.bincount(rank, minlength=len(KINDS)).tolist()
+    images, rows = images.index_select(0, perm), rows.index_select(0, perm)
+    outputs, start = [], 0
+    for family in FAMILIES:
+        parts, size = {}, 0
+        for kind in family.kinds:
+            count = counts[_FAMILY_ORDER.index(kind)]
+            if count:
+                parts[kind] = slice(size, size + count)
+                size += count
+        if size:
+            group = Group(images[start : start + size], rows[start : start + size], tables)
+            outputs.append(family.apply(group, parts))
+            start += size
+    return torch.cat(outputs), perm
+
+
+def apply_rows(images: torch.Tensor, rows: torch.Tensor, space: Space) -> torch.Tensor:
+    """Apply op-table rows [N, S] stage by stage (stage s uses rows[:, s]) to uint8 [N, 3, H, W]."""
+    if len(images) == 0:
+        return images.clone()
+    tables = row_tables(space, images.shape[-2], images.shape[-1], images.device)
+    out = images.contiguous()
+    order = torch.arange(len(images), device=images.device)  # out[i] is image order[i]
+    for stage in range(rows.shape[1]):
+        out, perm = _apply_stage(out, rows[:, stage].index_select(0, order), tables)
+        order = order.index_select(0, perm)
+    back = torch.empty_like(order)
+    back[order] = torch.arange(len(order), device=order.device)
+    return out.index_select(0, back)

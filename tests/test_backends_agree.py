@@ -1,0 +1,79 @@
+"""The backends agree with each other, and a pair is its two ops one after the other."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from awsaug_cli.augment import TrainTransform, apply_pairs
+from awsaug_cli.kernels.backends import load
+from awsaug_cli.kernels.op_params import row_index
+from awsaug_cli.policy import Policy
+from awsaug_cli.space import AWS36
+
+from .conftest import photo_batch, triton_runs_here
+
+needs_triton = pytest.mark.skipif(not triton_runs_here(), reason="triton not importable")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def random_pairs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    pairs = torch.randint(0, len(AWS36), (n, 2), generator=generator)
+    signs = torch.randint(0, 2, (n, 2), generator=generator) * 2 - 1
+    return pairs, signs
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("triton", marks=needs_triton)])
+def test_a_pair_is_its_ops_in_sequence(photos, backend):
+    images = photo_batch(photos, 32, 32, per_photo=1)[:8].to(DEVICE if backend == "triton" else "cpu")
+    for seed in range(4):
+        pairs, signs = (t.to(images.device) for t in random_pairs(len(images), seed))
+        both = apply_pairs(images, pairs, signs, backend=backend)
+        run = load(backend, images.device).apply_rows
+        rows = row_index(pairs, signs)
+        first_only = run(images, rows[:, :1], AWS36)
+        assert torch.equal(both, run(first_only, rows[:, 1:], AWS36))
+        assert not torch.equal(both, first_only)  # the second op changed something
+
+
+@needs_triton
+def test_triton_equals_torch_on_pairs(photos):
+    images = photo_batch(photos, 23, 37, per_photo=1)[:8]
+    for seed in range(3):
+        pairs, signs = random_pairs(len(images), seed)
+        expected = apply_pairs(images, pairs, signs, backend="torch")
+        got = apply_pairs(images.to(DEVICE), pairs.to(DEVICE), signs.to(DEVICE), backend="triton").cpu()
+        assert torch.equal(got, expected)
+
+
+@needs_triton
+@pytest.mark.parametrize("out_dtype", [torch.float32, torch.bfloat16])
+def test_triton_equals_torch_on_the_training_transform(photos, out_dtype):
+    images = photo_batch(photos, 32, 32, per_photo=1)[:8]
+    kwargs = dict(mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), out_dtype=out_dtype)
+    policy = Policy.uniform()
+    torch_out, torch_pairs = TrainTransform(policy, backend="torch", **kwargs)(images, torch.Generator().manual_seed(3))
+    generator = torch.Generator(device=DEVICE).manual_seed(3) if DEVICE == "cuda" else torch.Generator().manual_seed(3)
+    triton_out, triton_pairs = TrainTransform(policy, backend="triton", **kwargs)(images.to(DEVICE), generator)
+    if DEVICE == "cuda":  # different generator device: different draws; compare through the draw instead
+        pytest.skip("the CUDA comparison runs in test_gpu_transform_matches_torch")
+    assert torch.equal(torch_pairs, triton_pairs)
+    assert triton_out.dtype == out_dtype
+    if out_dtype == torch.float32:
+        assert torch.equal(triton_out, torch_out)
+    else:  # float32 values rounded to bfloat16: at most one bfloat16 step apart
+        step = torch_out.float().abs().clamp(min=2**-126) * 2**-7
+        assert ((triton_out.float() - torch_out.float()).abs() <= step).all()
+
+
+@pytest.mark.gpu
+def test_gpu_transform_matches_torch(photos):
+    from awsaug_cli.kernels import torch_pipeline, triton_pairs
+
+    images = photo_batch(photos, 32, 32).cuda()
+    transform = TrainTransform(Policy.uniform(), (0.5,) * 3, (0.25,) * 3, backend="triton")
+    draw, _ = transform.draw(images, torch.Generator(device="cuda").manual_seed(0))
+    expected = torch_pipeline.train_transform(images, draw, transform.settings)
+    got = triton_pairs.train_transform(images, draw, transform.settings)
+    assert (got - expected).abs().max() <= 1e-5
