@@ -26,6 +26,10 @@ from awsaug_cli.space import KINDS, Space
 from .op_params import COL, op_table
 
 
+NEAREST_KINDS = ("rotate", "translate_x", "translate_y")  # Pillow's nearest affine
+CUBIC_KINDS = ("shear_x", "shear_y")  # Pillow's bicubic affine
+
+
 @dataclass(frozen=True)
 class RowTables:
     """What each op-table row does independently of pixel values, for one image size; built once.
@@ -33,9 +37,10 @@ class RowTables:
     kind [R] int64, factor [R] float32, fill [R] uint8: op-table columns in the dtypes used;
     rank [R] int64: position of the row's kind in family order (see _apply_stage);
     fixed_luts [R, 256] uint8: the table of kinds without statistics (identity for other rows);
-    nearest_index [R, H·W]: flat source pixel per output pixel, H·W where Pillow fills;
-    cubic_taps [R, 4·H·W], cubic_offset [R, H·W] (float64) and cubic_outside [R, H·W] (uint8,
-    1 where the output is the fill colour) for shears.
+    Sampling maps exist only for the rows of their family, found through a slot per row:
+    nearest_slot [R] → nearest_index [S, H·W]: flat source pixel per output pixel, H·W where
+    Pillow fills (rotate, translate); cubic_slot [R] → cubic_taps [S, 4·H·W], cubic_offset
+    [S, H·W] (float32) and cubic_outside [S, H·W] (uint8, 1 where the output is the fill) (shears).
     """
 
     kind: torch.Tensor
@@ -43,7 +48,9 @@ class RowTables:
     factor: torch.Tensor
     fill: torch.Tensor
     fixed_luts: torch.Tensor
+    nearest_slot: torch.Tensor
     nearest_index: torch.Tensor
+    cubic_slot: torch.Tensor
     cubic_taps: torch.Tensor
     cubic_offset: torch.Tensor
     cubic_outside: torch.Tensor
@@ -237,17 +244,19 @@ def _nearest_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
     n, channels = images.shape[:2]
     fill = group.fill().view(n, 1, 1).expand(n, channels, 1)
     source = torch.cat([images.flatten(2), fill], dim=2)
-    index = group.tables.nearest_index.index_select(0, group.rows).unsqueeze(1).expand(n, channels, -1)
+    slots = group.tables.nearest_slot.index_select(0, group.rows)
+    index = group.tables.nearest_index.index_select(0, slots).unsqueeze(1).expand(n, channels, -1)
     return source.gather(2, index).view_as(images)
 
 
 def _cubic_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
     images, maps = group.images, group.tables
     n, channels = images.shape[:2]
-    taps = maps.cubic_taps.index_select(0, group.rows).unsqueeze(1).expand(n, channels, -1)
+    slots = maps.cubic_slot.index_select(0, group.rows)
+    taps = maps.cubic_taps.index_select(0, slots).unsqueeze(1).expand(n, channels, -1)
     samples = images.flatten(2).gather(2, taps).view(n, channels, 4, -1)
-    d = maps.cubic_offset.index_select(0, group.rows).unsqueeze(1)
-    outside = maps.cubic_outside.index_select(0, group.rows).unsqueeze(1)
+    d = maps.cubic_offset.index_select(0, slots).unsqueeze(1)
+    outside = maps.cubic_outside.index_select(0, slots).unsqueeze(1)
     fill = group.fill().view(n, 1, 1)
     return cubic(samples, d).mul_(1 - outside).add_(outside * fill).view_as(images)
 
@@ -261,8 +270,8 @@ class Family:
 FAMILIES: tuple[Family, ...] = (
     Family(tuple(LUT_KINDS), _lut_family),
     Family(tuple(DEGENERATE_KINDS), _blend_family),
-    Family(("rotate", "translate_x", "translate_y"), _nearest_family),
-    Family(("shear_x", "shear_y"), _cubic_family),
+    Family(NEAREST_KINDS, _nearest_family),
+    Family(CUBIC_KINDS, _cubic_family),
 )
 
 assert sorted(kind for family in FAMILIES for kind in family.kinds) == sorted(KINDS)
@@ -331,6 +340,15 @@ def _fixed_luts(table: torch.Tensor) -> torch.Tensor:
     return luts.to(torch.uint8)
 
 
+def _slots(table: torch.Tensor, kinds: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows of `kinds` and, per row of the table, its position among them (0 elsewhere)."""
+    codes = torch.tensor([KINDS.index(kind) for kind in kinds], device=table.device)
+    rows = torch.isin(table[:, COL["kind"]].to(torch.int64), codes).nonzero().flatten()
+    slot = torch.zeros(len(table), dtype=torch.int64, device=table.device)
+    slot[rows] = torch.arange(len(rows), device=table.device)
+    return rows, slot
+
+
 _row_tables: dict[tuple[Space, int, int, torch.device], RowTables] = {}
 
 
@@ -338,14 +356,18 @@ def row_tables(space: Space, height: int, width: int, device: torch.device) -> R
     key = (space, height, width, torch.device(device))
     if key not in _row_tables:
         table = op_table(space, height, width, device)
-        taps, offset, outside = _cubic_maps(table, height, width)
+        nearest_rows, nearest_slot = _slots(table, NEAREST_KINDS)
+        cubic_rows, cubic_slot = _slots(table, CUBIC_KINDS)
+        taps, offset, outside = _cubic_maps(table[cubic_rows], height, width)
         _row_tables[key] = RowTables(
             kind=table[:, COL["kind"]].to(torch.int64),
             rank=_KIND_RANK.to(device).index_select(0, table[:, COL["kind"]].to(torch.int64)),
             factor=table[:, COL["factor"]].to(torch.float32),
             fill=table[:, COL["fill"]].to(torch.uint8),
             fixed_luts=_fixed_luts(table),
-            nearest_index=_nearest_index(table, height, width),
+            nearest_slot=nearest_slot,
+            nearest_index=_nearest_index(table[nearest_rows], height, width),
+            cubic_slot=cubic_slot,
             cubic_taps=taps,
             cubic_offset=offset,
             cubic_outside=outside,
