@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from awsaug_cli.space import KINDS, Space
 
@@ -39,8 +40,7 @@ class RowTables:
     fixed_luts [R, 256] uint8: the table of kinds without statistics (identity for other rows);
     Sampling maps exist only for the rows of their family, found through a slot per row:
     nearest_slot [R] → nearest_index [S, H·W]: flat source pixel per output pixel, H·W where
-    Pillow fills (rotate, translate); cubic_slot [R] → cubic_taps [S, 4·H·W], cubic_offset
-    [S, H·W] (float32) and cubic_outside [S, H·W] (uint8, 1 where the output is the fill) (shears).
+    Pillow fills (rotate, translate); cubic_slot [R] → the line tables of shears (_cubic_maps).
     """
 
     kind: torch.Tensor
@@ -51,9 +51,10 @@ class RowTables:
     nearest_slot: torch.Tensor
     nearest_index: torch.Tensor
     cubic_slot: torch.Tensor
-    cubic_taps: torch.Tensor
+    cubic_start: torch.Tensor
     cubic_offset: torch.Tensor
     cubic_outside: torch.Tensor
+    cubic_pad: int
 
 
 @dataclass(frozen=True)
@@ -112,19 +113,26 @@ def smooth(images: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def cubic(taps: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """Pillow's transform cubic (Keys, a = −1) through uint8 samples taps [..., 4, P] at offsets
-    d [..., P] past the second one: v2 + d·(p2 + d·(p3 + d·p4)), Pillow's order, then clipped
-    and truncated to the uint8 Pillow stores.
+def cubic(v1: torch.Tensor, v2: torch.Tensor, v3: torch.Tensor, v4: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Pillow's transform cubic (Keys, a = −1) through uint8 samples v1..v4 at offset d past v2:
+    v2 + d·(p2 + d·(p3 + d·p4)) in Pillow's order, then clipped and truncated to uint8.
 
     Pillow evaluates in float64, this in float32 (both backends alike): the truncation can
     differ only where the value lies within ~1e-4 of an integer, about one pixel in 10^4."""
-    v1, v2, v3, v4 = taps.to(torch.int16).unbind(-2)
+    v1, v2, v3, v4 = (v.to(torch.int16) for v in (v1, v2, v3, v4))
     p2 = (v3 - v1).to(torch.float32)
     p3 = ((v1 - v2) * 2 + v3 - v4).to(torch.float32)
     p4 = (v2 - v1 - v3 + v4).to(torch.float32)
     value = p4.mul_(d).add_(p3).mul_(d).add_(p2).mul_(d).add_(v2.to(torch.float32))
     return value.clamp_(0.0, 255.0).to(torch.uint8)
+
+
+def row_windows(source: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """[len(starts), length]: the `length` consecutive values of contiguous `source` from each
+    flat offset in `starts`. One index_select over overlapping windows copies whole runs,
+    far cheaper than gathering value by value when rows are shifted by per-row amounts."""
+    flat = source.reshape(-1)
+    return flat.as_strided((flat.numel() - length + 1, length), (1, 1)).index_select(0, starts)
 
 
 # ---------------------------------------------------------------- lookup-table kinds
@@ -249,16 +257,40 @@ def _nearest_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
     return source.gather(2, index).view_as(images)
 
 
+def _cubic_lines(images: torch.Tensor, start: torch.Tensor, offset: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pillow's cubic along the last axis of uint8 [m, c, L, M], each line l of image i sampled
+    at start[i, l] + x + offset[i, l] for x = 0..M−1, taps clamped at the line ends."""
+    m, channels, lines, length = images.shape
+    # replicated edges turn the clamped taps into plain runs of a padded line
+    padded = torch.cat([images[..., :1].expand(-1, -1, -1, pad), images, images[..., -1:].expand(-1, -1, -1, pad)], -1)
+    line_index = torch.arange(m * channels, device=images.device).view(m, channels, 1) * lines
+    line_index = line_index + torch.arange(lines, device=images.device).view(1, 1, lines)
+    first = (line_index * (length + 2 * pad) + pad - 1 + start.unsqueeze(1)).flatten()
+    taps = [row_windows(padded, first + t, length).view_as(images) for t in range(4)]
+    return cubic(*taps, offset.view(m, 1, lines, 1))
+
+
 def _cubic_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
-    images, maps = group.images, group.tables
-    n, channels = images.shape[:2]
-    slots = maps.cubic_slot.index_select(0, group.rows)
-    taps = maps.cubic_taps.index_select(0, slots).unsqueeze(1).expand(n, channels, -1)
-    samples = images.flatten(2).gather(2, taps).view(n, channels, 4, -1)
-    d = maps.cubic_offset.index_select(0, slots).unsqueeze(1)
-    outside = maps.cubic_outside.index_select(0, slots).unsqueeze(1)
-    fill = group.fill().view(n, 1, 1)
-    return cubic(samples, d).mul_(1 - outside).add_(outside * fill).view_as(images)
+    """Shears move pixels along one axis: shear_x along rows, shear_y along columns (worked on
+    transposed). Along that axis each line is its input line resampled at a constant
+    fractional offset, so the four taps are four runs of the padded line (row_windows)."""
+    maps = group.tables
+    outputs = []
+    for kind, part in parts.items():
+        images = group.images[part]
+        slots = maps.cubic_slot.index_select(0, group.rows[part])
+        start = maps.cubic_start.index_select(0, slots)
+        offset = maps.cubic_offset.index_select(0, slots)
+        if kind == "shear_x":
+            value = _cubic_lines(images, start[:, : images.shape[-2]], offset[:, : images.shape[-2]], maps.cubic_pad)
+        else:
+            columns = images.transpose(-1, -2).contiguous()
+            lines = _cubic_lines(columns, start[:, : images.shape[-1]], offset[:, : images.shape[-1]], maps.cubic_pad)
+            value = lines.transpose(-1, -2)
+        outside = maps.cubic_outside.index_select(0, slots).view(len(images), 1, *images.shape[-2:])
+        fill = maps.fill.index_select(0, group.rows[part]).view(-1, 1, 1, 1)
+        outputs.append(value.mul(1 - outside).add_(outside * fill))
+    return torch.cat(outputs)
 
 
 @dataclass(frozen=True)
@@ -306,29 +338,35 @@ def _nearest_index(table: torch.Tensor, height: int, width: int) -> torch.Tensor
     return torch.where(inside, index, height * width).flatten(1)
 
 
-def _cubic_maps(table: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Taps of Pillow's bicubic affine transform for maps that move pixels along one axis.
+def _cubic_maps(table: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Line tables of Pillow's bicubic affine transform for shears (rows of `table`).
 
-    Shears move pixels along x (shear_x) or y (shear_y). Along the other axis every output
-    pixel centre lands on an input pixel centre, where Pillow's cubic returns that sample
-    exactly, so one 4-tap pass along the moving axis reproduces Pillow bit for bit.
+    A shear moves pixels along x (shear_x: lines are rows) or y (shear_y: lines are columns).
+    Along the other axis every output pixel centre lands on an input pixel centre, where
+    Pillow's cubic returns that sample exactly, so one 4-tap pass along the line is Pillow's
+    result. Pillow maps each pixel in float64; along a line the source moves by exactly one
+    pixel per pixel, so the offset is taken at the line's first pixel (for every size up to
+    259 it equals the per-pixel one in float32).
+    Returns start [S, max(H, W)] (source of pixel 0 is start + offset), offset (float32),
+    outside [S, H·W] (uint8, 1 where Pillow fills: the source falls outside the image, tested
+    per pixel as Pillow does) and the padding that keeps every tap inside the padded line.
     """
     ys, xs = _pixel_grid(height, width, table.device, torch.float64)
     src_x, src_y = _affine(table, xs + 0.5, ys + 0.5, torch.float64)
     inside = (src_x >= 0) & (src_x < width) & (src_y >= 0) & (src_y < height)
-    along_x = (table[:, COL["a1"]] != 0).view(-1, 1, 1)
-    along = torch.where(along_x, src_x, src_y) - 0.5
-    start = along.floor()
-    row = ys.to(torch.int64).expand(len(table), height, width)
-    col = xs.to(torch.int64).expand(len(table), height, width)
-    taps = []
-    for k in range(4):
-        moved = start.to(torch.int64) - 1 + k
-        tap_col = torch.where(along_x, moved.clamp(0, width - 1), col)
-        tap_row = torch.where(along_x, row, moved.clamp(0, height - 1))
-        taps.append((tap_row * width + tap_col).flatten(1))
+    along_x = (table[:, COL["a1"]] != 0).view(-1, 1)
+    first_x = src_x[:, :, 0] - 0.5  # shear_x: x of row y's first pixel   [S, H]
+    first_y = src_y[:, 0, :] - 0.5  # shear_y: y of column x's first pixel [S, W]
+    lines = max(height, width)
+    first = torch.where(
+        along_x,
+        F.pad(first_x, (0, lines - height)),
+        F.pad(first_y, (0, lines - width)),
+    )
+    start = first.floor()
+    pad = int(start.abs().max().item()) + 3 if len(table) else 3
     outside = (~inside).flatten(1).to(torch.uint8)
-    return torch.cat(taps, dim=1), (along - start).flatten(1).to(torch.float32), outside
+    return start.to(torch.int64), (first - start).to(torch.float32), outside, pad
 
 
 def _fixed_luts(table: torch.Tensor) -> torch.Tensor:
@@ -358,7 +396,7 @@ def row_tables(space: Space, height: int, width: int, device: torch.device) -> R
         table = op_table(space, height, width, device)
         nearest_rows, nearest_slot = _slots(table, NEAREST_KINDS)
         cubic_rows, cubic_slot = _slots(table, CUBIC_KINDS)
-        taps, offset, outside = _cubic_maps(table[cubic_rows], height, width)
+        start, offset, outside, pad = _cubic_maps(table[cubic_rows], height, width)
         _row_tables[key] = RowTables(
             kind=table[:, COL["kind"]].to(torch.int64),
             rank=_KIND_RANK.to(device).index_select(0, table[:, COL["kind"]].to(torch.int64)),
@@ -368,9 +406,10 @@ def row_tables(space: Space, height: int, width: int, device: torch.device) -> R
             nearest_slot=nearest_slot,
             nearest_index=_nearest_index(table[nearest_rows], height, width),
             cubic_slot=cubic_slot,
-            cubic_taps=taps,
+            cubic_start=start,
             cubic_offset=offset,
             cubic_outside=outside,
+            cubic_pad=pad,
         )
     return _row_tables[key]
 

@@ -3,34 +3,45 @@ normalisation, each batched over the whole batch with per-image parameters."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 import torch.nn.functional as F
 
-from .reference import apply_rows
+from awsaug_cli.space import Space
+
+from . import reference
 from .transform_spec import TransformDraw, TransformSettings, cutout_bounds
 
-__all__ = ["apply_rows", "crop_flip", "cutout_normalise", "train_transform"]
+# On CPU a batch is processed in chunks of about this many uint8 values, so that the float and
+# index temporaries stay cache-sized and are reused from the heap instead of being mapped and
+# page-faulted afresh.
+CHUNK_VALUES = 1 << 20
 
 
-@lru_cache(maxsize=16)
-def _window_index(height: int, width: int, padding: int, device: torch.device) -> torch.Tensor:
-    """[2, H·W]: flat index into the padded image of the window at offset (0, 0), unflipped and
-    flipped; a crop at (dy, dx) adds dy·(W + 2·padding) + dx."""
-    padded_width = width + 2 * padding
-    ys = torch.arange(height, device=device).view(height, 1)
-    xs = torch.arange(width, device=device).view(1, width)
-    return torch.stack([ys * padded_width + xs, ys * padded_width + (width - 1 - xs)]).flatten(1)
+def _chunks(images: torch.Tensor) -> list[slice]:
+    if images.device.type != "cpu" or len(images) == 0:
+        return [slice(None)]
+    size = max(1, CHUNK_VALUES // images[0].numel())
+    return [slice(start, start + size) for start in range(0, len(images), size)]
+
+
+def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def crop_flip(images: torch.Tensor, crop: torch.Tensor, flip: torch.Tensor, padding: int) -> torch.Tensor:
-    """Zero-pad by `padding`, take the H×W window at crop offsets (dy, dx), mirror where `flip`."""
+    """Zero-pad by `padding`, take the H×W window at crop offsets (dy, dx), mirror where `flip`.
+
+    Every output row is a contiguous run of a padded row, so the crop is one row copy per row
+    (reference.row_windows), not a gather per value."""
     n, channels, height, width = images.shape
     padded = F.pad(images, (padding,) * 4) if padding else images
-    window = _window_index(height, width, padding, images.device).index_select(0, flip.to(torch.int64))
-    index = window + (crop[:, 0:1] * (width + 2 * padding) + crop[:, 1:2])
-    return padded.flatten(2).gather(2, index.unsqueeze(1).expand(n, channels, -1)).view_as(images)
+    padded_height, padded_width = height + 2 * padding, width + 2 * padding
+    planes = torch.arange(n * channels, device=images.device).view(n, channels, 1) * padded_height
+    lines = planes + torch.arange(height, device=images.device).view(1, 1, height) + crop[:, 0].view(n, 1, 1)
+    starts = lines * padded_width + crop[:, 1].view(n, 1, 1)
+    out = reference.row_windows(padded, starts.flatten(), width).view(n, channels, height, width)
+    mirrored = flip.nonzero().flatten()
+    return out.index_copy_(0, mirrored, out.index_select(0, mirrored).flip(-1))
 
 
 def cutout_normalise(images: torch.Tensor, centre: torch.Tensor, settings: TransformSettings) -> torch.Tensor:
@@ -50,6 +61,15 @@ def cutout_normalise(images: torch.Tensor, centre: torch.Tensor, settings: Trans
     return images.to(torch.float32).mul_(scale).add_(shift).to(settings.out_dtype)
 
 
-def train_transform(images: torch.Tensor, draw: TransformDraw, settings: TransformSettings) -> torch.Tensor:
+def apply_rows(images: torch.Tensor, rows: torch.Tensor, space: Space) -> torch.Tensor:
+    """The torch backend's op application (reference.apply_rows), chunked on CPU."""
+    return _joined([reference.apply_rows(images[part], rows[part], space) for part in _chunks(images)])
+
+
+def _transform(images: torch.Tensor, draw: TransformDraw, settings: TransformSettings) -> torch.Tensor:
     cropped = crop_flip(images, draw.crop, draw.flip, settings.padding)
-    return cutout_normalise(apply_rows(cropped, draw.rows, settings.space), draw.cutout, settings)
+    return cutout_normalise(reference.apply_rows(cropped, draw.rows, settings.space), draw.cutout, settings)
+
+
+def train_transform(images: torch.Tensor, draw: TransformDraw, settings: TransformSettings) -> torch.Tensor:
+    return _joined([_transform(images[part], draw.part(part), settings) for part in _chunks(images)])

@@ -25,6 +25,9 @@ class TransformDraw:
     flip: torch.Tensor
     cutout: torch.Tensor
 
+    def part(self, images: slice) -> TransformDraw:
+        return TransformDraw(self.rows[images], self.crop[images], self.flip[images], self.cutout[images])
+
 
 @dataclass(frozen=True)
 class TransformSettings:

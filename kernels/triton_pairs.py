@@ -222,16 +222,18 @@ def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, 
             g = tl.where(inside, _read(src_ptr, buf_ptr, n, 1, sy, sx, ok & inside, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
             b = tl.where(inside, _read(src_ptr, buf_ptr, n, 2, sy, sx, ok & inside, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
         elif (kind == SHEAR_X) | (kind == SHEAR_Y):
-            # Pillow's bicubic affine; shears move pixels along one axis only
+            # Pillow's bicubic affine; shears move pixels along one axis only. The fill test is
+            # per pixel; the fractional offset is the line's, taken at its first pixel (as in
+            # reference._cubic_maps).
             xc = xs.to(tl.float64) + 0.5
             yc = ys.to(tl.float64) + 0.5
             xin = a0 * xc + a1 * yc + a2
             yin = a3 * xc + a4 * yc + a5
             inside = (xin >= 0.0) & (xin < W) & (yin >= 0.0) & (yin < H)
-            along = tl.where(kind == SHEAR_X, xin, yin) - 0.5
+            along = tl.where(kind == SHEAR_X, a0 * 0.5 + a1 * yc + a2, a3 * xc + a4 * 0.5 + a5) - 0.5
             first = tl.floor(along)
             d = (along - first).to(tl.float32)
-            base = first.to(tl.int32) - 1
+            base = first.to(tl.int32) + tl.where(kind == SHEAR_X, xs, ys) - 1
             limit = tl.where(kind == SHEAR_X, W - 1, H - 1)
             t0 = tl.minimum(tl.maximum(base, 0), limit)
             t1 = tl.minimum(tl.maximum(base + 1, 0), limit)

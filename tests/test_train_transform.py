@@ -166,3 +166,20 @@ def test_bfloat16_output_is_the_float32_output_rounded(photos):
     half, _ = TrainTransform(skewed_policy(), MEAN, STD, out_dtype=torch.bfloat16)(images, torch.Generator().manual_seed(0))
     assert half.dtype == torch.bfloat16
     assert torch.equal(half, full.to(torch.bfloat16))
+
+
+def test_chunked_processing_equals_one_pass(photos, monkeypatch):
+    from awsaug_cli.augment import apply_pairs
+    from awsaug_cli.kernels import torch_pipeline
+
+    images = photo_batch(photos, 32, 32)
+    transform = TrainTransform(skewed_policy(), MEAN, STD, backend="torch")
+    whole, _ = transform(images, torch.Generator().manual_seed(8))
+    pairs = torch.randint(0, 36, (len(images), 2), generator=torch.Generator().manual_seed(1))
+    signs = torch.ones_like(pairs)
+    whole_pairs = apply_pairs(images, pairs, signs, backend="torch")
+    monkeypatch.setattr(torch_pipeline, "CHUNK_VALUES", 3 * 32 * 32 * 5)  # chunks of 5 images
+    assert len(torch_pipeline._chunks(images)) > 1
+    chunked, _ = transform(images, torch.Generator().manual_seed(8))
+    assert torch.equal(chunked, whole)
+    assert torch.equal(apply_pairs(images, pairs, signs, backend="torch"), whole_pairs)
