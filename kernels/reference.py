@@ -113,26 +113,31 @@ def smooth(images: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def cubic(v1: torch.Tensor, v2: torch.Tensor, v3: torch.Tensor, v4: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """Pillow's transform cubic (Keys, a = −1) through uint8 samples v1..v4 at offset d past v2:
-    v2 + d·(p2 + d·(p3 + d·p4)) in Pillow's order, then clipped and truncated to uint8.
+# Pillow's transform cubic (Keys, a = −1) through samples v1..v4 at offset d past v2 is
+# v2 + d·(p2 + d·(p3 + d·p4)); these rows give (p2, p3, p4) from (v1, v2, v3, v4).
+_CUBIC_COEFFICIENTS = torch.tensor([[-1.0, 0.0, 1.0, 0.0], [2.0, -2.0, 1.0, -1.0], [-1.0, 1.0, -1.0, 1.0]])
 
-    Pillow evaluates in float64, this in float32 (both backends alike): the truncation can
-    differ only where the value lies within ~1e-4 of an integer, about one pixel in 10^4."""
-    v1, v2, v3, v4 = (v.to(torch.int16) for v in (v1, v2, v3, v4))
-    p2 = (v3 - v1).to(torch.float32)
-    p3 = ((v1 - v2) * 2 + v3 - v4).to(torch.float32)
-    p4 = (v2 - v1 - v3 + v4).to(torch.float32)
-    value = p4.mul_(d).add_(p3).mul_(d).add_(p2).mul_(d).add_(v2.to(torch.float32))
+
+def cubic(taps: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Pillow's cubic through uint8 taps [4, ...] at offsets d (broadcastable to taps[0]), in
+    Pillow's order, clipped and truncated to the uint8 Pillow stores.
+
+    The p's are small integers, exact in float32 whatever the summation order. Pillow
+    evaluates the polynomial in float64, this in float32 (both backends alike): the truncation
+    can differ where the value lies within ~1e-4 of an integer, about one pixel in 10^4."""
+    values = taps.reshape(4, -1).to(torch.float32)
+    p2, p3, p4 = torch.mm(_CUBIC_COEFFICIENTS.to(taps.device), values).view(3, *taps.shape[1:]).unbind(0)
+    value = p4.mul_(d).add_(p3).mul_(d).add_(p2).mul_(d).add_(values[1].view(taps.shape[1:]))
     return value.clamp_(0.0, 255.0).to(torch.uint8)
 
 
-def row_windows(source: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+def row_windows(source: torch.Tensor, starts: torch.Tensor, length: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """[len(starts), length]: the `length` consecutive values of contiguous `source` from each
     flat offset in `starts`. One index_select over overlapping windows copies whole runs,
     far cheaper than gathering value by value when rows are shifted by per-row amounts."""
     flat = source.reshape(-1)
-    return flat.as_strided((flat.numel() - length + 1, length), (1, 1)).index_select(0, starts)
+    windows = flat.as_strided((flat.numel() - length + 1, length), (1, 1))
+    return windows.index_select(0, starts) if out is None else torch.index_select(windows, 0, starts, out=out)
 
 
 # ---------------------------------------------------------------- lookup-table kinds
@@ -266,31 +271,38 @@ def _cubic_lines(images: torch.Tensor, start: torch.Tensor, offset: torch.Tensor
     line_index = torch.arange(m * channels, device=images.device).view(m, channels, 1) * lines
     line_index = line_index + torch.arange(lines, device=images.device).view(1, 1, lines)
     first = (line_index * (length + 2 * pad) + pad - 1 + start.unsqueeze(1)).flatten()
-    taps = [row_windows(padded, first + t, length).view_as(images) for t in range(4)]
-    return cubic(*taps, offset.view(m, 1, lines, 1))
+    taps = images.new_empty((4, len(first), length))
+    for t in range(4):
+        row_windows(padded, first + t, length, out=taps[t])
+    return cubic(taps.view(4, *images.shape), offset.view(m, 1, lines, 1))
 
 
 def _cubic_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
     """Shears move pixels along one axis: shear_x along rows, shear_y along columns (worked on
     transposed). Along that axis each line is its input line resampled at a constant
     fractional offset, so the four taps are four runs of the padded line (row_windows)."""
-    maps = group.tables
-    outputs = []
-    for kind, part in parts.items():
-        images = group.images[part]
-        slots = maps.cubic_slot.index_select(0, group.rows[part])
-        start = maps.cubic_start.index_select(0, slots)
-        offset = maps.cubic_offset.index_select(0, slots)
-        if kind == "shear_x":
-            value = _cubic_lines(images, start[:, : images.shape[-2]], offset[:, : images.shape[-2]], maps.cubic_pad)
-        else:
-            columns = images.transpose(-1, -2).contiguous()
-            lines = _cubic_lines(columns, start[:, : images.shape[-1]], offset[:, : images.shape[-1]], maps.cubic_pad)
-            value = lines.transpose(-1, -2)
-        outside = maps.cubic_outside.index_select(0, slots).view(len(images), 1, *images.shape[-2:])
-        fill = maps.fill.index_select(0, group.rows[part]).view(-1, 1, 1, 1)
-        outputs.append(value.mul(1 - outside).add_(outside * fill))
-    return torch.cat(outputs)
+    maps, images = group.tables, group.images
+    height, width = images.shape[-2:]
+    slots = maps.cubic_slot.index_select(0, group.rows)
+    start = maps.cubic_start.index_select(0, slots)
+    offset = maps.cubic_offset.index_select(0, slots)
+    split = parts["shear_y"].start if "shear_y" in parts else len(images)
+    rows, columns = images[:split], images[split:]  # shear_x images, then shear_y images
+    if height == width:  # square: rows and transposed columns go through in one pass
+        done = _cubic_lines(torch.cat([rows, columns.transpose(-1, -2)]), start, offset, maps.cubic_pad)
+        value = torch.cat([done[:split], done[split:].transpose(-1, -2)])
+    else:
+        parts_done = []
+        if len(rows):
+            parts_done.append(_cubic_lines(rows, start[:split, :height], offset[:split, :height], maps.cubic_pad))
+        if len(columns):
+            lines = _cubic_lines(columns.transpose(-1, -2).contiguous(), start[split:, :width], offset[split:, :width],
+                                 maps.cubic_pad)
+            parts_done.append(lines.transpose(-1, -2))
+        value = torch.cat(parts_done)
+    outside = maps.cubic_outside.index_select(0, slots).view(len(images), 1, height, width)
+    fill = maps.fill.index_select(0, group.rows).view(-1, 1, 1, 1)
+    return value.mul_(1 - outside).add_(outside * fill)
 
 
 @dataclass(frozen=True)
