@@ -78,13 +78,12 @@ class Group:
 # ---------------------------------------------------------------- Pillow primitives
 
 
-def blend(degenerate: torch.Tensor, image: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """Pillow's Image.blend on uint8 values: float32 d + f·(i − d), clipped, truncated.
-
-    `degenerate` may be any dtype holding integer values (float32 saves a conversion)."""
+def blend(degenerate: torch.Tensor, image: torch.Tensor, factor: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Pillow's Image.blend on uint8 values: float32 d + f·(i − d), clipped, truncated (into
+    `out` when given). `degenerate` may be any dtype holding integers (float32 saves a copy)."""
     d = degenerate.to(torch.float32)
-    diff = image.to(torch.float32).sub_(d)
-    return diff.mul_(factor).add_(d).clamp_(0.0, 255.0).to(torch.uint8)
+    mixed = image.to(torch.float32).sub_(d).mul_(factor).add_(d).clamp_(0.0, 255.0)
+    return mixed.to(torch.uint8) if out is None else out.copy_(mixed)
 
 
 def luma(images: torch.Tensor) -> torch.Tensor:
@@ -235,10 +234,10 @@ LUT_KINDS: dict[str, Callable[[Group], torch.Tensor]] = {
 # ---------------------------------------------------------------- families
 
 
-def _lut_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
+def _lut_family(group: Group, parts: dict[str, slice], out: torch.Tensor) -> None:
     luts = torch.cat([LUT_KINDS[kind](group.part(part)) for kind, part in parts.items()])
     index = group.images.flatten(2).to(torch.int64)
-    return luts.gather(2, index).view_as(group.images)
+    torch.gather(luts, 2, index, out=out.flatten(2))
 
 
 DEGENERATE_KINDS: dict[str, Callable[[Group], torch.Tensor]] = {
@@ -247,19 +246,19 @@ DEGENERATE_KINDS: dict[str, Callable[[Group], torch.Tensor]] = {
 }
 
 
-def _blend_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
+def _blend_family(group: Group, parts: dict[str, slice], out: torch.Tensor) -> None:
     degenerate = torch.cat([DEGENERATE_KINDS[kind](group.part(part)) for kind, part in parts.items()])
-    return blend(degenerate, group.images, group.factor().view(-1, 1, 1, 1))
+    blend(degenerate, group.images, group.factor().view(-1, 1, 1, 1), out=out)
 
 
-def _nearest_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
+def _nearest_family(group: Group, parts: dict[str, slice], out: torch.Tensor) -> None:
     images = group.images
     n, channels = images.shape[:2]
     fill = group.fill().view(n, 1, 1).expand(n, channels, 1)
     source = torch.cat([images.flatten(2), fill], dim=2)
     slots = group.tables.nearest_slot.index_select(0, group.rows)
     index = group.tables.nearest_index.index_select(0, slots).unsqueeze(1).expand(n, channels, -1)
-    return source.gather(2, index).view_as(images)
+    torch.gather(source, 2, index, out=out.flatten(2))
 
 
 def _cubic_lines(images: torch.Tensor, start: torch.Tensor, offset: torch.Tensor, pad: int) -> torch.Tensor:
@@ -277,7 +276,7 @@ def _cubic_lines(images: torch.Tensor, start: torch.Tensor, offset: torch.Tensor
     return cubic(taps.view(4, *images.shape), offset.view(m, 1, lines, 1))
 
 
-def _cubic_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
+def _cubic_family(group: Group, parts: dict[str, slice], out: torch.Tensor) -> None:
     """Shears move pixels along one axis: shear_x along rows, shear_y along columns (worked on
     transposed). Along that axis each line is its input line resampled at a constant
     fractional offset, so the four taps are four runs of the padded line (row_windows)."""
@@ -302,13 +301,13 @@ def _cubic_family(group: Group, parts: dict[str, slice]) -> torch.Tensor:
         value = torch.cat(parts_done)
     outside = maps.cubic_outside.index_select(0, slots).view(len(images), 1, height, width)
     fill = maps.fill.index_select(0, group.rows).view(-1, 1, 1, 1)
-    return value.mul_(1 - outside).add_(outside * fill)
+    torch.mul(value, 1 - outside, out=out).add_(outside * fill)
 
 
 @dataclass(frozen=True)
 class Family:
     kinds: tuple[str, ...]
-    apply: Callable[[Group, dict[str, slice]], torch.Tensor]
+    apply: Callable[[Group, dict[str, slice], torch.Tensor], None]  # (images, kind → part, output)
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -435,7 +434,7 @@ def _apply_stage(images: torch.Tensor, rows: torch.Tensor, tables: RowTables) ->
     perm = torch.argsort(rank, stable=True)
     counts = torch.bincount(rank, minlength=len(KINDS)).tolist()
     images, rows = images.index_select(0, perm), rows.index_select(0, perm)
-    outputs, start = [], 0
+    out, start = torch.empty_like(images), 0
     for family in FAMILIES:
         parts, size = {}, 0
         for kind in family.kinds:
@@ -444,10 +443,10 @@ def _apply_stage(images: torch.Tensor, rows: torch.Tensor, tables: RowTables) ->
                 parts[kind] = slice(size, size + count)
                 size += count
         if size:
-            group = Group(images[start : start + size], rows[start : start + size], tables)
-            outputs.append(family.apply(group, parts))
+            run = slice(start, start + size)
+            family.apply(Group(images[run], rows[run], tables), parts, out[run])
             start += size
-    return torch.cat(outputs), perm
+    return out, perm
 
 
 def apply_rows(images: torch.Tensor, rows: torch.Tensor, space: Space) -> torch.Tensor:

@@ -40,8 +40,17 @@ def crop_flip(images: torch.Tensor, crop: torch.Tensor, flip: torch.Tensor, padd
     lines = planes + torch.arange(height, device=images.device).view(1, 1, height) + crop[:, 0].view(n, 1, 1)
     starts = lines * padded_width + crop[:, 1].view(n, 1, 1)
     out = reference.row_windows(padded, starts.flatten(), width).view(n, channels, height, width)
-    mirrored = flip.nonzero().flatten()
-    return out.index_copy_(0, mirrored, out.index_select(0, mirrored).flip(-1))
+    # every image and its mirror image, then each image's pick
+    both = torch.cat([out, out.flip(-1)])
+    return both.index_select(0, torch.arange(n, device=images.device) + n * flip.to(torch.int64))
+
+
+def _ruler(width: int, cutout: int, device: torch.device) -> torch.Tensor:
+    """ones(W), zeros(cutout), ones(W + cutout): the W values from offset W − left are a
+    mask row with the hole at [left, left + cutout), clipped at the borders; offset 0: no hole."""
+    ruler = torch.ones(2 * width + 2 * cutout, dtype=torch.uint8, device=device)
+    ruler[width : width + cutout] = 0
+    return ruler
 
 
 def cutout_normalise(images: torch.Tensor, centre: torch.Tensor, settings: TransformSettings) -> torch.Tensor:
@@ -49,13 +58,11 @@ def cutout_normalise(images: torch.Tensor, centre: torch.Tensor, settings: Trans
     n, channels, height, width = images.shape
     if settings.cutout > 0:
         top, bottom = cutout_bounds(centre[:, 0:1], settings.cutout)
-        left, right = cutout_bounds(centre[:, 1:2], settings.cutout)
+        left, _ = cutout_bounds(centre[:, 1:2], settings.cutout)
         ys = torch.arange(height, device=images.device).view(1, height)
-        xs = torch.arange(width, device=images.device).view(1, width)
-        in_rows = (ys >= top) & (ys < bottom)
-        in_cols = (xs >= left) & (xs < right)
-        keep = ~(in_rows.unsqueeze(2) & in_cols.unsqueeze(1))
-        images = images * keep.unsqueeze(1)
+        starts = torch.where((ys >= top) & (ys < bottom), width - left, 0)
+        keep = reference.row_windows(_ruler(width, settings.cutout, images.device), starts.flatten(), width)
+        images = images * keep.view(n, 1, height, width)
     scale = settings.scale.to(images.device).view(1, channels, 1, 1)
     shift = settings.shift.to(images.device).view(1, channels, 1, 1)
     return images.to(torch.float32).mul_(scale).add_(shift).to(settings.out_dtype)
