@@ -7,8 +7,9 @@ Pillow's C code (float32 blends truncated to uint8, float64 bicubic, 16.16 fixed
 sampling, integer luma), so results equal Pillow's rather than approximate them.
 
 Kinds that share their last step form a family and run that step once for all their images:
-* lookup tables (invert, posterize, solarize, brightness, contrast, autocontrast, equalize): a
-  [3, 256] table per image from its statistics, then one gather;
+* pointwise (invert, posterize, solarize, brightness, contrast, autocontrast, equalize): a
+  [3, 256] table per image from its statistics, then one gather; invert and posterize, one
+  uint8 operation each, skip the table;
 * blends (color, sharpness): a degenerate image per image (luma, 3×3 smoothing), then one blend;
 * nearest resampling (rotate, translate_x, translate_y): one gather through fixed-point maps;
 * bicubic resampling (shear_x, shear_y): one 4-tap gather and Pillow's cubic.
@@ -35,7 +36,8 @@ CUBIC_KINDS = ("shear_x", "shear_y")  # Pillow's bicubic affine
 class RowTables:
     """What each op-table row does independently of pixel values, for one image size; built once.
 
-    kind [R] int64, factor [R] float32, fill [R] uint8: op-table columns in the dtypes used;
+    kind [R] int64, factor [R] float32, fill [R] uint8, iparam [R] uint8: op-table columns in
+    the dtypes used (iparam: posterize's bit mask; solarize's threshold, 171 at most);
     rank [R] int64: position of the row's kind in family order (see _apply_stage);
     fixed_luts [R, 256] uint8: the table of kinds without statistics (identity for other rows);
     Sampling maps exist only for the rows of their family, found through a slot per row:
@@ -47,6 +49,7 @@ class RowTables:
     rank: torch.Tensor
     factor: torch.Tensor
     fill: torch.Tensor
+    iparam: torch.Tensor
     fixed_luts: torch.Tensor
     nearest_slot: torch.Tensor
     nearest_index: torch.Tensor
@@ -70,6 +73,9 @@ class Group:
 
     def fill(self) -> torch.Tensor:
         return self.tables.fill.index_select(0, self.rows)
+
+    def iparam(self) -> torch.Tensor:
+        return self.tables.iparam.index_select(0, self.rows)
 
     def part(self, images: slice) -> Group:
         return Group(self.images[images], self.rows[images], self.tables)
@@ -148,14 +154,6 @@ def _levels(rows: int, device: torch.device) -> torch.Tensor:
     return torch.arange(256, device=device).expand(rows, 256)
 
 
-def _fixed_invert(params: torch.Tensor) -> torch.Tensor:
-    return 255 - _levels(len(params), params.device)
-
-
-def _fixed_posterize(params: torch.Tensor) -> torch.Tensor:
-    return _levels(len(params), params.device) & params[:, COL["iparam"]].to(torch.int64).view(-1, 1)
-
-
 def _fixed_solarize(params: torch.Tensor) -> torch.Tensor:
     v = _levels(len(params), params.device)
     return torch.where(v < params[:, COL["iparam"]].to(torch.int64).view(-1, 1), v, 255 - v)
@@ -168,8 +166,6 @@ def _fixed_brightness(params: torch.Tensor) -> torch.Tensor:
 
 FIXED_LUT_KINDS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "brightness": _fixed_brightness,
-    "invert": _fixed_invert,
-    "posterize": _fixed_posterize,
     "solarize": _fixed_solarize,
 }
 
@@ -230,14 +226,25 @@ LUT_KINDS: dict[str, Callable[[Group], torch.Tensor]] = {
     **{kind: _lut_fixed for kind in FIXED_LUT_KINDS},
 }
 
+# Pointwise kinds that are a single uint8 operation skip the table and its gather.
+DIRECT_KINDS: dict[str, Callable[[Group, torch.Tensor], None]] = {
+    "invert": lambda group, out: torch.bitwise_not(group.images, out=out),  # 255 − v on uint8
+    "posterize": lambda group, out: torch.bitwise_and(group.images, group.iparam().view(-1, 1, 1, 1), out=out),
+}
+
 
 # ---------------------------------------------------------------- families
 
 
-def _lut_family(group: Group, parts: dict[str, slice], out: torch.Tensor) -> None:
-    luts = torch.cat([LUT_KINDS[kind](group.part(part)) for kind, part in parts.items()])
-    index = group.images.flatten(2).to(torch.int64)
-    torch.gather(luts, 2, index, out=out.flatten(2))
+def _pointwise_family(group: Group, parts: dict[str, slice], out: torch.Tensor) -> None:
+    tables = [(kind, part) for kind, part in parts.items() if kind in LUT_KINDS]
+    if tables:  # table kinds come first in the family: one run of images
+        luts = torch.cat([LUT_KINDS[kind](group.part(part)) for kind, part in tables])
+        run = slice(0, tables[-1][1].stop)
+        torch.gather(luts, 2, group.images[run].flatten(2).to(torch.int64), out=out[run].flatten(2))
+    for kind, part in parts.items():
+        if kind in DIRECT_KINDS:
+            DIRECT_KINDS[kind](group.part(part), out[part])
 
 
 DEGENERATE_KINDS: dict[str, Callable[[Group], torch.Tensor]] = {
@@ -311,7 +318,7 @@ class Family:
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family(tuple(LUT_KINDS), _lut_family),
+    Family((*LUT_KINDS, *DIRECT_KINDS), _pointwise_family),
     Family(tuple(DEGENERATE_KINDS), _blend_family),
     Family(NEAREST_KINDS, _nearest_family),
     Family(CUBIC_KINDS, _cubic_family),
@@ -413,6 +420,7 @@ def row_tables(space: Space, height: int, width: int, device: torch.device) -> R
             rank=_KIND_RANK.to(device).index_select(0, table[:, COL["kind"]].to(torch.int64)),
             factor=table[:, COL["factor"]].to(torch.float32),
             fill=table[:, COL["fill"]].to(torch.uint8),
+            iparam=table[:, COL["iparam"]].to(torch.uint8),
             fixed_luts=_fixed_luts(table),
             nearest_slot=nearest_slot,
             nearest_index=_nearest_index(table[nearest_rows], height, width),
