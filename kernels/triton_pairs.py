@@ -76,6 +76,22 @@ def _read(src_ptr, buf_ptr, n, c, ys, xs, ok, dy, dx, flip, H: tl.constexpr, W: 
 
 
 @triton.jit
+def _read_rgb(src_ptr, buf_ptr, n, ys, xs, ok, dy, dx, flip, H: tl.constexpr, W: tl.constexpr,
+              PADDING: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
+    r = _read(src_ptr, buf_ptr, n, 0, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    g = _read(src_ptr, buf_ptr, n, 1, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    b = _read(src_ptr, buf_ptr, n, 2, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    return r, g, b
+
+
+@triton.jit
+def _tile(start, lane, W: tl.constexpr, HW: tl.constexpr):
+    """Flat pixel indices of one tile, which of them exist, and their rows and columns."""
+    p = start + lane
+    return p, p < HW, p // W, p % W
+
+
+@triton.jit
 def _blend(degenerate, value, factor):
     """Pillow's Image.blend: float32 d + f·(v − d), clipped to [0, 255], truncated."""
     mixed = degenerate + factor * (value.to(tl.float32) - degenerate)
@@ -107,6 +123,38 @@ def _cubic(v1, v2, v3, v4, d):
     p4 = (v2 - v1 - v3 + v4).to(tl.float32)
     value = ((p4 * d + p3) * d + p2) * d + v2.to(tl.float32)
     return tl.minimum(tl.maximum(value, 0.0), 255.0).to(tl.int32)
+
+
+@triton.jit
+def _shear_channel(src_ptr, buf_ptr, n, c, ys, xs, base, on_x, d, ok, dy, dx, flip, H: tl.constexpr, W: tl.constexpr,
+                   PADDING: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
+    """Pillow's cubic of channel c through the taps base .. base + 3 (clamped to the image)
+    along rows (on_x) or columns."""
+    limit = tl.where(on_x, W - 1, H - 1)
+    t = tl.minimum(tl.maximum(base, 0), limit)
+    v1 = _read(src_ptr, buf_ptr, n, c, tl.where(on_x, ys, t), tl.where(on_x, t, xs), ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    t = tl.minimum(tl.maximum(base + 1, 0), limit)
+    v2 = _read(src_ptr, buf_ptr, n, c, tl.where(on_x, ys, t), tl.where(on_x, t, xs), ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    t = tl.minimum(tl.maximum(base + 2, 0), limit)
+    v3 = _read(src_ptr, buf_ptr, n, c, tl.where(on_x, ys, t), tl.where(on_x, t, xs), ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    t = tl.minimum(tl.maximum(base + 3, 0), limit)
+    v4 = _read(src_ptr, buf_ptr, n, c, tl.where(on_x, ys, t), tl.where(on_x, t, xs), ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    return _cubic(v1, v2, v3, v4, d)
+
+
+@triton.jit
+def _sharpen_channel(src_ptr, buf_ptr, n, c, ys, xs, factor, ok, dy, dx, flip, H: tl.constexpr, W: tl.constexpr,
+                     PADDING: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
+    """Pillow's Sharpness of channel c: a blend with its SMOOTH filter (rounded m / 13, the
+    one-pixel border kept)."""
+    interior = (ys >= 1) & (ys < H - 1) & (xs >= 1) & (xs < W - 1)
+    centre = _read(src_ptr, buf_ptr, n, c, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    m = centre * 4
+    for oy in tl.static_range(3):
+        for ox in tl.static_range(3):
+            m += _read(src_ptr, buf_ptr, n, c, ys + oy - 1, xs + ox - 1, ok & interior, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+    smoothed = tl.where(interior, (2 * m + 13) // 26, centre)
+    return _blend(smoothed.to(tl.float32), centre, factor)
 
 
 @triton.jit
@@ -148,44 +196,30 @@ def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, 
     hi0 = tl.full([], 0, tl.int32)
     hi1 = tl.full([], 0, tl.int32)
     hi2 = tl.full([], 0, tl.int32)
-    if kind == CONTRAST:
+    if (kind == CONTRAST) | (kind == AUTOCONTRAST):
         total = tl.full([], 0, tl.int32)
-        for start in range(0, HW, BLOCK):
-            p = start + lane
-            ok = p < HW
-            ys = p // W
-            xs = p % W
-            r = _read(src_ptr, buf_ptr, n, 0, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            g = _read(src_ptr, buf_ptr, n, 1, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            b = _read(src_ptr, buf_ptr, n, 2, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            total += tl.sum(tl.where(ok, _luma(r, g, b), 0), 0)
-        # Pillow: int(mean + 0.5), i.e. round half up of total / count.
-        mean = (2 * total + HW) // (2 * HW)
-    if kind == AUTOCONTRAST:
         lo0 = tl.full([], 255, tl.int32)
         lo1 = tl.full([], 255, tl.int32)
         lo2 = tl.full([], 255, tl.int32)
         for start in range(0, HW, BLOCK):
-            p = start + lane
-            ok = p < HW
-            ys = p // W
-            xs = p % W
-            r = _read(src_ptr, buf_ptr, n, 0, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            g = _read(src_ptr, buf_ptr, n, 1, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            b = _read(src_ptr, buf_ptr, n, 2, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+            p, ok, ys, xs = _tile(start, lane, W, HW)
+            r, g, b = _read_rgb(src_ptr, buf_ptr, n, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+            total += tl.sum(tl.where(ok, _luma(r, g, b), 0), 0)
             lo0 = tl.minimum(lo0, tl.min(tl.where(ok, r, 255), 0))
             lo1 = tl.minimum(lo1, tl.min(tl.where(ok, g, 255), 0))
             lo2 = tl.minimum(lo2, tl.min(tl.where(ok, b, 255), 0))
             hi0 = tl.maximum(hi0, tl.max(tl.where(ok, r, 0), 0))
             hi1 = tl.maximum(hi1, tl.max(tl.where(ok, g, 0), 0))
             hi2 = tl.maximum(hi2, tl.max(tl.where(ok, b, 0), 0))
+        # contrast's grey: Pillow's int(mean luma + 0.5), i.e. round half up of total / count;
+        # autocontrast's per-channel ranges lo..hi
+        mean = (2 * total + HW) // (2 * HW)
     if kind == EQUALIZE:
         for c in tl.static_range(3):
             hist = tl.zeros([256], tl.int32)
             for start in range(0, HW, BLOCK):
-                p = start + lane
-                ok = p < HW
-                v = _read(src_ptr, buf_ptr, n, c, p // W, p % W, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+                p, ok, ys, xs = _tile(start, lane, W, HW)
+                v = _read(src_ptr, buf_ptr, n, c, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
                 hist += tl.histogram(v, 256)
                 # masked lanes read 0: take them back out of bin 0
                 hist -= tl.where(bins == 0, BLOCK - tl.sum(ok.to(tl.int32), 0), 0)
@@ -204,10 +238,7 @@ def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, 
     a4 = tl.load(params + C_A0 + 4)
     a5 = tl.load(params + C_A0 + 5)
     for start in range(0, HW, BLOCK):
-        p = start + lane
-        ok = p < HW
-        ys = p // W
-        xs = p % W
+        p, ok, ys, xs = _tile(start, lane, W, HW)
         r = tl.zeros([BLOCK], tl.int32)
         g = tl.zeros([BLOCK], tl.int32)
         b = tl.zeros([BLOCK], tl.int32)
@@ -234,46 +265,16 @@ def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, 
             first = tl.floor(along)
             d = (along - first).to(tl.float32)
             base = first.to(tl.int32) + tl.where(kind == SHEAR_X, xs, ys) - 1
-            limit = tl.where(kind == SHEAR_X, W - 1, H - 1)
-            t0 = tl.minimum(tl.maximum(base, 0), limit)
-            t1 = tl.minimum(tl.maximum(base + 1, 0), limit)
-            t2 = tl.minimum(tl.maximum(base + 2, 0), limit)
-            t3 = tl.minimum(tl.maximum(base + 3, 0), limit)
             on_x = kind == SHEAR_X
-            for c in tl.static_range(3):
-                v1 = _read(src_ptr, buf_ptr, n, c, tl.where(on_x, ys, t0), tl.where(on_x, t0, xs), ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-                v2 = _read(src_ptr, buf_ptr, n, c, tl.where(on_x, ys, t1), tl.where(on_x, t1, xs), ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-                v3 = _read(src_ptr, buf_ptr, n, c, tl.where(on_x, ys, t2), tl.where(on_x, t2, xs), ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-                v4 = _read(src_ptr, buf_ptr, n, c, tl.where(on_x, ys, t3), tl.where(on_x, t3, xs), ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-                value = tl.where(inside, _cubic(v1, v2, v3, v4, d), fill)
-                if c == 0:
-                    r = value
-                elif c == 1:
-                    g = value
-                else:
-                    b = value
+            r = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 0, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+            g = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 1, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+            b = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 2, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
         elif kind == SHARPNESS:
-            # Pillow's SMOOTH filter (rounded m / 13, border kept), then a blend with it
-            interior = (ys >= 1) & (ys < H - 1) & (xs >= 1) & (xs < W - 1)
-            inner = ok & interior
-            for c in tl.static_range(3):
-                centre = _read(src_ptr, buf_ptr, n, c, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-                m = centre * 4
-                for oy in tl.static_range(3):
-                    for ox in tl.static_range(3):
-                        m += _read(src_ptr, buf_ptr, n, c, ys + oy - 1, xs + ox - 1, inner, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-                smoothed = tl.where(interior, (2 * m + 13) // 26, centre)
-                value = _blend(smoothed.to(tl.float32), centre, factor)
-                if c == 0:
-                    r = value
-                elif c == 1:
-                    g = value
-                else:
-                    b = value
+            r = _sharpen_channel(src_ptr, buf_ptr, n, 0, ys, xs, factor, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+            g = _sharpen_channel(src_ptr, buf_ptr, n, 1, ys, xs, factor, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+            b = _sharpen_channel(src_ptr, buf_ptr, n, 2, ys, xs, factor, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
         else:
-            r = _read(src_ptr, buf_ptr, n, 0, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            g = _read(src_ptr, buf_ptr, n, 1, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            b = _read(src_ptr, buf_ptr, n, 2, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+            r, g, b = _read_rgb(src_ptr, buf_ptr, n, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
             if kind == INVERT:
                 r = 255 - r
                 g = 255 - g
