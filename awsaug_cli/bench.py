@@ -106,9 +106,12 @@ def _awsaug(backend: str, device: str) -> Callable[[Case, torch.Tensor, int], Ru
 
 
 def _pillow(case: Case, images: torch.Tensor, seed: int) -> Runner:
-    """The authors' per-image pipeline: torchvision's RandomCrop(padding=4) and flip on a PIL
-    image, the agent's two torch.multinomial draws, the pair applied with Pillow, ToTensor,
-    Cutout(1, 16), Normalize, then the DataLoader's collate — the same calls, without torchvision."""
+    """The authors' per-image pipeline with the calls their code makes: torchvision's
+    RandomCrop(padding=4) and RandomHorizontalFlip on a PIL image, the agent's two
+    torch.multinomial draws, the pair applied with Pillow, ToTensor, their Cutout(1, 16),
+    Normalize (torchvision's: a clone, a zero-std check, sub_, div_), then the DataLoader's
+    collate. torchvision itself is not installed: its functions are written out. The DataLoader's
+    worker and inter-process costs are left out, in the baseline's favour."""
     from PIL import Image, ImageOps
 
     from awsaug_cli.kernels.pillow_reference import apply_op
@@ -118,7 +121,7 @@ def _pillow(case: Case, images: torch.Tensor, seed: int) -> Runner:
     first_prob, second_prob = (p.to(torch.float32) for p in Policy.uniform().probs())
     arrays = [np.ascontiguousarray(image) for image in images.permute(0, 2, 3, 1).numpy()]
     height, width = case.height, case.width
-    rng = np.random.default_rng(seed)
+    np.random.seed(seed)
 
     def one(array: np.ndarray) -> torch.Tensor:
         img = Image.fromarray(array)
@@ -135,12 +138,17 @@ def _pillow(case: Case, images: torch.Tensor, seed: int) -> Runner:
         tensor = torch.from_numpy(np.array(img, np.uint8, copy=True)).view(height, width, 3)
         tensor = tensor.permute((2, 0, 1)).contiguous().to(dtype=torch.float32).div(255)
         mask = np.ones((height, width), np.float32)
-        y, x = rng.integers(height), rng.integers(width)
-        mask[max(y - CUTOUT // 2, 0) : y + CUTOUT // 2, max(x - CUTOUT // 2, 0) : x + CUTOUT // 2] = 0.0
-        tensor *= torch.from_numpy(mask).expand_as(tensor)
+        y, x = np.random.randint(height), np.random.randint(width)
+        y1, y2 = np.clip(y - CUTOUT // 2, 0, height), np.clip(y + CUTOUT // 2, 0, height)
+        x1, x2 = np.clip(x - CUTOUT // 2, 0, width), np.clip(x + CUTOUT // 2, 0, width)
+        mask[y1:y2, x1:x2] = 0.0
+        tensor.mul_(torch.from_numpy(mask).expand_as(tensor))
+        tensor = tensor.clone()
         mean = torch.as_tensor(MEAN, dtype=tensor.dtype)
         std = torch.as_tensor(STD, dtype=tensor.dtype)
-        return tensor.sub_(mean[:, None, None]).div_(std[:, None, None])
+        if (std == 0).any():
+            raise ValueError("std evaluated to zero")
+        return tensor.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
 
     return lambda: torch.stack([one(array) for array in arrays])
 
