@@ -3,8 +3,9 @@
 Images are grouped by the kind of op they drew and each group is processed with batched tensor
 ops and per-image parameters, so the work done is proportional to what each image chose (no op
 runs on an image that did not draw it, and there is no loop over images). The arithmetic follows
-Pillow's C code (float32 blends truncated to uint8, float64 bicubic, 16.16 fixed-point nearest
-sampling, integer luma), so results equal Pillow's rather than approximate them.
+Pillow's C code (float32 blends truncated to uint8, 16.16 fixed-point nearest sampling, integer
+luma, its histogram equalisation), so results equal Pillow's rather than approximate them —
+except the shears' cubic, evaluated in float32 where Pillow uses float64 (see `cubic`).
 
 Kinds that share their last step form a family and run that step once for all their images:
 * pointwise (invert, posterize, solarize, brightness, contrast, autocontrast, equalize): a
@@ -12,7 +13,8 @@ Kinds that share their last step form a family and run that step once for all th
   uint8 operation each, skip the table;
 * blends (color, sharpness): a degenerate image per image (luma, 3×3 smoothing), then one blend;
 * nearest resampling (rotate, translate_x, translate_y): one gather through fixed-point maps;
-* bicubic resampling (shear_x, shear_y): one 4-tap gather and Pillow's cubic.
+* bicubic resampling (shear_x, shear_y): Pillow's cubic along each line, its four taps copied
+  as runs of the edge-padded line (row_windows).
 """
 
 from __future__ import annotations
