@@ -20,9 +20,13 @@ install: $(BIN)/.installed
 test: install
 	$(BIN)/python -m pytest -q
 
-# Until the search pipeline lands, the demo runs what exists: the augmentation engine's benchmark.
+# Until the search lands, the demo runs what exists: stage 1 on the built-in digits (continued,
+# not repeated, when runs/demo already holds it), then the augmentation benchmark.
+DEMO_RUN ?= runs/demo
+
 demo: install
-	$(BIN)/awsaug bench --case 32x32:256 --rounds 5
+	$(BIN)/awsaug pretrain --run-dir $(DEMO_RUN) $$(test -f $(DEMO_RUN)/run.json && echo --resume)
+	$(BIN)/awsaug bench --case 32x32:256 --rounds 3
 
 bench: install
 	$(BIN)/python benchmarks/augment.py

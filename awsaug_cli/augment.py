@@ -13,7 +13,7 @@ import torch
 
 from awsaug_cli.kernels import backends
 from awsaug_cli.kernels.op_params import row_index
-from awsaug_cli.kernels.transform_spec import TransformDraw, TransformSettings
+from awsaug_cli.kernels.transform_spec import TransformDraw, TransformSettings, normalisation
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36, Space
 
@@ -121,14 +121,9 @@ class TrainTransform:
         self.policy = policy
         self.flip = flip
         self.backend = backend
-        std_t = torch.tensor(std, dtype=torch.float32)
+        scale, shift = normalisation(mean, std)
         self.settings = TransformSettings(
-            space=policy.space,
-            padding=crop_padding,
-            cutout=cutout,
-            scale=1.0 / (255.0 * std_t),
-            shift=-torch.tensor(mean, dtype=torch.float32) / std_t,
-            out_dtype=out_dtype,
+            space=policy.space, padding=crop_padding, cutout=cutout, scale=scale, shift=shift, out_dtype=out_dtype
         )
 
     def draw(

@@ -7,6 +7,7 @@ answers at once.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn, Optional
@@ -39,17 +40,46 @@ def _not_built(command: str, issue: str) -> NoReturn:
 
 @app.command()
 def pretrain(
-    data: str = typer.Option("digits", "--data", help="digits, or a dataset path (CIFAR, IDX, image folder)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model from the registry."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's epochs."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
+    data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
+    model: Optional[str] = typer.Option(None, "--model", help="tiny, resnet18, wrn-40-2 or wrn-28-10 (default: the preset's)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: tiny without a GPU, paper with one)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the preset's epochs."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the preset's batch size."),
+    val_size: Optional[int] = typer.Option(None, "--val-size", min=1, help="Validation images split off the training part."),
+    image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
+    mode: str = typer.Option("ddp", "--mode", help="Under torchrun: ddp (one model) or independent (one model per rank)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir after its last finished epoch."),
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
 ) -> None:
     """Stage 1: train the shared weights under the uniform policy."""
-    _not_built("pretrain", "Stage 1 issue: datasets, models, training engine")
+    from awsaug_cli.pretrain import PretrainOptions, pretrain as run
+
+    options = PretrainOptions(
+        run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs, batch_size=batch_size,
+        val_size=val_size, image_size=image_size, resume=resume, device=device, seed=seed, mode=mode,
+    )
+    result = _run_reported(run, options)
+    if mode == "independent" or os.environ.get("RANK", "0") == "0":
+        typer.echo(f"shared weights: {result.checkpoint} ({result.epochs} epochs, validation accuracy {result.val_acc:.2f} %)")
+        typer.echo(f"metrics: {result.metrics}; settings: {run_dir / 'run.json'}")
+
+
+def _run_reported(function, options):
+    """Run a library stage with a rich reporter; bad input becomes one line and exit code 2."""
+    from rich.console import Console
+
+    from awsaug_cli.errors import USER_ERRORS
+    from awsaug_cli.rich_reporting import RichReporter
+
+    reporter = RichReporter(Console(stderr=True))
+    try:
+        return function(options, reporter)
+    except USER_ERRORS as error:
+        fail(str(error))
+    finally:
+        reporter.close()
 
 
 @app.command()

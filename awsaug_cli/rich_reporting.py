@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from awsaug_cli.bench import Measurement, speedups
 
 
 class RichReporter:
+    """Messages as dim lines; progress as a live bar with ETA on a terminal (one bar per label,
+    finished bars cleared), nothing extra when the output is not a terminal."""
+
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, transient=True,
+        )
+        self.task = None
+        self.label = None
 
     def info(self, message: str) -> None:
         self.console.print(f"[dim]{message}[/dim]")
 
     def progress(self, label: str, done: int, total: int) -> None:
-        self.console.print(f"[dim]{label}: round {done}/{total}[/dim]")
+        if not self.console.is_terminal:
+            return
+        if label != self.label:
+            if self.task is None:
+                self.bars.start()
+            else:
+                self.bars.remove_task(self.task)
+            self.task, self.label = self.bars.add_task(label, total=total), label
+        self.bars.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.bars.stop()
 
 
 def bench_table(results: list[Measurement]) -> Table:

@@ -42,6 +42,13 @@ class TransformSettings:
     out_dtype: torch.dtype
 
 
+def normalisation(mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift), float32 [3]: v · scale + shift = (v / 255 − mean) / std for uint8 v. The
+    training transform and evaluation both normalise with these, so they agree exactly."""
+    std_t = torch.as_tensor(std, dtype=torch.float32)
+    return 1.0 / (255.0 * std_t), -torch.as_tensor(mean, dtype=torch.float32) / std_t
+
+
 def cutout_bounds(centre: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """First and one-past-last index of a hole of `size` centred at `centre` (clipping is the
     caller's bounds check): [c − size // 2, c − size // 2 + size)."""

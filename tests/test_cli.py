@@ -30,7 +30,7 @@ def test_start_up_does_not_import_torch():
 
 @pytest.mark.parametrize(
     "args",
-    [["pretrain"], ["search"], ["export-policy", "out.json"], ["train", "--policy", "none"], ["preview", "p.json"], ["report"]],
+    [["search"], ["export-policy", "out.json"], ["train", "--policy", "none"], ["preview", "p.json"], ["report"]],
 )
 def test_unbuilt_commands_say_so_and_exit_2(args):
     result = CliRunner().invoke(app, args)
@@ -55,3 +55,55 @@ def test_bench_rejects_bad_cases(case):
     result = CliRunner().invoke(app, ["bench", "--case", case])
     assert result.exit_code == 2
     assert "--case" in result.output
+
+
+def _bad_inputs(tmp_path):
+    from .fake_datasets import idx_bytes, write_cifar, write_folder, write_idx
+
+    cases = {}
+    cases["missing path"] = (["--data", str(tmp_path / "nope")], "no such file or directory")
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "a.txt").write_text("x")
+    cases["unrecognised format"] = (["--data", str(tmp_path / "stuff")], "not a dataset awsaug can read")
+    write_folder(tmp_path / "single", classes=("only",))
+    cases["single-class folder"] = (["--data", str(tmp_path / "single")], "at least 2 class folders")
+    write_folder(tmp_path / "hollow")
+    for image in (tmp_path / "hollow" / "cat").iterdir():
+        image.unlink()
+    cases["empty class folder"] = (["--data", str(tmp_path / "hollow")], "class folder without images")
+    write_folder(tmp_path / "corrupt")
+    (tmp_path / "corrupt" / "dog" / "bad.jpg").write_bytes(b"\xff\xd8 broken")
+    cases["corrupt image"] = (["--data", str(tmp_path / "corrupt")], "bad.jpg: cannot decode image")
+    arrays = write_idx(tmp_path / "idx", gz=False)
+    (tmp_path / "idx" / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(arrays["t10k-images-idx3-ubyte"])[:-7])
+    cases["truncated IDX"] = (["--data", str(tmp_path / "idx")], "t10k-images-idx3-ubyte: truncated")
+    write_cifar(tmp_path / "cifar")
+    batch = tmp_path / "cifar" / "cifar-10-batches-py" / "test_batch"
+    batch.write_bytes(batch.read_bytes()[:300])
+    cases["truncated CIFAR"] = (["--data", str(tmp_path / "cifar")], "test_batch")
+    cases["resume without a run"] = (["--resume", "--run-dir", str(tmp_path / "empty-run")], "nothing to resume")
+    cases["unknown model"] = (["--model", "vgg"], "unknown model 'vgg'")
+    cases["unknown preset"] = (["--preset", "huge"], "unknown preset 'huge'")
+    cases["bad device"] = (["--device", "tpu"], "--device 'tpu'")
+    return cases
+
+
+def test_pretrain_bad_input_is_one_line_and_exit_2(tmp_path):
+    for name, (args, message) in _bad_inputs(tmp_path).items():
+        run_dir = [] if "--run-dir" in args else ["--run-dir", str(tmp_path / "runs" / name.replace(" ", "-"))]
+        result = CliRunner().invoke(app, ["pretrain", "--epochs", "1", *run_dir, *args])
+        assert result.exit_code == 2, (name, result.output)
+        assert message in result.output, (name, result.output)
+        assert len(result.output.strip().splitlines()) == 1, (name, result.output)
+
+
+def test_pretrain_resume_against_another_run_or_a_corrupt_checkpoint(tmp_path):
+    run_dir = str(tmp_path / "run")
+    assert CliRunner().invoke(app, ["pretrain", "--epochs", "1", "--run-dir", run_dir]).exit_code == 0
+    other_model = CliRunner().invoke(app, ["pretrain", "--epochs", "1", "--run-dir", run_dir, "--resume", "--model", "resnet18"])
+    assert other_model.exit_code == 2 and "model = 'tiny', now 'resnet18'" in other_model.output
+    checkpoint = tmp_path / "run" / "pretrain" / "shared.safetensors"
+    checkpoint.write_bytes(b"garbage" * 10)
+    corrupt = CliRunner().invoke(app, ["pretrain", "--epochs", "1", "--run-dir", run_dir, "--resume"])
+    assert corrupt.exit_code == 2 and "corrupt" in corrupt.output
+    assert len(corrupt.output.strip().splitlines()) == 1

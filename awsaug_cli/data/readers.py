@@ -1,0 +1,36 @@
+"""`--data` → Dataset: the built-in name, or a path whose format is detected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from awsaug_cli.data import cifar, folder, idx
+from awsaug_cli.data.builtin import read_digits
+from awsaug_cli.data.dataset import DataError, Dataset
+
+BUILTIN: dict[str, Callable[[int], Dataset]] = {"digits": read_digits}
+
+# (what it is, does the path look like one, read it) — tried in this order
+FORMATS: tuple[tuple[str, Callable[[Path], bool], Callable[[Path, int], Dataset]], ...] = (
+    ("CIFAR-10/100 python folder or tarball", cifar.claims, cifar.read),
+    ("MNIST-family IDX folder", idx.claims, idx.read),
+    ("image folder (one sub-folder per class)", folder.claims, folder.read),
+)
+
+
+def load_dataset(spec: str, *, image_size: int = 32) -> Dataset:
+    """Read `spec`: a built-in name or a path (format detected). `image_size` applies to the
+    built-in digits and to image folders; CIFAR and IDX keep their native size."""
+    if image_size < 8:
+        raise DataError(f"image size {image_size} is too small (at least 8)")
+    if spec in BUILTIN:
+        return BUILTIN[spec](image_size)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(f"{spec}: no such file or directory (built-in datasets: {', '.join(BUILTIN)})")
+    for _, looks_like, read in FORMATS:
+        if looks_like(path):
+            return read(path, image_size)
+    kinds = "; ".join(kind for kind, _, _ in FORMATS)
+    raise DataError(f"{spec}: not a dataset awsaug can read (expected: {kinds})")

@@ -1,0 +1,38 @@
+"""Which device a command runs on, and joining torch.distributed when launched by torchrun."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+class DeviceError(ValueError):
+    pass
+
+
+def resolve_device(spec: str) -> torch.device:
+    """auto → cuda if available else cpu; under torchrun a bare `cuda` is this rank's GPU."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise DeviceError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {spec}: CUDA is not available on this machine")
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    elif device.type != "cpu":
+        raise DeviceError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")
+    return device
+
+
+def join_distributed(device: torch.device) -> None:
+    """Initialise the process group when torchrun started several processes (gloo on CPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

@@ -1,0 +1,61 @@
+"""The model registry: name → builder, with the initialisation and BatchNorm momentum of
+spec/ALGORITHM.md applied to every model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from awsaug_cli.models.cnn import TinyCNN
+from awsaug_cli.models.resnet import ResNet18
+from awsaug_cli.models.wideresnet import WideResNet
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    build: Callable[[int], nn.Module]  # number of classes → model
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    "tiny": ModelSpec(TinyCNN, "4 conv layers, 0.06 M parameters: seconds per epoch on a CPU"),
+    "resnet18": ModelSpec(ResNet18, "CIFAR ResNet-18, 11 M parameters"),
+    "wrn-40-2": ModelSpec(lambda classes: WideResNet(40, 2, classes), "WideResNet-40-2, 2.2 M parameters"),
+    "wrn-28-10": ModelSpec(lambda classes: WideResNet(28, 10, classes), "WideResNet-28-10, 36 M parameters (the paper's)"),
+}
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+def initialise(model: nn.Module, generator: torch.Generator | None = None) -> None:
+    """Kaiming-normal (fan_out) convolutions, BatchNorm γ = 1 and β = 0, linear layers
+    N(0, 1/fan_in) with zero bias (the authors' initialisation); draws from `generator`."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=1.0 / module.weight.shape[1], generator=generator)
+            nn.init.zeros_(module.bias)
+
+
+def build_model(name: str, num_classes: int, *, bn_momentum: float = 0.1, seed: int = 0) -> nn.Module:
+    """A freshly initialised model (weights drawn from `seed`); `bn_momentum` in PyTorch's
+    convention (weight of the new batch)."""
+    if name not in MODELS:
+        raise UnknownModelError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    model = MODELS[name].build(num_classes)
+    initialise(model, torch.Generator().manual_seed(seed))
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = bn_momentum
+    return model

@@ -1,0 +1,63 @@
+"""Presets: named sets of defaults, as data. `tiny` runs the whole pipeline on the built-in
+digits on a 2-core CPU in minutes; `paper` is the authors' configuration (spec/ALGORITHM.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from awsaug_cli.train import OptimSettings
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    model: str
+    epochs: int
+    batch_size: int
+    val_fraction: float  # of the training part, stratified (CIFAR: 10,000 of 50,000)
+    optim: OptimSettings
+    bn_momentum: float  # PyTorch convention: weight of the current batch
+    crop_padding: int = 4
+    cutout: int = 16
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny",
+        model="tiny",
+        epochs=60,
+        batch_size=64,
+        val_fraction=0.2,
+        optim=OptimSettings(
+            lr=0.2, warmup_start_lr=0.02, warmup_epochs=1, min_lr=0.002, weight_decay=5e-4,
+            label_smoothing=0.05, grad_clip=3.0,
+        ),
+        bn_momentum=0.1,
+    ),
+    "paper": Preset(
+        name="paper",
+        model="wrn-28-10",
+        epochs=200,
+        batch_size=256,
+        val_fraction=0.2,
+        optim=OptimSettings(
+            lr=0.2, warmup_start_lr=0.05, warmup_epochs=1, min_lr=0.001, weight_decay=1e-4,
+            label_smoothing=0.05, grad_clip=3.0,
+        ),
+        bn_momentum=0.5,
+    ),
+}
+
+
+def default_preset() -> str:
+    """`tiny` on a machine without a GPU, `paper` with one."""
+    return "paper" if torch.cuda.is_available() else "tiny"
+
+
+def get_preset(name: str | None) -> Preset:
+    key = name or default_preset()
+    if key not in PRESETS:
+        raise ValueError(f"unknown preset {key!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[key]

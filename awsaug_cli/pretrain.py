@@ -1,0 +1,190 @@
+"""Stage 1 (`awsaug pretrain`): train the augmentation-wise shared weights under the uniform
+policy θ̄, checkpointing every epoch so that a run killed at any moment resumes exactly.
+
+Writes, under the run directory: run.json (the resolved settings), pretrain/shared.safetensors
+(weights, BatchNorm buffers and SGD momentum, with metadata naming model, data fingerprint,
+preset and epoch) and pretrain/metrics.jsonl (one record per epoch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from awsaug_cli.augment import TrainTransform
+from awsaug_cli.checkpoint import load_checkpoint, restore, save_checkpoint
+from awsaug_cli.data import load_dataset
+from awsaug_cli.data.prepared import prepare
+from awsaug_cli.devices import join_distributed, resolve_device
+from awsaug_cli.models import build_model
+from awsaug_cli.policy import Policy
+from awsaug_cli.presets import get_preset
+from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.runs import RunError, append_jsonl, check_same, keep_jsonl, read_jsonl, read_run, write_stage
+from awsaug_cli.train import barrier, distributed, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
+
+MODES = ("ddp", "independent")
+# what a resumed run must share with the run it continues
+RESUME_KEYS = ("model", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "seed", "mode", "world_size")
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    run_dir: Path = Path("runs/default")
+    data: str = "digits"
+    model: str | None = None  # None: the preset's
+    preset: str | None = None  # None: tiny without a GPU, paper with one
+    epochs: int | None = None
+    batch_size: int | None = None
+    val_size: int | None = None  # None: the preset's fraction of the training part
+    image_size: int = 32
+    resume: bool = False
+    device: str = "auto"
+    seed: int = 0
+    mode: str = "ddp"  # under torchrun: one model, gradients averaged; or one model per rank
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    checkpoint: Path
+    metrics: Path
+    epochs: int
+    val_acc: float
+
+
+def checkpoint_path(run_dir: Path, mode: str, rank: int) -> Path:
+    name = f"shared-rank{rank}.safetensors" if mode == "independent" else "shared.safetensors"
+    return run_dir / "pretrain" / name
+
+
+def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> PretrainResult:
+    reporter = reporter or SilentReporter()
+    if options.mode not in MODES:
+        raise ValueError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
+    device = resolve_device(options.device)
+    join_distributed(device)
+    rank, world = distributed()
+    if rank != 0 and options.mode == "ddp":
+        reporter = SilentReporter()  # one voice for one model
+    preset = get_preset(options.preset)
+    epochs = options.epochs if options.epochs is not None else preset.epochs
+    batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
+    if options.mode == "ddp" and batch_size % world:
+        raise ValueError(f"batch size {batch_size} is not a multiple of the {world} processes")
+
+    dataset = load_dataset(options.data, image_size=options.image_size)
+    val_size = options.val_size if options.val_size is not None else round(preset.val_fraction * len(dataset.train_labels))
+    data = prepare(dataset, val_size=val_size, split_seed=options.seed, device=device)
+    settings = {
+        "preset": preset.name,
+        "model": options.model or preset.model,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optim": dataclasses.asdict(preset.optim),
+        "bn_momentum": preset.bn_momentum,
+        "augment": {"crop_padding": preset.crop_padding, "cutout": preset.cutout, "flip": True, "policy": "uniform"},
+        "seed": options.seed,
+        "split_seed": options.seed,
+        "mode": options.mode,
+        "world_size": world,
+        "data": options.data,
+        "data_name": dataset.name,
+        "data_fingerprint": dataset.fingerprint(),
+        "data_sizes": {"train": len(data.train_labels), "val": len(data.val_labels), "test": len(data.test_labels)},
+        "image_size": list(dataset.image_size),
+        "classes": list(dataset.classes),
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "device": device.type,
+    }
+
+    stream = rank if options.mode == "independent" else 0  # independent models differ in all randomness
+    model = build_model(settings["model"], len(dataset.classes), bn_momentum=preset.bn_momentum,
+                        seed=seeded_generator(options.seed, stream, -1).initial_seed()).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, preset.optim)
+    checkpoint_file = checkpoint_path(options.run_dir, options.mode, rank)
+    metrics_file = options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")
+    start_epoch = _start(options, settings, model, optimizer, checkpoint_file, metrics_file, rank)
+    reporter.info(f"{dataset.describe()}; model {settings['model']}; preset {preset.name}; {device}"
+                  + (f"; {world} processes ({options.mode})" if world > 1 else ""))
+
+    trained = DistributedDataParallel(model) if world > 1 and options.mode == "ddp" else model
+    transform = TrainTransform(Policy.uniform(), data.mean, data.std, crop_padding=preset.crop_padding, cutout=preset.cutout)
+    steps = steps_per_epoch(len(data.train_labels), batch_size)
+    done = read_jsonl(metrics_file)
+    val_acc = done[-1]["val_acc"] if start_epoch and done else float("nan")
+    if start_epoch >= epochs:
+        reporter.info(f"{options.run_dir}: all {epochs} epochs already trained")
+    for epoch in range(start_epoch, epochs):
+        stats = train_epoch(
+            trained, optimizer, data.train_images, data.train_labels, transform, preset.optim,
+            batch_size=batch_size, first_step=epoch * steps, total_steps=epochs * steps,
+            order_generator=seeded_generator(options.seed, stream, epoch, 0),
+            augment_generator=seeded_generator(options.seed, stream, epoch, 1, device=device),
+            reporter=reporter, label=f"pretrain epoch {epoch + 1}/{epochs}",
+        )
+        val_acc = evaluate(model, data.val_images, data.val_labels, data.mean, data.std)
+        if rank == 0 or options.mode == "independent":
+            _record_epoch(epoch, stats, val_acc, optimizer, model, settings, checkpoint_file, metrics_file)
+        reporter.info(
+            f"epoch {epoch + 1}/{epochs}: loss {stats.train_loss:.3f}, train {stats.train_acc:.1f} %, "
+            f"val {val_acc:.2f} %, {stats.images / stats.seconds:,.0f} img/s"
+        )
+    return PretrainResult(checkpoint_file, metrics_file, epochs, val_acc)
+
+
+def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoint_file: Path, metrics_file: Path, rank: int) -> int:
+    """The first epoch to run: 0 for a new run (recorded in run.json), or the epoch after the
+    last one checkpointed when resuming (after checking the run matches). Every rank checks
+    before any writes."""
+    recorded = read_run(options.run_dir).get("pretrain")
+    if not options.resume and (checkpoint_file.exists() or recorded):
+        raise RunError(f"{options.run_dir} already holds a pretrain run; --resume continues it, --run-dir picks another directory")
+    if options.resume and (not recorded or not checkpoint_file.exists()):
+        raise RunError(f"{options.run_dir}: nothing to resume (no pretrain checkpoint yet)")
+    writer = rank == 0 or options.mode == "independent"
+    epoch = 0
+    if options.resume:
+        check_same(recorded, settings, RESUME_KEYS, f"the pretrain run in {options.run_dir}")
+        checkpoint = load_checkpoint(checkpoint_file)
+        restore(checkpoint, model, optimizer, source=str(checkpoint_file))
+        epoch = int(checkpoint.metadata.get("epoch", 0))
+    barrier()
+    if options.resume and writer:
+        keep_jsonl(metrics_file, lambda record: record.get("epoch", 0) <= epoch)
+        if epoch and not any(record.get("epoch") == epoch for record in read_jsonl(metrics_file)):
+            append_jsonl(metrics_file, checkpoint.metadata["metrics"])  # killed between the two writes
+    elif writer:
+        if rank == 0:
+            write_stage(options.run_dir, "pretrain", settings)
+        checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
+        metrics_file.write_text("")
+    barrier()
+    return epoch
+
+
+def _record_epoch(epoch: int, stats, val_acc: float, optimizer, model, settings: dict, checkpoint_file: Path, metrics_file: Path) -> None:
+    record = {
+        "epoch": epoch + 1,
+        "train_loss": stats.train_loss,
+        "train_acc": stats.train_acc,
+        "val_acc": val_acc,
+        "lr": optimizer.param_groups[0]["lr"],
+        "seconds": stats.seconds,
+        "images_per_second": stats.images / stats.seconds,
+    }
+    metadata = {
+        "stage": "pretrain", "epoch": epoch + 1, "model": settings["model"], "preset": settings["preset"],
+        "data_fingerprint": settings["data_fingerprint"], "num_classes": len(settings["classes"]), "metrics": record,
+    }
+    # the checkpoint first (it carries the record too): metrics never claim an epoch it lacks
+    save_checkpoint(checkpoint_file, model, optimizer, metadata)
+    append_jsonl(metrics_file, record)

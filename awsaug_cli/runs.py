@@ -1,0 +1,83 @@
+"""The run directory: where each stage keeps its record (run.json), checkpoints and metrics.
+
+run.json holds the resolved settings of every stage run in the directory; a stage that resumes
+or builds on an earlier one compares what it would do now with what was recorded, and refuses
+a mismatch (another model, other data) instead of silently mixing results."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from awsaug_cli import __version__
+from awsaug_cli.atomic import atomic_write_text
+
+RUN_FORMAT = "awsaug.run"
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used as asked (nothing to resume, another model, …)."""
+
+
+def run_file(root: Path) -> Path:
+    return root / "run.json"
+
+
+def read_run(root: Path) -> dict[str, Any]:
+    """The run record, {} for a directory without one."""
+    path = run_file(root)
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise RunError(f"{path}: unreadable run record ({error})") from None
+    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
+        raise RunError(f"{path}: not an awsaug run record")
+    return record
+
+
+def write_stage(root: Path, stage: str, settings: dict[str, Any]) -> None:
+    """Record `stage`'s resolved settings in run.json (atomically; other stages kept)."""
+    record = read_run(root) or {"format": RUN_FORMAT, "version": 1}
+    record[stage] = {**settings, "awsaug_version": __version__, "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_file(root), json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def check_same(recorded: dict[str, Any], current: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
+    """RunError naming the first of `keys` whose value differs between the two records."""
+    for key in keys:
+        if recorded.get(key) != current.get(key):
+            raise RunError(f"{what} was made with {key} = {recorded.get(key)!r}, now {current.get(key)!r}")
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and make it durable before returning."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete records of a JSON-lines file (a line cut short by a crash is skipped)."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def keep_jsonl(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:
+    """Rewrite `path` atomically with only the records `keep` accepts."""
+    lines = [json.dumps(record, sort_keys=True) + "\n" for record in read_jsonl(path) if keep(record)]
+    atomic_write_text(path, "".join(lines))
