@@ -20,12 +20,14 @@ install: $(BIN)/.installed
 test: install
 	$(BIN)/python -m pytest -q
 
-# Until the search lands, the demo runs what exists: stage 1 on the built-in digits (continued,
-# not repeated, when runs/demo already holds it), then the augmentation benchmark.
+# Until export and final training land, the demo runs what exists on the built-in digits:
+# stage 1 and stage 2 (continued, not repeated, when runs/demo already holds them), then the
+# augmentation benchmark.
 DEMO_RUN ?= runs/demo
 
 demo: install
-	$(BIN)/awsaug pretrain --run-dir $(DEMO_RUN) $$(test -f $(DEMO_RUN)/run.json && echo --resume)
+	$(BIN)/awsaug pretrain --run-dir $(DEMO_RUN) $$(grep -q '"pretrain"' $(DEMO_RUN)/run.json 2>/dev/null && echo --resume)
+	$(BIN)/awsaug search --run-dir $(DEMO_RUN) $$(grep -q '"search"' $(DEMO_RUN)/run.json 2>/dev/null && echo --resume)
 	$(BIN)/awsaug bench --case 32x32:256 --rounds 3
 
 bench: install

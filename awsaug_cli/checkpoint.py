@@ -1,5 +1,6 @@
 """Checkpoints: model weights, BatchNorm buffers and SGD momentum in one safetensors file with
-JSON metadata, written atomically (a crash leaves the previous file whole)."""
+JSON metadata, written atomically (a crash leaves the previous file whole). The same file
+mechanics (write_tensors / read_tensors) hold the search's agent state."""
 
 from __future__ import annotations
 
@@ -31,6 +32,33 @@ class Checkpoint:
     metadata: dict[str, Any]
 
 
+def write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], kind: str, metadata: dict[str, Any]) -> None:
+    """Tensors and JSON metadata as one safetensors file of format `kind`, written atomically."""
+    header = {"format": kind, "version": str(FORMAT_VERSION), "metadata": json.dumps(metadata, sort_keys=True)}
+    atomic_write_bytes(path, save_tensors(tensors, metadata=header))
+
+
+def read_tensors(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors, metadata) of a file written by write_tensors as `kind`; CheckpointError otherwise."""
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"{file}: no such file")
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            header = handle.metadata() or {}
+        tensors = load_tensors(file.read_bytes())
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{file}: corrupt or not a safetensors file ({error})") from None
+    if header.get("format") != kind:
+        raise CheckpointError(f"{file}: not an {kind} file")
+    if header.get("version") != str(FORMAT_VERSION):
+        raise CheckpointError(f"{file}: {kind} version {header.get('version')}, this awsaug reads {FORMAT_VERSION}")
+    try:
+        return tensors, json.loads(header.get("metadata", "{}"))
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{file}: unreadable metadata") from None
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None, metadata: dict[str, Any]) -> None:
     tensors = {f"model.{name}": value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
     if optimizer is not None:
@@ -40,29 +68,11 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
                 buffer = optimizer.state.get(parameter, {}).get("momentum_buffer")
                 if buffer is not None:
                     tensors[f"momentum.{names[id(parameter)]}"] = buffer.detach().cpu().contiguous()
-    header = {"format": FORMAT_NAME, "version": str(FORMAT_VERSION), "metadata": json.dumps(metadata, sort_keys=True)}
-    atomic_write_bytes(path, save_tensors(tensors, metadata=header))
+    write_tensors(path, tensors, FORMAT_NAME, metadata)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    file = Path(path)
-    if not file.is_file():
-        raise CheckpointError(f"{file}: no such checkpoint")
-    try:
-        with safe_open(str(file), framework="pt") as handle:
-            header = handle.metadata() or {}
-        tensors = load_tensors(file.read_bytes())
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{file}: corrupt or not a safetensors checkpoint ({error})") from None
-    if header.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{file}: not an awsaug checkpoint")
-    if header.get("version") != str(FORMAT_VERSION):
-        raise CheckpointError(f"{file}: checkpoint version {header.get('version')}, this awsaug reads {FORMAT_VERSION}")
-    try:
-        metadata = json.loads(header.get("metadata", "{}"))
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{file}: unreadable checkpoint metadata") from None
-    return Checkpoint(tensors, metadata)
+    return Checkpoint(*read_tensors(path, FORMAT_NAME))
 
 
 def restore(checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Optimizer | None, *, source: str = "checkpoint") -> None:

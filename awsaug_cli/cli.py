@@ -35,7 +35,7 @@ def fail(message: str) -> NoReturn:
 
 
 def _not_built(command: str, issue: str) -> NoReturn:
-    fail(f"`awsaug {command}` is not built yet ({issue}); `awsaug bench` works today")
+    fail(f"`awsaug {command}` is not built yet ({issue}); pretrain, search and bench work today")
 
 
 @app.command()
@@ -84,16 +84,28 @@ def _run_reported(function, options):
 
 @app.command()
 def search(
-    loops: Optional[int] = typer.Option(None, "--loops", help="Search loops (paper: 350)."),
-    trajectories: Optional[int] = typer.Option(None, "--trajectories", help="Trajectories per loop (paper: 8)."),
-    finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", help="Fine-tune epochs (paper: 10)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted search."),
+    loops: Optional[int] = typer.Option(None, "--loops", min=1, help="Search loops (paper: 350)."),
+    trajectories: Optional[int] = typer.Option(None, "--trajectories", min=1, help="Trajectories per loop (paper: 8)."),
+    finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10)."),
+    independent_noise: bool = typer.Option(False, "--independent-noise", help="Give each trajectory its own crop/flip/Cutout/sign randomness."),
+    algorithm: str = typer.Option("ppo", "--algorithm", help="ppo or reinforce."),
+    parametrization: str = typer.Option("sigmoid", "--parametrization", help="sigmoid or softmax."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the search in --run-dir after its last finished loop."),
     run_dir: Path = RunDir,
     device: str = Device,
-    seed: int = Seed,
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the search (default: the pretrain's)."),
 ) -> None:
     """Stage 2: search the policy with PPO over fine-tunes from the shared weights."""
-    _not_built("search", "Stage 2 issue: PPO agent and proxy fine-tunes")
+    from awsaug_cli.search_stage import SearchOptions, run_search
+
+    options = SearchOptions(
+        run_dir=run_dir, loops=loops, trajectories=trajectories, finetune_epochs=finetune_epochs, resume=resume,
+        device=device, seed=seed, independent_noise=independent_noise, algorithm=algorithm, parametrization=parametrization,
+    )
+    outcome = _run_reported(run_search, options)
+    if os.environ.get("RANK", "0") == "0":
+        typer.echo(f"best policy: {outcome.best_policy} (mean reward {outcome.best_reward:.2f} % at loop {outcome.best_loop + 1})")
+        typer.echo(f"final policy: {outcome.final_policy}; history: {outcome.history}")
 
 
 @app.command("export-policy")

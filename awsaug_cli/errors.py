@@ -8,6 +8,7 @@ from awsaug_cli.kernels.backends import BackendUnavailableError
 from awsaug_cli.models import UnknownModelError
 from awsaug_cli.policy import PolicyFormatError
 from awsaug_cli.runs import RunError
+from awsaug_cli.search import SearchError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
@@ -17,5 +18,6 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     UnknownModelError,
     PolicyFormatError,
     RunError,
+    SearchError,
     ValueError,
 )

@@ -19,6 +19,9 @@ class Preset:
     val_fraction: float  # of the training part, stratified (CIFAR: 10,000 of 50,000)
     optim: OptimSettings
     bn_momentum: float  # PyTorch convention: weight of the current batch
+    search_loops: int
+    search_trajectories: int
+    finetune_epochs: int
     crop_padding: int = 4
     cutout: int = 16
 
@@ -35,6 +38,9 @@ PRESETS: dict[str, Preset] = {
             label_smoothing=0.05, grad_clip=3.0,
         ),
         bn_momentum=0.1,
+        search_loops=30,
+        search_trajectories=4,
+        finetune_epochs=3,
     ),
     "paper": Preset(
         name="paper",
@@ -47,6 +53,9 @@ PRESETS: dict[str, Preset] = {
             label_smoothing=0.05, grad_clip=3.0,
         ),
         bn_momentum=0.5,
+        search_loops=350,
+        search_trajectories=8,
+        finetune_epochs=10,
     ),
 }
 

@@ -16,10 +16,17 @@ class Reporter(Protocol):
     def progress(self, label: str, done: int, total: int) -> None:
         """`done` of `total` units of the task `label` are finished."""
 
+    def status(self, title: str, rows: list[tuple[str, str]]) -> None:
+        """The current state of a long run as labelled values (a live panel on a terminal,
+        one line otherwise); each call replaces the last."""
+
 
 class SilentReporter:
     def info(self, message: str) -> None:
         pass
 
     def progress(self, label: str, done: int, total: int) -> None:
+        pass
+
+    def status(self, title: str, rows: list[tuple[str, str]]) -> None:
         pass

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -10,17 +11,26 @@ from awsaug_cli.bench import Measurement, speedups
 
 
 class RichReporter:
-    """Messages as dim lines; progress as a live bar with ETA on a terminal (one bar per label,
-    finished bars cleared), nothing extra when the output is not a terminal."""
+    """Messages as dim lines. On a terminal, one live area: the latest status panel and a
+    progress bar with ETA for the current task; elsewhere a plain line per status."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.bars = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, transient=True,
+            console=console,
         )
         self.task = None
         self.label = None
+        self.panel: Table | None = None
+        self.live = Live(self, console=console, refresh_per_second=4, transient=True)
+
+    def __rich__(self) -> Group:
+        return Group(*([self.panel] if self.panel is not None else []), self.bars)
+
+    def _show(self) -> None:
+        if not self.live.is_started:
+            self.live.start()
 
     def info(self, message: str) -> None:
         self.console.print(f"[dim]{message}[/dim]")
@@ -28,17 +38,30 @@ class RichReporter:
     def progress(self, label: str, done: int, total: int) -> None:
         if not self.console.is_terminal:
             return
+        self._show()
         if label != self.label:
-            if self.task is None:
-                self.bars.start()
-            else:
+            if self.task is not None:
                 self.bars.remove_task(self.task)
             self.task, self.label = self.bars.add_task(label, total=total), label
         self.bars.update(self.task, completed=done)
 
+    def status(self, title: str, rows: list[tuple[str, str]]) -> None:
+        if not self.console.is_terminal:
+            self.console.print(f"{title}: " + "; ".join(f"{key} {value}" for key, value in rows), highlight=False, soft_wrap=True)
+            return
+        table = Table(title=title, show_header=False, title_justify="left", box=None)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in rows:
+            table.add_row(key, value)
+        self.panel = table
+        self._show()
+
     def close(self) -> None:
-        if self.task is not None:
-            self.bars.stop()
+        if self.live.is_started:
+            self.live.stop()
+            if self.panel is not None:
+                self.console.print(self.panel)
 
 
 def bench_table(results: list[Measurement]) -> Table:

@@ -50,10 +50,12 @@ def write_stage(root: Path, stage: str, settings: dict[str, Any]) -> None:
 
 
 def check_same(recorded: dict[str, Any], current: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
-    """RunError naming the first of `keys` whose value differs between the two records."""
+    """RunError naming the first of `keys` whose value differs between the recorded settings
+    and `current` (compared as JSON stores them: tuples as lists)."""
     for key in keys:
-        if recorded.get(key) != current.get(key):
-            raise RunError(f"{what} was made with {key} = {recorded.get(key)!r}, now {current.get(key)!r}")
+        now = json.loads(json.dumps(current.get(key)))
+        if recorded.get(key) != now:
+            raise RunError(f"{what} was made with {key} = {recorded.get(key)!r}, now {now!r}")
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -112,11 +112,13 @@ def train_epoch(
     on_pairs: Callable[[torch.Tensor], None] | None = None,
     reporter: Reporter | None = None,
     label: str = "epoch",
+    sharded: bool = True,
 ) -> EpochStats:
     """One pass over `images` in the order drawn from `order_generator`; returns the epoch's
-    mean loss and accuracy. Every rank of a distributed run draws the same order and takes its
-    slice of each batch. `on_pairs` receives every batch's sampled pairs (the search counts them)."""
-    rank, world = distributed()
+    mean loss and accuracy. When `sharded`, every rank of a distributed run draws the same order
+    and takes its slice of each batch (DDP); otherwise this process trains alone (the search's
+    trajectories). `on_pairs` receives every batch's sampled pairs (the search counts them)."""
+    rank, world = distributed() if sharded else (0, 1)
     device = images.device
     cuda = device.type == "cuda"
     model.train()
@@ -158,10 +160,12 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512) -> float:
-    """Top-1 accuracy (percent) on clean, normalised images. Under torch.distributed each rank
-    scores a slice and the counts are summed, so every rank returns the same number."""
-    rank, world = distributed()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,
+             sharded: bool = True) -> float:
+    """Top-1 accuracy (percent) on clean, normalised images. When `sharded`, each rank of a
+    distributed run scores a slice and the counts are summed, so every rank returns the same
+    number; otherwise this process scores all of them."""
+    rank, world = distributed() if sharded else (0, 1)
     device = images.device
     cuda = device.type == "cuda"
     scale, shift = (t.to(device).view(1, 3, 1, 1) for t in normalisation(mean, std))

@@ -40,7 +40,7 @@ def test_a_restored_run_continues_exactly(tmp_path):
 
 
 def test_bad_checkpoints(tmp_path):
-    with pytest.raises(CheckpointError, match="no such checkpoint"):
+    with pytest.raises(CheckpointError, match="no such file"):
         load_checkpoint(tmp_path / "missing.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
     with pytest.raises(CheckpointError, match="corrupt"):

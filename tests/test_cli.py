@@ -30,7 +30,7 @@ def test_start_up_does_not_import_torch():
 
 @pytest.mark.parametrize(
     "args",
-    [["search"], ["export-policy", "out.json"], ["train", "--policy", "none"], ["preview", "p.json"], ["report"]],
+    [["export-policy", "out.json"], ["train", "--policy", "none"], ["preview", "p.json"], ["report"]],
 )
 def test_unbuilt_commands_say_so_and_exit_2(args):
     result = CliRunner().invoke(app, args)

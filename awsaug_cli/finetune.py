@@ -1,0 +1,83 @@
+"""The real evaluator of the search: restore the shared weights ω_share (weights, BatchNorm
+buffers and SGD momentum), fine-tune E epochs at the constant learning rate min_lr with pairs
+sampled per image from the policy, and score on the validation part after each epoch.
+
+Reward = mean of the best two epoch-end validation accuracies. With common random numbers (the
+default), every trajectory of a loop draws the same batch order and the same crop, flip, sign
+and Cutout randomness; only the sampled pairs differ, so rewards differ only through the
+policy."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import torch
+from torch import nn
+
+from awsaug_cli.augment import TrainTransform
+from awsaug_cli.checkpoint import Checkpoint, restore
+from awsaug_cli.data.prepared import TrainingData
+from awsaug_cli.policy import Policy
+from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.train import OptimSettings, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
+
+REWARD_EPOCHS = 2  # the reward averages this many best epoch-end accuracies
+
+
+class FineTune:
+    def __init__(
+        self,
+        data: TrainingData,
+        model: nn.Module,
+        shared: Checkpoint,
+        optim: OptimSettings,
+        *,
+        epochs: int,
+        batch_size: int,
+        crop_padding: int,
+        cutout: int,
+        seed: int,
+        common_noise: bool = True,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.data, self.model, self.shared = data, model, shared
+        self.optim = dataclasses.replace(optim, schedule="constant", lr=optim.min_lr)
+        self.optimizer = make_optimizer(model, self.optim)
+        self.epochs, self.batch_size = epochs, batch_size
+        self.crop_padding, self.cutout = crop_padding, cutout
+        self.seed, self.common_noise = seed, common_noise
+        self.reporter = reporter or SilentReporter()
+        self.loop = 0
+        self.last_details: dict = {}
+
+    def begin_loop(self, loop: int) -> None:
+        self.loop = loop
+
+    def __call__(self, policy: Policy, trajectory: int, generator: torch.Generator) -> tuple[float, torch.Tensor]:
+        start = time.perf_counter()
+        restore(self.shared, self.model, self.optimizer)
+        k = len(policy.space)
+        usage = torch.zeros(k * k, dtype=torch.int64, device=self.data.device)
+
+        def count(pairs: torch.Tensor) -> None:
+            usage.add_(torch.bincount(pairs[:, 0] * k + pairs[:, 1], minlength=k * k))
+
+        transform = TrainTransform(policy, self.data.mean, self.data.std, crop_padding=self.crop_padding, cutout=self.cutout)
+        steps = steps_per_epoch(len(self.data.train_labels), self.batch_size)
+        accuracies = []
+        for epoch in range(self.epochs):
+            noise = (self.loop, epoch) if self.common_noise else (self.loop, trajectory, epoch)
+            train_epoch(
+                self.model, self.optimizer, self.data.train_images, self.data.train_labels, transform, self.optim,
+                batch_size=self.batch_size, first_step=epoch * steps, total_steps=self.epochs * steps,
+                order_generator=seeded_generator(self.seed, 1, *noise),
+                augment_generator=seeded_generator(self.seed, 2, *noise, device=self.data.device),
+                pair_generator=generator, on_pairs=count, reporter=self.reporter,
+                label=f"loop {self.loop + 1} trajectory {trajectory + 1} epoch {epoch + 1}/{self.epochs}", sharded=False,
+            )
+            accuracies.append(evaluate(self.model, self.data.val_images, self.data.val_labels, self.data.mean, self.data.std,
+                                       sharded=False))
+        reward = sum(sorted(accuracies)[-REWARD_EPOCHS:]) / min(REWARD_EPOCHS, len(accuracies))
+        self.last_details = {"epoch_acc": accuracies, "seconds": time.perf_counter() - start}
+        return reward, usage.view(k, k).cpu()

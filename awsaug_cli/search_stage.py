@@ -1,0 +1,185 @@
+"""Stage 2 (`awsaug search`): the policy search over fine-tunes from the run's shared weights.
+
+Reads the pretrain of the run directory (settings from run.json, ω_share from
+pretrain/shared.safetensors) and writes under search/: state.safetensors (θ, Adam state,
+baselines, best θ, loop index — saved atomically after every loop), history.jsonl (a record
+per trajectory and one per loop) and, at the end, best_policy.json and final_policy.json
+(canonical policy files). A search killed at any moment resumes with --resume from the last
+finished loop; every loop's randomness derives from (seed, loop, trajectory), so on CPU the
+resumed θ history equals the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from awsaug_cli.agent import Agent, AgentSettings
+from awsaug_cli.checkpoint import load_checkpoint, read_tensors, write_tensors
+from awsaug_cli.data import load_dataset
+from awsaug_cli.data.prepared import prepare
+from awsaug_cli.devices import join_distributed, resolve_device
+from awsaug_cli.finetune import FineTune
+from awsaug_cli.models import build_model
+from awsaug_cli.presets import get_preset
+from awsaug_cli.pretrain import checkpoint_path
+from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.runs import RunError, append_jsonl, check_same, keep_jsonl, read_run, write_stage
+from awsaug_cli.search import SearchError, search
+from awsaug_cli.space import AWS36
+from awsaug_cli.train import barrier, distributed
+
+RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "pretrain_fingerprint")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    run_dir: Path = Path("runs/default")
+    loops: int | None = None  # None: the pretrain preset's
+    trajectories: int | None = None
+    finetune_epochs: int | None = None
+    resume: bool = False
+    device: str = "auto"
+    seed: int | None = None  # None: the pretrain's seed
+    independent_noise: bool = False
+    algorithm: str = "ppo"
+    parametrization: str = "sigmoid"
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    best_policy: Path
+    final_policy: Path
+    history: Path
+    loops: int
+    best_reward: float
+    best_loop: int
+
+
+def search_paths(run_dir: Path) -> dict[str, Path]:
+    folder = run_dir / "search"
+    return {"state": folder / "state.safetensors", "history": folder / "history.jsonl",
+            "best": folder / "best_policy.json", "final": folder / "final_policy.json"}
+
+
+STATE_FORMAT = "awsaug.search"
+
+
+def save_state(path: Path, agent: Agent, settings: dict[str, Any]) -> None:
+    tensors, scalars = agent.state()
+    write_tensors(path, tensors, STATE_FORMAT, {"scalars": scalars, "settings": settings})
+
+
+def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors, metadata = read_tensors(path, STATE_FORMAT)
+    return tensors, metadata["scalars"]
+
+
+def run_search(options: SearchOptions, reporter: Reporter | None = None) -> SearchOutcome:
+    reporter = reporter or SilentReporter()
+    device = resolve_device(options.device)
+    join_distributed(device)
+    rank, world = distributed()
+    if rank:
+        reporter = SilentReporter()
+    pretrain = read_run(options.run_dir).get("pretrain")
+    if not pretrain:
+        raise RunError(f"{options.run_dir}: no pretrain run to search from; run `awsaug pretrain --run-dir {options.run_dir}` first")
+    if pretrain.get("mode") != "ddp":
+        raise RunError(f"{options.run_dir}: the search needs one shared model (a pretrain with --mode ddp)")
+    shared_file = checkpoint_path(options.run_dir, "ddp", 0)
+    shared = load_checkpoint(shared_file)
+    meta = shared.metadata
+    if meta.get("epoch") != pretrain["epochs"]:
+        raise RunError(f"{shared_file}: the pretrain finished {meta.get('epoch')} of {pretrain['epochs']} epochs; "
+                       "complete it with `awsaug pretrain --resume` first")
+    for key in ("model", "data_fingerprint"):
+        if meta.get(key) != pretrain.get(key):
+            raise RunError(f"{shared_file} was made with {key} {meta.get(key)!r}, but run.json records {pretrain.get(key)!r}")
+
+    preset = get_preset(pretrain["preset"])
+    dataset = load_dataset(pretrain["data"], image_size=pretrain["image_size"][-1])
+    if dataset.fingerprint() != pretrain["data_fingerprint"]:
+        raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {dataset.fingerprint()}, "
+                       f"recorded {pretrain['data_fingerprint']})")
+    data = prepare(dataset, val_size=pretrain["data_sizes"]["val"], split_seed=pretrain["split_seed"], device=device)
+    agent_settings = AgentSettings(parametrization=options.parametrization, algorithm=options.algorithm)
+    settings = {
+        "loops": options.loops or preset.search_loops,
+        "trajectories": options.trajectories or preset.search_trajectories,
+        "finetune_epochs": options.finetune_epochs or preset.finetune_epochs,
+        "seed": pretrain["seed"] if options.seed is None else options.seed,
+        "common_noise": not options.independent_noise,
+        "agent": dataclasses.asdict(agent_settings),
+        "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
+        "world_size": world,
+        "device": device.type,
+    }
+    if settings["trajectories"] % world:
+        raise SearchError(f"{settings['trajectories']} trajectories cannot be shared by {world} processes (need a multiple)")
+
+    paths = search_paths(options.run_dir)
+    agent = Agent(settings["trajectories"], agent_settings, AWS36)
+    recorded = read_run(options.run_dir).get("search")
+    if options.resume:
+        if not recorded or not paths["state"].exists():
+            raise RunError(f"{options.run_dir}: no search to resume")
+        check_same(recorded, settings, RESUME_KEYS, f"the search in {options.run_dir}")
+        tensors, scalars = load_state(paths["state"])
+        agent.load_state(tensors, scalars)
+    elif recorded or paths["state"].exists():
+        raise RunError(f"{options.run_dir} already holds a search; --resume continues it, --run-dir picks another directory")
+    barrier()
+    if rank == 0:
+        if options.resume:
+            keep_jsonl(paths["history"], lambda record: record.get("loop", 0) < agent.loop)
+        else:
+            write_stage(options.run_dir, "search", settings)
+            paths["history"].parent.mkdir(parents=True, exist_ok=True)
+            paths["history"].write_text("")
+    barrier()
+
+    model = build_model(pretrain["model"], len(dataset.classes), bn_momentum=preset.bn_momentum).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    evaluator = FineTune(
+        data, model, shared, preset.optim, epochs=settings["finetune_epochs"], batch_size=pretrain["batch_size"],
+        crop_padding=preset.crop_padding, cutout=preset.cutout, seed=settings["seed"],
+        common_noise=settings["common_noise"], reporter=reporter,
+    )
+    reporter.info(f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
+                  f"{settings['finetune_epochs']} fine-tune epochs from {shared_file} on {device}")
+    started, first_loop = time.perf_counter(), agent.loop
+
+    def after_loop(agent: Agent, records: list[dict[str, Any]]) -> None:
+        if rank == 0:
+            save_state(paths["state"], agent, settings)  # first: history never runs ahead of the state
+            for record in records:
+                append_jsonl(paths["history"], record)
+        summary = records[-1]
+        elapsed = time.perf_counter() - started
+        remaining = elapsed / (agent.loop - first_loop) * (settings["loops"] - agent.loop)
+        reporter.status(f"search loop {agent.loop}/{settings['loops']}", [
+            ("mean reward", f"{summary['mean_reward']:.2f} %"),
+            ("best mean reward", f"{summary['best_reward']:.2f} % (loop {summary['best_loop'] + 1})"),
+            ("entropy", f"{summary['entropy']:.3f} nats (uniform {2 * torch.log(torch.tensor(36.0)).item():.3f})"),
+            ("top pairs", ", ".join(f"{p['op1']}+{p['op2']} {100 * p['prob']:.2f}%" for p in summary["top_pairs"][:3])),
+            ("noise gauge", ", ".join(f"{name} {100 * p:.2f}%" for name, p in summary["gauge"].items())),
+            ("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s"),
+        ])
+
+    result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
+                    agent=agent, on_loop=after_loop)
+    if rank == 0:
+        provenance = {"dataset": pretrain["data_name"], "model": pretrain["model"], "preset": pretrain["preset"],
+                      "seed": settings["seed"], "loops_run": agent.loop}
+        result.best_policy.provenance.update(provenance, best_reward=agent.best_reward, best_loop=agent.best_loop)
+        result.final_policy.provenance.update(provenance, final=True)
+        result.best_policy.save(paths["best"])
+        result.final_policy.save(paths["final"])
+    return SearchOutcome(paths["best"], paths["final"], paths["history"], agent.loop, agent.best_reward, agent.best_loop)

@@ -1,0 +1,180 @@
+"""`awsaug search`: files, exact resume after SIGKILL, common random numbers, two processes,
+refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from awsaug_cli.checkpoint import load_checkpoint
+from awsaug_cli.cli import app
+from awsaug_cli.data import load_dataset
+from awsaug_cli.data.prepared import prepare
+from awsaug_cli.finetune import FineTune
+from awsaug_cli.models import build_model
+from awsaug_cli.policy import Policy
+from awsaug_cli.presets import get_preset
+from awsaug_cli.pretrain import PretrainOptions, pretrain
+from awsaug_cli.runs import RunError
+from awsaug_cli.search import SearchError, search
+from awsaug_cli.search_stage import SearchOptions, run_search
+from awsaug_cli.train import seeded_generator
+
+from .fake_datasets import write_folder
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ("--loops", "3", "--trajectories", "2", "--finetune-epochs", "1")
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("pretrained")
+    pretrain(PretrainOptions(run_dir=run_dir, epochs=2))
+    return run_dir
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], capture_output=True, text=True, timeout=300,
+                          cwd=REPO, env={**os.environ, **(env or {})})
+
+
+def test_search_writes_state_history_and_policies(pretrained, tmp_path):
+    run_dir = copy_run(pretrained, tmp_path / "run")
+    outcome = run_search(SearchOptions(run_dir=run_dir, loops=2, trajectories=2, finetune_epochs=1))
+    records = [json.loads(line) for line in (run_dir / "search" / "history.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r["loop"]) for r in records] == [("trajectory", 0), ("trajectory", 0), ("loop", 0),
+                                                         ("trajectory", 1), ("trajectory", 1), ("loop", 1)]
+    trajectory, summary = records[0], records[2]
+    assert len(trajectory["epoch_acc"]) == 1 and trajectory["reward"] == trajectory["epoch_acc"][0]
+    assert {"entropy", "kl", "agent_lr", "top_pairs", "gauge", "mean_reward"} <= set(summary)
+    assert set(summary["gauge"]) == {"Invert", "Solarize_mag0"}
+    best = Policy.load(outcome.best_policy)
+    assert best.provenance["loops_run"] == 2 and outcome.loops == 2
+    assert json.loads((run_dir / "run.json").read_text())["search"]["common_noise"] is True
+
+
+def fine_tune(run_dir: Path, common_noise: bool) -> FineTune:
+    record = json.loads((run_dir / "run.json").read_text())["pretrain"]
+    preset = get_preset(record["preset"])
+    data = prepare(load_dataset(record["data"]), val_size=record["data_sizes"]["val"], split_seed=record["split_seed"],
+                   device=torch.device("cpu"))
+    model = build_model(record["model"], 10, bn_momentum=preset.bn_momentum)
+    shared = load_checkpoint(run_dir / "pretrain" / "shared.safetensors")
+    return FineTune(data, model, shared, preset.optim, epochs=2, batch_size=record["batch_size"], crop_padding=4,
+                    cutout=16, seed=0, common_noise=common_noise)
+
+
+def test_common_noise_gives_equal_rewards_for_equal_pairs(pretrained):
+    policy = Policy.uniform()
+    for common, equal in ((True, True), (False, False)):
+        evaluate = fine_tune(pretrained, common)
+        evaluate.begin_loop(0)
+        first = evaluate(policy, 0, seeded_generator(5, 0))
+        second = evaluate(policy, 1, seeded_generator(5, 0))  # another trajectory, the same pairs
+        assert torch.equal(first[1], second[1])
+        assert (first[0] == second[0]) == equal
+
+
+def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(pretrained, tmp_path):
+    whole = copy_run(pretrained, tmp_path / "whole")
+    assert cli("search", "--run-dir", str(whole), *SMALL).returncode == 0
+    killed = copy_run(pretrained, tmp_path / "killed")
+    history = killed / "search" / "history.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "awsaug_cli", "search", "--run-dir", str(killed), *SMALL],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (history.exists() and '"kind": "loop"' in history.read_text()):
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second loop
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert history.read_text().count('"kind": "loop"') < 3
+    resumed = cli("search", "--run-dir", str(killed), *SMALL, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_file(str(whole / "search" / "state.safetensors")), load_file(str(killed / "search" / "state.safetensors"))
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    loops = lambda run: [json.loads(line)["rewards"] for line in (run / "search" / "history.jsonl").read_text().splitlines()
+                         if '"kind": "loop"' in line]
+    assert loops(whole) == loops(killed) and len(loops(killed)) == 3
+
+
+def test_two_processes_give_the_theta_of_one_running_the_trajectories_in_turn(pretrained, tmp_path):
+    single, double = copy_run(pretrained, tmp_path / "single"), copy_run(pretrained, tmp_path / "double")
+    threads = {"OMP_NUM_THREADS": "1"}
+    assert cli("search", "--run-dir", str(single), *SMALL, env=threads).returncode == 0
+    finished = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
+         "search", "--run-dir", str(double), *SMALL], capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={**os.environ, **threads})
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    a, b = load_file(str(single / "search" / "state.safetensors")), load_file(str(double / "search" / "state.safetensors"))
+    assert torch.equal(a["first"], b["first"]) and torch.equal(a["second"], b["second"])
+    assert json.loads((double / "run.json").read_text())["search"]["world_size"] == 2
+
+
+def test_trajectories_must_divide_among_the_processes(pretrained, tmp_path):
+    run_dir = copy_run(pretrained, tmp_path / "run")
+    finished = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
+         "search", "--run-dir", str(run_dir), "--trajectories", "3", "--loops", "1"],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert finished.returncode != 0
+    assert "3 trajectories cannot be shared by 2 processes" in finished.stderr
+    assert not (run_dir / "search").exists()
+
+
+def test_search_refusals(pretrained, tmp_path):
+    with pytest.raises(RunError, match="no pretrain run to search from"):
+        run_search(SearchOptions(run_dir=tmp_path / "empty"))
+    unfinished = copy_run(pretrained, tmp_path / "unfinished")
+    record = json.loads((unfinished / "run.json").read_text())
+    record["pretrain"]["epochs"] = 5
+    (unfinished / "run.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match="finished 2 of 5 epochs"):
+        run_search(SearchOptions(run_dir=unfinished, loops=1))
+    other_model = copy_run(pretrained, tmp_path / "other")
+    record = json.loads((other_model / "run.json").read_text())
+    record["pretrain"]["model"] = "resnet18"
+    (other_model / "run.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match="model 'tiny'"):
+        run_search(SearchOptions(run_dir=other_model, loops=1))
+    result = CliRunner().invoke(app, ["search", "--run-dir", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and "awsaug pretrain" in result.output
+
+
+def test_changed_data_is_refused(tmp_path):
+    write_folder(tmp_path / "pets", per_class=10)
+    run_dir = tmp_path / "run"
+    pretrain(PretrainOptions(run_dir=run_dir, data=str(tmp_path / "pets"), epochs=1, batch_size=8, val_size=6))
+    victim = sorted((tmp_path / "pets" / "cat").glob("*.png"))[0]
+    victim.write_bytes((tmp_path / "pets" / "dog" / "dog_0.png").read_bytes())
+    with pytest.raises(RunError, match="changed since the pretrain"):
+        run_search(SearchOptions(run_dir=run_dir, loops=1))
+
+
+def test_a_non_finite_reward_stops_before_the_update():
+    seen = []
+
+    def diverged(policy, trajectory, generator):
+        return (math.nan if trajectory == 1 else 90.0), torch.zeros(36, 36, dtype=torch.int64)
+
+    with pytest.raises(SearchError, match="trajectory 1 gave a non-finite reward"):
+        search(diverged, loops=2, trajectories=2, on_loop=lambda agent, records: seen.append(agent.loop))
+    assert seen == []
