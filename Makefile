@@ -20,15 +20,18 @@ install: $(BIN)/.installed
 test: install
 	$(BIN)/python -m pytest -q
 
-# Until export and final training land, the demo runs what exists on the built-in digits:
-# stage 1 and stage 2 (continued, not repeated, when runs/demo already holds them), then the
-# augmentation benchmark.
+# The whole pipeline on the built-in digits: shared weights, search, export, pictures. Stages
+# already in runs/demo are continued, not repeated.
 DEMO_RUN ?= runs/demo
 
 demo: install
 	$(BIN)/awsaug pretrain --run-dir $(DEMO_RUN) $$(grep -q '"pretrain"' $(DEMO_RUN)/run.json 2>/dev/null && echo --resume)
 	$(BIN)/awsaug search --run-dir $(DEMO_RUN) $$(grep -q '"search"' $(DEMO_RUN)/run.json 2>/dev/null && echo --resume)
-	$(BIN)/awsaug bench --case 32x32:256 --rounds 3
+	$(BIN)/awsaug export-policy $(DEMO_RUN)/policy.json --run-dir $(DEMO_RUN)
+	$(BIN)/awsaug preview $(DEMO_RUN)/policy.json --out $(DEMO_RUN)/preview.png
+	$(BIN)/awsaug report --run-dir $(DEMO_RUN) --out $(DEMO_RUN)/report.png
+	@echo "policy: $(DEMO_RUN)/policy.json   pictures: $(DEMO_RUN)/preview.png $(DEMO_RUN)/report.png"
+	@echo "next: $(BIN)/awsaug train --policy $(DEMO_RUN)/policy.json   (and --policy none for the baseline)"
 
 bench: install
 	$(BIN)/python benchmarks/augment.py

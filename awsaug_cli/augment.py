@@ -88,7 +88,9 @@ def apply_pairs(
 
 class TrainTransform:
     """The training transform of spec/OPS.md on uint8 batches: pad-crop, flip, op1, op2, Cutout,
-    normalise. Each image draws its own crop, flip, pair, signs and hole.
+    normalise. Each image draws its own crop, flip, pair, signs and hole. With `policy=None`
+    (the crop/flip/Cutout baseline) no op pair is applied, the pairs returned are [N, 0], and
+    the torch backend runs it (there is nothing per image to fuse).
 
     Call with a uint8 [N, 3, H, W] batch and a generator; returns (normalised batch of
     `out_dtype`, pairs LongTensor [N, 2]). Crop, flip, sign and Cutout randomness come from
@@ -98,7 +100,7 @@ class TrainTransform:
 
     def __init__(
         self,
-        policy: Policy,
+        policy: Policy | None,
         mean: Sequence[float],
         std: Sequence[float],
         *,
@@ -123,7 +125,7 @@ class TrainTransform:
         self.backend = backend
         scale, shift = normalisation(mean, std)
         self.settings = TransformSettings(
-            space=policy.space, padding=crop_padding, cutout=cutout, scale=scale, shift=shift, out_dtype=out_dtype
+            space=policy.space if policy is not None else AWS36, padding=crop_padding, cutout=cutout, scale=scale, shift=shift, out_dtype=out_dtype
         )
 
     def draw(
@@ -140,7 +142,10 @@ class TrainTransform:
         crop = integers(2 * self.settings.padding + 1, (n, 2))
         flip = integers(2, (n,)).bool() & self.flip
         centre = torch.stack([integers(height, (n,)), integers(width, (n,))], dim=1)
-        pairs = self.policy.sample(n, pair_generator if pair_generator is not None else generator, device=images.device)
+        if self.policy is None:
+            pairs, signs = torch.zeros(n, 0, dtype=torch.int64, device=images.device), signs[:, :0]
+        else:
+            pairs = self.policy.sample(n, pair_generator if pair_generator is not None else generator, device=images.device)
         target = images.device
         draw = TransformDraw(row_index(pairs, signs.to(target)), crop.to(target), flip.to(target), centre.to(target))
         return draw, pairs
@@ -149,6 +154,6 @@ class TrainTransform:
         self, images: torch.Tensor, generator: torch.Generator | None = None, *, pair_generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         check_images(images)
-        chosen = backends.load(self.backend, images.device)
+        chosen = backends.load(self.backend if self.policy is not None else "torch", images.device)
         draw, pairs = self.draw(images, generator, pair_generator)
         return chosen.train_transform(images.contiguous(), draw, self.settings), pairs

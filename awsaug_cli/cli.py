@@ -34,10 +34,6 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _not_built(command: str, issue: str) -> NoReturn:
-    fail(f"`awsaug {command}` is not built yet ({issue}); pretrain, search and bench work today")
-
-
 @app.command()
 def pretrain(
     data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
@@ -111,42 +107,87 @@ def search(
 @app.command("export-policy")
 def export_policy(
     out: Path = typer.Argument(..., help="Where to write the policy."),
-    format: str = typer.Option("awsaug", "--format", help="awsaug, albumentations, kornia, dali or fastaa."),
-    top_k: int = typer.Option(25, "--top-k", help="Pairs kept by formats that cannot hold the full distribution."),
-    from_file: Optional[Path] = typer.Option(None, "--from", help="Convert this policy file instead of the run's."),
+    format: str = typer.Option("awsaug", "--format", help="awsaug (canonical JSON); albumentations, kornia, dali, fastaa: not built yet."),
+    top_k: int = typer.Option(25, "--top-k", help="Pairs listed (and kept by formats that cannot hold the full distribution)."),
+    from_file: Optional[Path] = typer.Option(None, "--from", help="Convert this file (canonical JSON, or the authors' agent checkpoint or history) instead of the run's best policy."),
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
 ) -> None:
-    """Write the searched policy as canonical JSON or for another library."""
-    _not_built("export-policy", "policy exports issue")
+    """Write the searched policy (the best θ of the run) as canonical JSON, or convert a policy file."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from awsaug_cli.errors import USER_ERRORS
+    from awsaug_cli.formats import export, import_policy
+    from awsaug_cli.runs import RunError
+
+    source = from_file or run_dir / "search" / "best_policy.json"
+    try:
+        if from_file is None and not source.exists():
+            raise RunError(f"{run_dir}: no finished search (no {source}); run `awsaug search` or pass --from FILE")
+        policy = import_policy(source)
+        export(policy, out, format, top_k)
+    except USER_ERRORS as error:
+        fail(str(error))
+    table = Table(title=f"{out}: top {min(top_k, 10)} of {len(policy.space) ** 2} pairs")
+    for column in ("op1", "op2", "probability"):
+        table.add_column(column)
+    for pair in policy.top_pairs(min(top_k, 10)):
+        table.add_row(pair["op1"], pair["op2"], f"{100 * pair['prob']:.3f} %")
+    Console().print(table)
 
 
 @app.command()
 def train(
-    policy: str = typer.Option(..., "--policy", help="Policy file, 'uniform' or 'none'."),
-    data: str = typer.Option("digits", "--data", help="digits, or a dataset path."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model from the registry."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs."),
+    policy: str = typer.Option(..., "--policy", help="A policy file, 'uniform' (the shared policy) or 'none' (crop/flip/Cutout only)."),
+    data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model from the registry (default: the preset's)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: tiny without a GPU, paper with one)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the preset's final-training epochs."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the preset's batch size."),
+    image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Repeat with this many seeds and report mean ± std."),
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
 ) -> None:
     """Final training of a fresh model with a policy; reports final-epoch test accuracy."""
-    _not_built("train", "policy exports / final training issue")
+    from awsaug_cli.final import TrainOptions, final_train
+
+    options = TrainOptions(policy=policy, run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs,
+                           batch_size=batch_size, image_size=image_size, seeds=seeds, device=device, seed=seed)
+    outcome = _run_reported(final_train, options)
+    typer.echo(f"policy {policy}: {outcome.summary()}")
+    typer.echo(f"results appended to {outcome.file}")
 
 
 @app.command()
 def preview(
-    policy_file: Path = typer.Argument(..., help="Policy file to preview."),
-    data: str = typer.Option("digits", "--data", help="digits, or a dataset path."),
+    policy_file: str = typer.Argument(..., help="A policy file, or 'uniform'."),
+    data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
     out: Path = typer.Option(Path("preview.png"), "--out", help="PNG grid to write."),
+    images: int = typer.Option(6, "--images", min=1, help="Test images shown (rows)."),
+    columns: int = typer.Option(5, "--columns", min=1, help="Sampled pairs per image."),
+    image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
 ) -> None:
     """A PNG grid of real images, clean and under pairs sampled from the policy."""
-    _not_built("preview", "policy exports / preview issue")
+    from awsaug_cli.devices import resolve_device
+    from awsaug_cli.errors import USER_ERRORS
+    from awsaug_cli.final import resolve_policy
+    from awsaug_cli.report import preview as draw
+
+    try:
+        policy = resolve_policy(policy_file)
+        if policy is None:
+            raise ValueError("preview needs a policy ('none' has no pairs to show)")
+        draw(policy, data, out, images=images, columns=columns, image_size=image_size, seed=seed, device=resolve_device(device))
+    except USER_ERRORS as error:
+        fail(str(error))
+    typer.echo(f"preview: {out}")
 
 
 @app.command()
@@ -156,8 +197,30 @@ def report(
     device: str = Device,
     seed: int = Seed,
 ) -> None:
-    """Figures of a search: rewards, entropy, the pair heat map, op marginals."""
-    _not_built("report", "policy exports / report issue")
+    """Figures of a search: rewards, entropy, the pair heat map, op-kind marginals."""
+    from awsaug_cli.errors import USER_ERRORS
+    from awsaug_cli.formats import import_policy
+    from awsaug_cli.report import search_report
+    from awsaug_cli.runs import RunError
+
+    history = run_dir / "search" / "history.jsonl"
+    try:
+        if not history.exists():
+            raise RunError(f"{run_dir}: no search history ({history}); run `awsaug search` first")
+        final = run_dir / "search" / "final_policy.json"
+        search_report(history, import_policy(final) if final.exists() else _state_policy(run_dir), out)
+    except USER_ERRORS as error:
+        fail(str(error))
+    typer.echo(f"report: {out}")
+
+
+def _state_policy(run_dir: Path):
+    """The current θ of an unfinished search, from its state file."""
+    from awsaug_cli.policy import Policy
+    from awsaug_cli.search_stage import load_state
+
+    tensors, scalars = load_state(run_dir / "search" / "state.safetensors")
+    return Policy(tensors["first"], tensors["second"], scalars["settings"]["parametrization"])
 
 
 def _parse_case(text: str):

@@ -22,6 +22,8 @@ class Preset:
     search_loops: int
     search_trajectories: int
     finetune_epochs: int
+    final_epochs: int  # final training (awsaug train): a fresh model on search-train + validation
+    final_optim: OptimSettings
     crop_padding: int = 4
     cutout: int = 16
 
@@ -41,6 +43,11 @@ PRESETS: dict[str, Preset] = {
         search_loops=30,
         search_trajectories=4,
         finetune_epochs=3,
+        final_epochs=60,
+        final_optim=OptimSettings(
+            lr=0.2, warmup_start_lr=0.02, warmup_epochs=1, min_lr=0.0, weight_decay=5e-4,
+            label_smoothing=0.05, grad_clip=3.0,
+        ),
     ),
     "paper": Preset(
         name="paper",
@@ -56,6 +63,11 @@ PRESETS: dict[str, Preset] = {
         search_loops=350,
         search_trajectories=8,
         finetune_epochs=10,
+        final_epochs=300,
+        final_optim=OptimSettings(  # peak 0.4 after a one-epoch warm-up, cosine to 0
+            lr=0.4, warmup_start_lr=0.1, warmup_epochs=1, min_lr=0.0, weight_decay=1e-4,
+            label_smoothing=0.05, grad_clip=3.0,
+        ),
     ),
 }
 

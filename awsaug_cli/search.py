@@ -49,6 +49,16 @@ def marginal(joint: torch.Tensor, index: int) -> float:
     return float(joint[index, :].sum() + joint[:, index].sum() - joint[index, index])
 
 
+def kind_marginals(joint: torch.Tensor, space: Space) -> dict[str, float]:
+    """Per op kind, the probability that a pair contains an op of that kind."""
+    kinds = [op.kind for op in space.ops]
+    marginals = {}
+    for kind in dict.fromkeys(kinds):
+        outside = torch.tensor([k != kind for k in kinds])
+        marginals[kind] = float(1 - joint[outside][:, outside].sum())
+    return marginals
+
+
 def loop_summary(agent: Agent, loop: int, rewards: torch.Tensor, before: Policy, info) -> dict[str, Any]:
     joint = before.joint()
     space = agent.space
@@ -66,6 +76,7 @@ def loop_summary(agent: Agent, loop: int, rewards: torch.Tensor, before: Policy,
         "advantages": info.advantages,
         "baselines": info.baselines,
         "gauge": {name: marginal(joint, space.index(name)) for name in GAUGE if name in space.names},
+        "kind_marginals": kind_marginals(joint, space),
         "top_pairs": before.top_pairs(5),
     }
 

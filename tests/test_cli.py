@@ -28,17 +28,6 @@ def test_start_up_does_not_import_torch():
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize(
-    "args",
-    [["export-policy", "out.json"], ["train", "--policy", "none"], ["preview", "p.json"], ["report"]],
-)
-def test_unbuilt_commands_say_so_and_exit_2(args):
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2
-    assert "not built yet" in result.output
-    assert len(result.output.strip().splitlines()) == 1
-
-
 def test_bench_measures_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(app, ["bench", "--case", "16x20:4", "--rounds", "1", "--only", "torch", "--json", str(out)])

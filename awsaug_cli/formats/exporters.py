@@ -1,0 +1,43 @@
+"""Writing a policy: the canonical awsaug JSON. Formats for other libraries (albumentations,
+kornia, DALI, Fast AutoAugment) keep only the top-k pairs and are named here so that asking
+for one gives a clear answer; they are not built yet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from awsaug_cli.policy import Policy
+
+
+class ExportError(ValueError):
+    """An export that cannot be made (unknown or unbuilt format, unwritable destination)."""
+
+
+def _canonical(policy: Policy, out: Path, top_k: int) -> None:
+    policy.save(out, top_k=top_k)
+
+
+EXPORTERS: dict[str, Callable[[Policy, Path, int], None] | None] = {
+    "awsaug": _canonical,
+    "albumentations": None,
+    "kornia": None,
+    "dali": None,
+    "fastaa": None,
+}
+
+
+def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25) -> None:
+    if format not in EXPORTERS:
+        raise ExportError(f"--format {format!r}: choose one of {', '.join(EXPORTERS)}")
+    writer = EXPORTERS[format]
+    if writer is None:
+        raise ExportError(f"--format {format}: this export is not built yet; the canonical format (awsaug) is")
+    if top_k < 1:
+        raise ExportError(f"--top-k must be at least 1, got {top_k}")
+    if not out.parent.is_dir():
+        raise ExportError(f"{out}: the folder {out.parent} does not exist")
+    try:
+        writer(policy, out, top_k)
+    except OSError as error:
+        raise ExportError(f"{out}: cannot write ({error.strerror or error})") from None

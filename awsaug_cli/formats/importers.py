@@ -1,0 +1,67 @@
+"""Reading a policy from any supported file: the canonical JSON (current or older awsaug), the
+authors' agent checkpoint (a torch file holding agent.first_param [36] and
+agent.second_param [36, 36]) or their per-loop history JSON ([[first_param, second_param], …],
+the last entry is taken). Torch files are read with weights_only=True: no code runs."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from awsaug_cli.policy import Policy, PolicyFormatError
+
+
+def _from_params(first: Any, second: Any, source: str) -> Policy:
+    try:
+        first_t = torch.as_tensor(first, dtype=torch.float64)
+        second_t = torch.as_tensor(second, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise PolicyFormatError(f"{source}: agent parameters are not numeric arrays ({error})") from None
+    policy = Policy(first_t, second_t, "sigmoid")  # the authors' default normalisation
+    policy.provenance.update(imported_from=source)
+    return policy
+
+
+def _agent_params(data: Any) -> tuple[Any, Any] | None:
+    """(first_param, second_param) from a checkpoint dict in the authors' layouts, if present."""
+    if not isinstance(data, dict):
+        return None
+    if "agent.first_param" in data and "agent.second_param" in data:
+        return data["agent.first_param"], data["agent.second_param"]
+    agent = data.get("agent")
+    if isinstance(agent, dict) and "first_param" in agent and "second_param" in agent:
+        return agent["first_param"], agent["second_param"]
+    if "first_param" in data and "second_param" in data:
+        return data["first_param"], data["second_param"]
+    return None
+
+
+def import_policy(path: str | Path) -> Policy:
+    file = Path(path)
+    if not file.is_file():
+        raise PolicyFormatError(f"{file}: no such file")
+    raw = file.read_bytes()
+    if raw[:1] in (b"{", b"["):
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise PolicyFormatError(f"{file}: not valid JSON ({error})") from None
+        if isinstance(data, dict):
+            return Policy.from_json(data, source=str(file))
+        if isinstance(data, list) and data and isinstance(data[-1], list) and len(data[-1]) == 2:
+            return _from_params(*data[-1], f"{file} (history, loop {len(data) - 1})")
+        raise PolicyFormatError(f"{file}: JSON that is neither an awsaug policy nor the authors' history")
+    try:
+        data = torch.load(file, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PolicyFormatError(f"{file}: not a policy file awsaug can read (JSON, or a torch file loadable "
+                                f"with weights_only=True: {first_line})") from None
+    params = _agent_params(data)
+    if params is None:
+        raise PolicyFormatError(f"{file}: a torch file without agent.first_param and agent.second_param")
+    return _from_params(*params, str(file))

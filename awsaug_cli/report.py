@@ -1,0 +1,126 @@
+"""Pictures of a run: the search report (rewards, entropy, the pair heat map, op-kind marginals)
+and the policy preview (real images, clean and under pairs sampled from a policy). PNGs are
+written atomically."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from awsaug_cli.atomic import atomic_write_bytes
+from awsaug_cli.policy import Policy
+from awsaug_cli.runs import RunError, read_jsonl
+
+
+def search_report(history_file: Path, final: Policy, out: Path) -> None:
+    """Four panels from search/history.jsonl and the final policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_jsonl(history_file)
+    loops = [r for r in records if r.get("kind") == "loop"]
+    if not loops:
+        raise RunError(f"{history_file}: no finished search loop to report")
+    x = np.array([r["loop"] + 1 for r in loops])
+    figure, axes = plt.subplots(2, 2, figsize=(15, 11))
+
+    rewards = axes[0, 0]
+    for r in loops:
+        rewards.scatter([r["loop"] + 1] * len(r["rewards"]), r["rewards"], s=8, color="0.6", zorder=1)
+    rewards.plot(x, [r["mean_reward"] for r in loops], color="C0", label="mean over trajectories", zorder=2)
+    best = np.maximum.accumulate([r["mean_reward"] for r in loops])
+    rewards.plot(x, best, color="C3", linestyle="--", label="best mean so far", zorder=2)
+    rewards.scatter([], [], s=8, color="0.6", label="trajectory")
+    rewards.set(title="Reward per loop (validation accuracy, %)", xlabel="loop", ylabel="reward (%)")
+    rewards.legend()
+
+    entropy = axes[0, 1]
+    entropy.plot(x, [r["entropy"] for r in loops], color="C2")
+    entropy.axhline(2 * math.log(36), color="0.5", linestyle=":", label="uniform over 1296 pairs")
+    entropy.set(title="Entropy of p(op1, op2)", xlabel="loop", ylabel="nats")
+    entropy.legend()
+
+    heat = axes[1, 0]
+    names = final.space.names
+    image = heat.imshow(final.joint().numpy(), cmap="viridis")
+    heat.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+    heat.set_yticks(range(len(names)), names, fontsize=6)
+    heat.set(title=f"p(op1, op2) after loop {loops[-1]['loop'] + 1}", xlabel="op2", ylabel="op1")
+    figure.colorbar(image, ax=heat, fraction=0.046)
+
+    kinds = axes[1, 1]
+    kinds.set(title="Probability that a pair contains each op kind", xlabel="loop", ylabel="probability")
+    if all("kind_marginals" in r for r in loops):
+        for index, kind in enumerate(loops[0]["kind_marginals"]):
+            kinds.plot(x, [r["kind_marginals"][kind] for r in loops], label=kind, color=plt.cm.tab20(index))
+        kinds.legend(fontsize=7, ncol=2)
+    else:
+        kinds.text(0.5, 0.5, "not recorded in this history", ha="center", va="center", transform=kinds.transAxes)
+
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    atomic_write_bytes(out, buffer.getvalue())
+
+
+TILE = 128
+
+
+def _tile(image: torch.Tensor, caption: str) -> Image.Image:
+    """One uint8 [3, H, W] image enlarged (nearest) to TILE px, with a caption below."""
+    picture = Image.fromarray(image.permute(1, 2, 0).numpy()).resize((TILE, TILE), Image.NEAREST)
+    canvas = Image.new("RGB", (TILE, TILE + 28), "white")
+    canvas.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for line, text in enumerate(caption.split("\n")[:2]):
+        draw.text((2, TILE + 2 + 12 * line), text, fill="black")
+    return canvas
+
+
+def preview_grid(images: torch.Tensor, augmented: list[torch.Tensor], captions: list[list[str]], out: Path) -> None:
+    """Row per image: the clean image, then each augmented version with its pair's names."""
+    rows, columns = len(images), 1 + len(augmented)
+    grid = Image.new("RGB", (columns * (TILE + 6), rows * (TILE + 34)), "white")
+    for row in range(rows):
+        tiles = [_tile(images[row], "clean")] + [_tile(version[row], captions[c][row]) for c, version in enumerate(augmented)]
+        for column, tile in enumerate(tiles):
+            grid.paste(tile, (column * (TILE + 6), row * (TILE + 34)))
+    buffer = io.BytesIO()
+    grid.save(buffer, format="PNG")
+    atomic_write_bytes(out, buffer.getvalue())
+
+
+def preview(policy: Policy, data: str, out: Path, *, images: int = 6, columns: int = 5, image_size: int = 32,
+            seed: int = 0, device: torch.device | str = "cpu") -> None:
+    """A grid of real test images of `data`: each clean, then under `columns` pairs sampled
+    from `policy` (with their signs), labelled with the ops' names."""
+    from awsaug_cli.augment import apply_pairs
+    from awsaug_cli.data import load_dataset
+
+    dataset = load_dataset(data, image_size=image_size)
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(dataset.test_images), generator=generator)[:images]
+    batch = dataset.test_images[chosen].to(device)
+    augmented, captions = [], []
+    for _ in range(columns):
+        pairs = policy.sample(len(batch), generator)
+        signs = torch.randint(0, 2, pairs.shape, generator=generator) * 2 - 1
+        augmented.append(apply_pairs(batch, pairs.to(device), signs.to(device)).cpu())
+        captions.append([
+            "\n".join(_label(policy, int(op), int(sign)) for op, sign in zip(pair, sign_pair))
+            for pair, sign_pair in zip(pairs, signs)
+        ])
+    preview_grid(batch.cpu(), augmented, captions, out)
+
+
+def _label(policy: Policy, op: int, sign: int) -> str:
+    spec = policy.space[op]
+    return f"{spec.name}{'+' if sign > 0 else '-'}" if spec.signed else spec.name

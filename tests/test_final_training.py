@@ -1,0 +1,41 @@
+"""`awsaug train --policy`: the baseline, a policy file and repeated seeds on the built-in digits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from awsaug_cli.cli import app
+from awsaug_cli.final import TrainOptions, final_train
+from awsaug_cli.policy import Policy, PolicyFormatError
+
+
+def test_baseline_and_policy_file_report_final_test_accuracy(tmp_path):
+    Policy.uniform().save(tmp_path / "policy.json")
+    for policy in ("none", str(tmp_path / "policy.json")):
+        result = CliRunner().invoke(app, ["train", "--policy", policy, "--epochs", "2", "--run-dir", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert "final-epoch test accuracy" in result.output and "best over epochs" in result.output
+    records = [json.loads(line) for line in (tmp_path / "train" / "results.jsonl").read_text().splitlines()]
+    assert [r["policy"] for r in records] == ["none", str(tmp_path / "policy.json")]
+    for record in records:
+        assert record["epochs"] == 2 and len(record["test_acc_per_epoch"]) == 2
+        assert record["final_test_acc"] == record["test_acc_per_epoch"][-1]
+        assert record["best_test_acc"] == max(record["test_acc_per_epoch"])
+
+
+def test_seeds_repeat_and_summarise(tmp_path):
+    outcome = final_train(TrainOptions(policy="uniform", run_dir=tmp_path, epochs=1, seeds=2))
+    assert [r["seed"] for r in outcome.results] == [0, 1]
+    assert outcome.results[0]["final_test_acc"] != outcome.results[1]["final_test_acc"]
+    assert "±" in outcome.summary() and "over 2 seed(s)" in outcome.summary()
+
+
+def test_a_bad_policy_file_is_refused(tmp_path):
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(PolicyFormatError, match="format"):
+        final_train(TrainOptions(policy=str(tmp_path / "bad.json"), run_dir=tmp_path, epochs=1))
+    result = CliRunner().invoke(app, ["train", "--policy", str(tmp_path / "bad.json"), "--run-dir", str(tmp_path)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1

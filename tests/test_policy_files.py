@@ -1,0 +1,123 @@
+"""export-policy, the imports of the authors' layouts, preview and report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from awsaug_cli.cli import app
+from awsaug_cli.formats import import_policy
+from awsaug_cli.policy import Policy, PolicyFormatError
+
+RUN = CliRunner()
+
+
+def authors_params(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(36, generator=generator), torch.randn(36, 36, generator=generator)
+
+
+def sigmoid_probs(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    s1, s2 = first.double().sigmoid(), second.double().sigmoid()
+    return (s1 / s1.sum()).unsqueeze(1) * (s2 / s2.sum(dim=1, keepdim=True))
+
+
+@pytest.mark.parametrize("layout", ["nested", "flat"])
+def test_the_authors_agent_checkpoint_imports_with_its_probabilities(tmp_path, layout):
+    first, second = authors_params()
+    agent = {"first_param": first, "second_param": second, "optimizer": {"state": {}, "param_groups": []},
+             "initial_baseline": 90.0, "running_baseline": 91.0}
+    content = {"agent": agent, "epoch": 3} if layout == "nested" else {"agent.first_param": first, "agent.second_param": second}
+    torch.save(content, tmp_path / "agent.pth")
+    policy = import_policy(tmp_path / "agent.pth")
+    assert torch.allclose(policy.joint(), sigmoid_probs(first, second), atol=1e-12)
+
+
+def test_the_authors_history_imports_its_last_loop(tmp_path):
+    history = [[p.tolist() for p in authors_params(seed)] for seed in range(3)]
+    (tmp_path / "history.json").write_text(json.dumps(history))
+    policy = import_policy(tmp_path / "history.json")
+    assert torch.allclose(policy.joint(), sigmoid_probs(*authors_params(2)), atol=1e-12)
+
+
+class PickledAgent:
+    """An object: loading it would need this code, which weights_only forbids."""
+
+    def __init__(self) -> None:
+        self.first_param = torch.zeros(36)
+
+
+def test_torch_files_that_need_code_to_load_are_refused(tmp_path):
+    torch.save({"agent": PickledAgent()}, tmp_path / "pickled.pth")
+    with pytest.raises(PolicyFormatError, match="weights_only"):
+        import_policy(tmp_path / "pickled.pth")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pth")
+    with pytest.raises(PolicyFormatError, match="without agent.first_param"):
+        import_policy(tmp_path / "other.pth")
+
+
+def test_export_converts_and_round_trips_exactly(tmp_path):
+    first, second = authors_params()
+    torch.save({"agent": {"first_param": first, "second_param": second}}, tmp_path / "agent.pth")
+    result = RUN.invoke(app, ["export-policy", str(tmp_path / "policy.json"), "--from", str(tmp_path / "agent.pth"), "--top-k", "7"])
+    assert result.exit_code == 0, result.output
+    assert "top 7 of 1296 pairs" in result.output
+    policy = Policy.load(tmp_path / "policy.json")
+    assert torch.equal(policy.first_logits, first.double()) and torch.equal(policy.second_logits, second.double())
+    assert len(json.loads((tmp_path / "policy.json").read_text())["top_pairs"]) == 7
+    again = RUN.invoke(app, ["export-policy", str(tmp_path / "again.json"), "--from", str(tmp_path / "policy.json")])
+    assert again.exit_code == 0
+    assert torch.equal(Policy.load(tmp_path / "again.json").second_logits, policy.second_logits)
+
+
+def one_line_error(args: list[str], message: str) -> None:
+    result = RUN.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_export_refusals_leave_no_partial_file(tmp_path):
+    Policy.uniform().save(tmp_path / "good.json")
+    good = str(tmp_path / "good.json")
+    data = json.loads((tmp_path / "good.json").read_text())
+    bad = {
+        "version": dict(data, version=9),
+        "space": dict(data, space="fancy"),
+        "probs": dict(data, first_probs=[1.0] + [0.0] * 35),
+    }
+    for name, content in bad.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+        one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", str(tmp_path / f"{name}.json")],
+                       {"version": "'version' is 9", "space": "'space' is 'fancy'", "probs": "first_probs"}[name])
+    nan = json.dumps(data).replace('"first_logits": [0.0', '"first_logits": [NaN', 1)
+    (tmp_path / "nan.json").write_text(nan)
+    one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", str(tmp_path / "nan.json")], "NaN")
+    one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "onnx"], "--format 'onnx'")
+    one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "kornia"], "not built yet")
+    one_line_error(["export-policy", str(tmp_path / "nowhere" / "out.json"), "--from", good], "does not exist")
+    taken = tmp_path / "taken"
+    taken.mkdir()  # a folder where the file should go: the final rename fails
+    one_line_error(["export-policy", str(taken), "--from", good], "cannot write")
+    assert list(taken.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary left
+    assert not (tmp_path / "out.json").exists()
+    one_line_error(["export-policy", str(tmp_path / "out.json"), "--run-dir", str(tmp_path / "run")], "no finished search")
+
+
+def test_preview_draws_the_grid(tmp_path):
+    out = tmp_path / "preview.png"
+    result = RUN.invoke(app, ["preview", "uniform", "--out", str(out), "--images", "2", "--columns", "3"])
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as image:
+        assert image.size == (4 * (128 + 6), 2 * (128 + 34))
+    one_line_error(["preview", "none", "--out", str(tmp_path / "x.png")], "needs a policy")
+
+
+def test_report_needs_a_search(tmp_path):
+    one_line_error(["report", "--run-dir", str(tmp_path), "--out", str(tmp_path / "r.png")], "no search history")
