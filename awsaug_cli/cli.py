@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, Optional
 
@@ -32,6 +34,17 @@ def fail(message: str) -> NoReturn:
     """One clear line on stderr and exit code 2 (bad input, missing prerequisites)."""
     typer.echo(f"awsaug: error: {message}", err=True)
     raise typer.Exit(2)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input raised inside becomes one line and exit code 2; anything else stays a bug."""
+    from awsaug_cli.errors import USER_ERRORS
+
+    try:
+        yield
+    except USER_ERRORS as error:
+        fail(str(error))
 
 
 @app.command()
@@ -66,14 +79,12 @@ def _run_reported(function, options):
     """Run a library stage with a rich reporter; bad input becomes one line and exit code 2."""
     from rich.console import Console
 
-    from awsaug_cli.errors import USER_ERRORS
     from awsaug_cli.rich_reporting import RichReporter
 
     reporter = RichReporter(Console(stderr=True))
     try:
-        return function(options, reporter)
-    except USER_ERRORS as error:
-        fail(str(error))
+        with user_errors():
+            return function(options, reporter)
     finally:
         reporter.close()
 
@@ -118,18 +129,10 @@ def export_policy(
     from rich.console import Console
     from rich.table import Table
 
-    from awsaug_cli.errors import USER_ERRORS
-    from awsaug_cli.formats import export, import_policy
-    from awsaug_cli.runs import RunError
+    from awsaug_cli.formats import export_policy_file
 
-    source = from_file or run_dir / "search" / "best_policy.json"
-    try:
-        if from_file is None and not source.exists():
-            raise RunError(f"{run_dir}: no finished search (no {source}); run `awsaug search` or pass --from FILE")
-        policy = import_policy(source)
-        export(policy, out, format, top_k)
-    except USER_ERRORS as error:
-        fail(str(error))
+    with user_errors():
+        policy = export_policy_file(out, source=from_file, run_dir=run_dir, format=format, top_k=top_k)
     table = Table(title=f"{out}: top {min(top_k, 10)} of {len(policy.space) ** 2} pairs")
     for column in ("op1", "op2", "probability"):
         table.add_column(column)
@@ -176,17 +179,14 @@ def preview(
 ) -> None:
     """A PNG grid of real images, clean and under pairs sampled from the policy."""
     from awsaug_cli.devices import resolve_device
-    from awsaug_cli.errors import USER_ERRORS
     from awsaug_cli.final import resolve_policy
     from awsaug_cli.report import preview as draw
 
-    try:
+    with user_errors():
         policy = resolve_policy(policy_file)
         if policy is None:
             raise ValueError("preview needs a policy ('none' has no pairs to show)")
         draw(policy, data, out, images=images, columns=columns, image_size=image_size, seed=seed, device=resolve_device(device))
-    except USER_ERRORS as error:
-        fail(str(error))
     typer.echo(f"preview: {out}")
 
 
@@ -198,29 +198,11 @@ def report(
     seed: int = Seed,
 ) -> None:
     """Figures of a search: rewards, entropy, the pair heat map, op-kind marginals."""
-    from awsaug_cli.errors import USER_ERRORS
-    from awsaug_cli.formats import import_policy
-    from awsaug_cli.report import search_report
-    from awsaug_cli.runs import RunError
+    from awsaug_cli.report import run_report
 
-    history = run_dir / "search" / "history.jsonl"
-    try:
-        if not history.exists():
-            raise RunError(f"{run_dir}: no search history ({history}); run `awsaug search` first")
-        final = run_dir / "search" / "final_policy.json"
-        search_report(history, import_policy(final) if final.exists() else _state_policy(run_dir), out)
-    except USER_ERRORS as error:
-        fail(str(error))
+    with user_errors():
+        run_report(run_dir, out)
     typer.echo(f"report: {out}")
-
-
-def _state_policy(run_dir: Path):
-    """The current θ of an unfinished search, from its state file."""
-    from awsaug_cli.policy import Policy
-    from awsaug_cli.search_stage import load_state
-
-    tensors, scalars = load_state(run_dir / "search" / "state.safetensors")
-    return Policy(tensors["first"], tensors["second"], scalars["settings"]["parametrization"])
 
 
 def _parse_case(text: str):

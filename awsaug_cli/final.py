@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from awsaug_cli.augment import TrainTransform
 from awsaug_cli.data import load_dataset
@@ -92,9 +91,7 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
     results = []
     for seed in range(options.seed, options.seed + options.seeds):
         model = build_model(model_name, len(dataset.classes), bn_momentum=preset.bn_momentum,
-                            seed=seeded_generator(seed, -2).initial_seed()).to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
+                            seed=seeded_generator(seed, -2).initial_seed(), device=device)
         optimizer = make_optimizer(model, preset.final_optim)
         curve = []
         for epoch in range(epochs):

@@ -12,7 +12,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from awsaug_cli.augment import TrainTransform
@@ -106,9 +105,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
 
     stream = rank if options.mode == "independent" else 0  # independent models differ in all randomness
     model = build_model(settings["model"], len(dataset.classes), bn_momentum=preset.bn_momentum,
-                        seed=seeded_generator(options.seed, stream, -1).initial_seed()).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+                        seed=seeded_generator(options.seed, stream, -1).initial_seed(), device=device)
     optimizer = make_optimizer(model, preset.optim)
     checkpoint_file = checkpoint_path(options.run_dir, options.mode, rank)
     metrics_file = options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")

@@ -17,6 +17,22 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.runs import RunError, read_jsonl
 
 
+def run_report(run_dir: Path, out: Path) -> None:
+    """The search report of a run: its history, and its final θ (the state's, mid-search)."""
+    from awsaug_cli.formats import import_policy
+    from awsaug_cli.search_stage import load_state, search_paths
+
+    paths = search_paths(run_dir)
+    if not paths["history"].exists():
+        raise RunError(f"{run_dir}: no search history ({paths['history']}); run `awsaug search` first")
+    if paths["final"].exists():
+        final = import_policy(paths["final"])
+    else:
+        tensors, scalars = load_state(paths["state"])
+        final = Policy(tensors["first"], tensors["second"], scalars["settings"]["parametrization"])
+    search_report(paths["history"], final, out)
+
+
 def search_report(history_file: Path, final: Policy, out: Path) -> None:
     """Four panels from search/history.jsonl and the final policy."""
     import matplotlib

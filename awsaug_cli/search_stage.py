@@ -144,9 +144,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
             paths["history"].write_text("")
     barrier()
 
-    model = build_model(pretrain["model"], len(dataset.classes), bn_momentum=preset.bn_momentum).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = build_model(pretrain["model"], len(dataset.classes), bn_momentum=preset.bn_momentum, device=device)
     evaluator = FineTune(
         data, model, shared, preset.optim, epochs=settings["finetune_epochs"], batch_size=pretrain["batch_size"],
         crop_padding=preset.crop_padding, cutout=preset.cutout, seed=settings["seed"],

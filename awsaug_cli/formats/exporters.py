@@ -41,3 +41,18 @@ def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25) -
         writer(policy, out, top_k)
     except OSError as error:
         raise ExportError(f"{out}: cannot write ({error.strerror or error})") from None
+
+
+def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format: str = "awsaug", top_k: int = 25) -> Policy:
+    """Export `source` (default: the run's best policy) to `out`; returns the policy."""
+    from awsaug_cli.formats.importers import import_policy
+    from awsaug_cli.runs import RunError
+    from awsaug_cli.search_stage import search_paths
+
+    if source is None:
+        source = search_paths(run_dir)["best"]
+        if not source.exists():
+            raise RunError(f"{run_dir}: no finished search (no {source}); run `awsaug search` or pass --from FILE")
+    policy = import_policy(source)
+    export(policy, out, format, top_k)
+    return policy
