@@ -126,9 +126,9 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
             batch_size=batch_size, first_step=epoch * steps, total_steps=epochs * steps,
             order_generator=seeded_generator(options.seed, stream, epoch, 0),
             augment_generator=seeded_generator(options.seed, stream, epoch, 1, device=device),
-            reporter=reporter, label=f"pretrain epoch {epoch + 1}/{epochs}",
+            reporter=reporter, label=f"pretrain epoch {epoch + 1}/{epochs}", sharded=options.mode == "ddp",
         )
-        val_acc = evaluate(model, data.val_images, data.val_labels, data.mean, data.std)
+        val_acc = evaluate(model, data.val_images, data.val_labels, data.mean, data.std, sharded=options.mode == "ddp")
         if rank == 0 or options.mode == "independent":
             _record_epoch(epoch, stats, val_acc, optimizer, model, settings, checkpoint_file, metrics_file)
         reporter.info(

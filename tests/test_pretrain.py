@@ -111,3 +111,7 @@ def test_two_process_gloo_pretrain(tmp_path, mode):
     else:
         first, second = weights(tmp_path, "shared-rank0.safetensors"), weights(tmp_path, "shared-rank1.safetensors")
         assert not torch.equal(first["model.classifier.weight"], second["model.classifier.weight"])
+        # each model trains on every image and is scored alone: its own loss, not an all-reduced mix
+        losses = [[json.loads(line)["train_loss"] for line in (tmp_path / "pretrain" / f"metrics-rank{r}.jsonl").read_text().splitlines()]
+                  for r in (0, 1)]
+        assert len(losses[0]) == 2 and losses[0] != losses[1]
