@@ -23,7 +23,7 @@ from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporting import Reporter, SilentReporter
-from awsaug_cli.runs import RunError, append_jsonl, check_same, keep_jsonl, read_jsonl, read_run, write_stage
+from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
 from awsaug_cli.train import barrier, distributed, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
 
 MODES = ("ddp", "independent")
@@ -156,9 +156,7 @@ def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoin
         epoch = int(checkpoint.metadata.get("epoch", 0))
     barrier()
     if options.resume and writer:
-        keep_jsonl(metrics_file, lambda record: record.get("epoch", 0) <= epoch)
-        if epoch and not any(record.get("epoch") == epoch for record in read_jsonl(metrics_file)):
-            append_jsonl(metrics_file, checkpoint.metadata["metrics"])  # killed between the two writes
+        rewind_jsonl(metrics_file, "epoch", epoch, [checkpoint.metadata["metrics"]] if epoch else [])
     elif writer:
         if rank == 0:
             write_stage(options.run_dir, "pretrain", settings)

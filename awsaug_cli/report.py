@@ -28,7 +28,7 @@ def run_report(run_dir: Path, out: Path) -> None:
     if paths["final"].exists():
         final = import_policy(paths["final"])
     else:
-        tensors, scalars = load_state(paths["state"])
+        tensors, scalars, _ = load_state(paths["state"])
         final = Policy(tensors["first"], tensors["second"], scalars["settings"]["parametrization"])
     search_report(paths["history"], final, out)
 

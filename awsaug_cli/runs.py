@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -79,7 +78,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def keep_jsonl(path: Path, keep: Callable[[dict[str, Any]], bool]) -> None:
-    """Rewrite `path` atomically with only the records `keep` accepts."""
-    lines = [json.dumps(record, sort_keys=True) + "\n" for record in read_jsonl(path) if keep(record)]
-    atomic_write_text(path, "".join(lines))
+def rewind_jsonl(path: Path, key: str, last: int, saved: list[dict[str, Any]]) -> None:
+    """Cut a resumed run's log back to its checkpoint, whose step `key` is `last`: later records
+    belong to work the resumed run redoes. The checkpoint carries its own step's records
+    (`saved`); they go back in when a crash came between the checkpoint's write and the log's."""
+    kept = [record for record in read_jsonl(path) if record.get(key, 0) <= last]
+    if not any(record.get(key) == last for record in kept):
+        kept += saved
+    atomic_write_text(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in kept))

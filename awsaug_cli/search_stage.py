@@ -12,6 +12,7 @@ resumed θ history equals the uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from awsaug_cli.models import build_model
 from awsaug_cli.presets import get_preset
 from awsaug_cli.pretrain import checkpoint_path
 from awsaug_cli.reporting import Reporter, SilentReporter
-from awsaug_cli.runs import RunError, append_jsonl, check_same, keep_jsonl, read_run, write_stage
+from awsaug_cli.runs import RunError, append_jsonl, check_same, read_run, rewind_jsonl, write_stage
 from awsaug_cli.search import SearchError, search
 from awsaug_cli.space import AWS36
 from awsaug_cli.train import barrier, distributed
@@ -70,14 +71,16 @@ def search_paths(run_dir: Path) -> dict[str, Path]:
 STATE_FORMAT = "awsaug.search"
 
 
-def save_state(path: Path, agent: Agent, settings: dict[str, Any]) -> None:
+def save_state(path: Path, agent: Agent, settings: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """The agent after a loop, with that loop's history records (restored on resume if a crash
+    came between this write and the history's)."""
     tensors, scalars = agent.state()
-    write_tensors(path, tensors, STATE_FORMAT, {"scalars": scalars, "settings": settings})
+    write_tensors(path, tensors, STATE_FORMAT, {"scalars": scalars, "settings": settings, "records": records})
 
 
-def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[dict[str, Any]]]:
     tensors, metadata = read_tensors(path, STATE_FORMAT)
-    return tensors, metadata["scalars"]
+    return tensors, metadata["scalars"], metadata.get("records", [])
 
 
 def run_search(options: SearchOptions, reporter: Reporter | None = None) -> SearchOutcome:
@@ -87,7 +90,8 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
     rank, world = distributed()
     if rank:
         reporter = SilentReporter()
-    pretrain = read_run(options.run_dir).get("pretrain")
+    run = read_run(options.run_dir)
+    pretrain = run.get("pretrain")
     if not pretrain:
         raise RunError(f"{options.run_dir}: no pretrain run to search from; run `awsaug pretrain --run-dir {options.run_dir}` first")
     if pretrain.get("mode") != "ddp":
@@ -125,19 +129,19 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
 
     paths = search_paths(options.run_dir)
     agent = Agent(settings["trajectories"], agent_settings, AWS36)
-    recorded = read_run(options.run_dir).get("search")
+    recorded = run.get("search")
     if options.resume:
         if not recorded or not paths["state"].exists():
             raise RunError(f"{options.run_dir}: no search to resume")
         check_same(recorded, settings, RESUME_KEYS, f"the search in {options.run_dir}")
-        tensors, scalars = load_state(paths["state"])
+        tensors, scalars, last_records = load_state(paths["state"])
         agent.load_state(tensors, scalars)
     elif recorded or paths["state"].exists():
         raise RunError(f"{options.run_dir} already holds a search; --resume continues it, --run-dir picks another directory")
     barrier()
     if rank == 0:
         if options.resume:
-            keep_jsonl(paths["history"], lambda record: record.get("loop", 0) < agent.loop)
+            rewind_jsonl(paths["history"], "loop", agent.loop - 1, last_records)
         else:
             write_stage(options.run_dir, "search", settings)
             paths["history"].parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +160,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
 
     def after_loop(agent: Agent, records: list[dict[str, Any]]) -> None:
         if rank == 0:
-            save_state(paths["state"], agent, settings)  # first: history never runs ahead of the state
+            save_state(paths["state"], agent, settings, records)  # first: history never runs ahead of the state
             for record in records:
                 append_jsonl(paths["history"], record)
         summary = records[-1]
@@ -165,7 +169,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
         reporter.status(f"search loop {agent.loop}/{settings['loops']}", [
             ("mean reward", f"{summary['mean_reward']:.2f} %"),
             ("best mean reward", f"{summary['best_reward']:.2f} % (loop {summary['best_loop'] + 1})"),
-            ("entropy", f"{summary['entropy']:.3f} nats (uniform {2 * torch.log(torch.tensor(36.0)).item():.3f})"),
+            ("entropy", f"{summary['entropy']:.3f} nats (uniform {2 * math.log(len(AWS36)):.3f})"),
             ("top pairs", ", ".join(f"{p['op1']}+{p['op2']} {100 * p['prob']:.2f}%" for p in summary["top_pairs"][:3])),
             ("noise gauge", ", ".join(f"{name} {100 * p:.2f}%" for name, p in summary["gauge"].items())),
             ("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s"),

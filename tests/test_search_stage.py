@@ -115,6 +115,18 @@ def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(pretrain
     assert loops(whole) == loops(killed) and len(loops(killed)) == 3
 
 
+def test_resume_restores_a_loops_history_lost_between_the_state_write_and_the_historys(pretrained, tmp_path):
+    run_dir = copy_run(pretrained, tmp_path / "run")
+    assert cli("search", "--run-dir", str(run_dir), *SMALL).returncode == 0
+    history = run_dir / "search" / "history.jsonl"
+    complete = history.read_text()
+    last_loop = max(json.loads(line)["loop"] for line in complete.splitlines())
+    history.write_text("".join(line + "\n" for line in complete.splitlines() if json.loads(line)["loop"] != last_loop))
+    resumed = cli("search", "--run-dir", str(run_dir), *SMALL, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert history.read_text() == complete
+
+
 def test_two_processes_give_the_theta_of_one_running_the_trajectories_in_turn(pretrained, tmp_path):
     single, double = copy_run(pretrained, tmp_path / "single"), copy_run(pretrained, tmp_path / "double")
     threads = {"OMP_NUM_THREADS": "1"}
