@@ -81,8 +81,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def rewind_jsonl(path: Path, key: str, last: int, saved: list[dict[str, Any]]) -> None:
     """Cut a resumed run's log back to its checkpoint, whose step `key` is `last`: later records
     belong to work the resumed run redoes. The checkpoint carries its own step's records
-    (`saved`); they go back in when a crash came between the checkpoint's write and the log's."""
-    kept = [record for record in read_jsonl(path) if record.get(key, 0) <= last]
-    if not any(record.get(key) == last for record in kept):
-        kept += saved
-    atomic_write_text(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in kept))
+    (`saved`), and they replace whatever the log holds of that step: a crash between the
+    checkpoint's write and the log's may have left none of them, or only some."""
+    kept = [record for record in read_jsonl(path) if record.get(key, 0) < last]
+    atomic_write_text(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in kept + saved))

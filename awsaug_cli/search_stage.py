@@ -80,7 +80,7 @@ def save_state(path: Path, agent: Agent, settings: dict[str, Any], records: list
 
 def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[dict[str, Any]]]:
     tensors, metadata = read_tensors(path, STATE_FORMAT)
-    return tensors, metadata["scalars"], metadata.get("records", [])
+    return tensors, metadata["scalars"], metadata["records"]
 
 
 def run_search(options: SearchOptions, reporter: Reporter | None = None) -> SearchOutcome:
