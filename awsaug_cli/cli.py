@@ -51,7 +51,7 @@ def user_errors() -> Iterator[None]:
 def pretrain(
     data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
     model: Optional[str] = typer.Option(None, "--model", help="tiny, resnet18, wrn-40-2 or wrn-28-10 (default: the preset's)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: tiny without a GPU, paper with one)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: paper when training on a GPU, tiny otherwise)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the preset's epochs."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the preset's batch size."),
     val_size: Optional[int] = typer.Option(None, "--val-size", min=1, help="Validation images split off the training part."),
@@ -146,7 +146,7 @@ def train(
     policy: str = typer.Option(..., "--policy", help="A policy file, 'uniform' (the shared policy) or 'none' (crop/flip/Cutout only)."),
     data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
     model: Optional[str] = typer.Option(None, "--model", help="Model from the registry (default: the preset's)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: tiny without a GPU, paper with one)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: paper when training on a GPU, tiny otherwise)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the preset's final-training epochs."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the preset's batch size."),
     image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),

@@ -75,7 +75,7 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
         raise ValueError(f"--seeds must be at least 1, got {options.seeds}")
     policy = resolve_policy(options.policy)
     device = resolve_device(options.device)
-    preset = get_preset(options.preset)
+    preset = get_preset(options.preset, device)
     epochs = options.epochs if options.epochs is not None else preset.final_epochs
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
     dataset = load_dataset(options.data, image_size=options.image_size)

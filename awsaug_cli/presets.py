@@ -72,13 +72,14 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def default_preset() -> str:
-    """`tiny` on a machine without a GPU, `paper` with one."""
-    return "paper" if torch.cuda.is_available() else "tiny"
+def default_preset(device: torch.device) -> str:
+    """`paper` when training on a GPU, `tiny` otherwise (also on a GPU machine run with --device cpu)."""
+    return "paper" if device.type == "cuda" else "tiny"
 
 
-def get_preset(name: str | None) -> Preset:
-    key = name or default_preset()
+def get_preset(name: str | None, device: torch.device) -> Preset:
+    """The preset `name`, or the default for `device` when none is named."""
+    key = name or default_preset(device)
     if key not in PRESETS:
         raise ValueError(f"unknown preset {key!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[key]

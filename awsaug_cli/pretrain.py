@@ -69,7 +69,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
     rank, world = distributed()
     if rank != 0 and options.mode == "ddp":
         reporter = SilentReporter()  # one voice for one model
-    preset = get_preset(options.preset)
+    preset = get_preset(options.preset, device)
     epochs = options.epochs if options.epochs is not None else preset.epochs
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
     if epochs < 1 or batch_size < 1:

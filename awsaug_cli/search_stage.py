@@ -106,7 +106,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
         if meta.get(key) != pretrain.get(key):
             raise RunError(f"{shared_file} was made with {key} {meta.get(key)!r}, but run.json records {pretrain.get(key)!r}")
 
-    preset = get_preset(pretrain["preset"])
+    preset = get_preset(pretrain["preset"], device)
     dataset = load_dataset(pretrain["data"], image_size=pretrain["image_size"][-1])
     if dataset.fingerprint() != pretrain["data_fingerprint"]:
         raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {dataset.fingerprint()}, "

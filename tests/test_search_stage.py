@@ -72,7 +72,7 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path):
 
 def fine_tune(run_dir: Path, common_noise: bool) -> FineTune:
     record = json.loads((run_dir / "run.json").read_text())["pretrain"]
-    preset = get_preset(record["preset"])
+    preset = get_preset(record["preset"], torch.device("cpu"))
     data = prepare(load_dataset(record["data"]), val_size=record["data_sizes"]["val"], split_seed=record["split_seed"],
                    device=torch.device("cpu"))
     model = build_model(record["model"], 10, bn_momentum=preset.bn_momentum)
