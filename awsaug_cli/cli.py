@@ -75,8 +75,9 @@ def pretrain(
         typer.echo(f"metrics: {result.metrics}; settings: {run_dir / 'run.json'}")
 
 
-def _run_reported(function, options):
-    """Run a library stage with a rich reporter; bad input becomes one line and exit code 2."""
+def _run_reported(function, *args, **kwargs):
+    """Run library work with a rich reporter (closed however it ends: the live view restores the
+    cursor); bad input becomes one line and exit code 2."""
     from rich.console import Console
 
     from awsaug_cli.rich_reporting import RichReporter
@@ -84,7 +85,7 @@ def _run_reported(function, options):
     reporter = RichReporter(Console(stderr=True))
     try:
         with user_errors():
-            return function(options, reporter)
+            return function(*args, reporter=reporter, **kwargs)
     finally:
         reporter.close()
 
@@ -235,14 +236,13 @@ def bench(
     from rich.console import Console
 
     from awsaug_cli import bench as benchmark
-    from awsaug_cli.rich_reporting import RichReporter, bench_table
+    from awsaug_cli.rich_reporting import bench_table
 
     cases = tuple(_parse_case(text) for text in case) if case else benchmark.DEFAULT_CASES
-    console = Console(stderr=True)
     if device not in ("auto", "cpu", "cuda"):
         fail(f"--device {device!r}: bench takes auto, cpu or cuda")
-    results = benchmark.run(cases, rounds=rounds, threads=threads, only=tuple(only) if only else None,
-                            device=device, seed=seed, reporter=RichReporter(console))
+    results = _run_reported(benchmark.run, cases, rounds=rounds, threads=threads, only=tuple(only) if only else None,
+                            device=device, seed=seed)
     Console().print(bench_table(results))
     if json_out is not None:
         from awsaug_cli.atomic import atomic_write_text

@@ -28,6 +28,17 @@ def test_start_up_does_not_import_torch():
     assert out.strip() == "[]"
 
 
+def test_bench_closes_its_live_view(monkeypatch):
+    # an unclosed rich Live leaves the terminal's cursor hidden after the command
+    from awsaug_cli.rich_reporting import RichReporter
+
+    closed = []
+    monkeypatch.setattr(RichReporter, "close", lambda self: closed.append(self))
+    result = CliRunner().invoke(app, ["bench", "--case", "8x8:2", "--rounds", "1", "--only", "torch"])
+    assert result.exit_code == 0, result.output
+    assert len(closed) == 1
+
+
 def test_bench_measures_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(app, ["bench", "--case", "16x20:4", "--rounds", "1", "--only", "torch", "--json", str(out)])
