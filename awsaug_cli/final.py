@@ -24,7 +24,7 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporting import Reporter, SilentReporter
 from awsaug_cli.runs import append_jsonl
-from awsaug_cli.train import evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
+from awsaug_cli.train import check_schedule, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
 
 BUILT_IN_POLICIES = ("none", "uniform")
 
@@ -78,6 +78,7 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
     preset = get_preset(options.preset, device)
     epochs = options.epochs if options.epochs is not None else preset.final_epochs
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
+    check_schedule(epochs, batch_size)
     dataset = load_dataset(options.data, image_size=options.image_size)
     val_size = round(preset.val_fraction * len(dataset.train_labels))
     data = prepare(dataset, val_size=val_size, split_seed=options.seed, device=device, merge_val=True)

@@ -24,7 +24,7 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporting import Reporter, SilentReporter
 from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
-from awsaug_cli.train import barrier, distributed, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
+from awsaug_cli.train import barrier, check_schedule, distributed, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
 
 MODES = ("ddp", "independent")
 # what a resumed run must share with the run it continues
@@ -72,8 +72,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
     preset = get_preset(options.preset, device)
     epochs = options.epochs if options.epochs is not None else preset.epochs
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
+    check_schedule(epochs, batch_size)
     if options.mode == "ddp" and batch_size % world:
         raise ValueError(f"batch size {batch_size} is not a multiple of the {world} processes")
 

@@ -90,6 +90,12 @@ class EpochStats:
     seconds: float
 
 
+def check_schedule(epochs: int, batch_size: int) -> None:
+    """Refuse a schedule that trains nothing: the CLI bounds its options, library callers are not."""
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
+
+
 def steps_per_epoch(images: int, batch_size: int) -> int:
     """Full batches per epoch (the last partial batch is dropped; at least one batch)."""
     return max(1, images // batch_size)

@@ -39,3 +39,11 @@ def test_a_bad_policy_file_is_refused(tmp_path):
         final_train(TrainOptions(policy=str(tmp_path / "bad.json"), run_dir=tmp_path, epochs=1))
     result = CliRunner().invoke(app, ["train", "--policy", str(tmp_path / "bad.json"), "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("epochs, batch_size", [(0, 32), (1, 0)])
+def test_a_schedule_that_trains_nothing_is_refused(tmp_path, epochs, batch_size):
+    options = TrainOptions(policy="none", run_dir=tmp_path, epochs=epochs, batch_size=batch_size)
+    with pytest.raises(ValueError, match="epochs and batch size must be positive"):
+        final_train(options)
+    assert not (tmp_path / "train").exists()  # refused before anything is written
