@@ -7,9 +7,24 @@ import tempfile
 from pathlib import Path
 
 
+class WriteError(ValueError):
+    """An output that cannot be written (a missing folder, no permission, a folder in the way,
+    a full disk): the user's to fix, so the CLI reports it in one line."""
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+    """Write `data` to a temporary file beside `path`, flush it to disk, then rename it over
+    `path`; WriteError, with the old file intact, if that cannot be done."""
     target = Path(path)
+    if not target.parent.is_dir():
+        raise WriteError(f"{target}: the folder {target.parent} does not exist")
+    try:
+        _replace(target, data)
+    except OSError as error:
+        raise WriteError(f"{target}: cannot write ({error.strerror or error})") from None
+
+
+def _replace(target: Path, data: bytes) -> None:
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:

@@ -1,6 +1,7 @@
 """The exceptions that mean "bad input or a prerequisite missing": the CLI reports each as one
 line and exit code 2; anything else is a bug and keeps its traceback."""
 
+from awsaug_cli.atomic import WriteError
 from awsaug_cli.checkpoint import CheckpointError
 from awsaug_cli.data.dataset import DataError
 from awsaug_cli.devices import DeviceError
@@ -19,5 +20,6 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     PolicyFormatError,
     RunError,
     SearchError,
+    WriteError,
     ValueError,
 )

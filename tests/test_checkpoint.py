@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+from awsaug_cli.atomic import WriteError
 from awsaug_cli.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from awsaug_cli.models import build_model
 from awsaug_cli.train import OptimSettings, make_optimizer
@@ -64,7 +65,7 @@ def test_a_failed_write_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match=r"cannot write \(disk full\)"):
         save_checkpoint(path, build_model("tiny", 5, seed=1), None, {"epoch": 2})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]

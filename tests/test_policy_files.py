@@ -116,6 +116,7 @@ def test_preview_draws_the_grid(tmp_path):
     with Image.open(out) as image:
         assert image.size == (4 * (128 + 6), 2 * (128 + 34))
     one_line_error(["preview", "none", "--out", str(tmp_path / "x.png")], "needs a policy")
+    one_line_error(["preview", "uniform", "--out", str(tmp_path / "nowhere" / "x.png")], "does not exist")
 
 
 def test_report_needs_a_search(tmp_path):

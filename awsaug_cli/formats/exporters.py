@@ -11,7 +11,8 @@ from awsaug_cli.policy import Policy
 
 
 class ExportError(ValueError):
-    """An export that cannot be made (unknown or unbuilt format, unwritable destination)."""
+    """An export that cannot be made (an unknown or unbuilt format, a bad --top-k); an unwritable
+    destination is atomic.WriteError, as for every output."""
 
 
 def _canonical(policy: Policy, out: Path, top_k: int) -> None:
@@ -35,12 +36,7 @@ def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25) -
         raise ExportError(f"--format {format}: this export is not built yet; the canonical format (awsaug) is")
     if top_k < 1:
         raise ExportError(f"--top-k must be at least 1, got {top_k}")
-    if not out.parent.is_dir():
-        raise ExportError(f"{out}: the folder {out.parent} does not exist")
-    try:
-        writer(policy, out, top_k)
-    except OSError as error:
-        raise ExportError(f"{out}: cannot write ({error.strerror or error})") from None
+    writer(policy, out, top_k)
 
 
 def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format: str = "awsaug", top_k: int = 25) -> Policy:
