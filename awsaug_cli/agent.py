@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from awsaug_cli.policy import PARAMETRIZATIONS, Policy
+from awsaug_cli.policy import PARAMETRIZATIONS, Policy, joint_probabilities
 from awsaug_cli.space import AWS36, Space
 
 ALGORITHMS = ("ppo", "reinforce")
@@ -61,10 +61,9 @@ def ppo_objective(joint: torch.Tensor, old: torch.Tensor, pair_advantages: torch
     return torch.minimum(ratio * pair_advantages, clipped * pair_advantages).sum(dim=(1, 2)).mean()
 
 
-def entropy(joint: torch.Tensor) -> float:
-    """Shannon entropy (nats) of a distribution over pairs."""
-    p = joint.flatten()
-    return float(-(p * p.clamp_min(1e-30).log()).sum())
+def entropy(joint: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (nats) of a distribution over pairs; differentiable (the update's bonus)."""
+    return -(joint * joint.clamp_min(1e-30).log()).sum()
 
 
 class Agent:
@@ -89,8 +88,7 @@ class Agent:
     # ---------------------------------------------------------------- views
 
     def _joint(self) -> torch.Tensor:
-        normalise = PARAMETRIZATIONS[self.settings.parametrization]
-        return normalise(self.first).unsqueeze(1) * normalise(self.second)
+        return joint_probabilities(self.first, self.second, self.settings.parametrization)
 
     def policy(self) -> Policy:
         return Policy(self.first.detach(), self.second.detach(), self.settings.parametrization, space=self.space)
@@ -147,7 +145,7 @@ class Agent:
         return UpdateInfo(lr, steps, kl, advantages.tolist(), self.baselines.tolist())
 
     def _step(self, objective: torch.Tensor, joint: torch.Tensor) -> None:
-        loss = -(objective + self.settings.entropy_bonus * -(joint * joint.clamp_min(1e-30).log()).sum())
+        loss = -(objective + self.settings.entropy_bonus * entropy(joint))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -37,6 +37,12 @@ PARAMETRIZATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+def joint_probabilities(first_logits: torch.Tensor, second_logits: torch.Tensor, parametrization: str) -> torch.Tensor:
+    """p(i, j) = p1(i) · p2(j | i) from logits; differentiable, for the agent's update."""
+    normalise = PARAMETRIZATIONS[parametrization]
+    return normalise(first_logits).unsqueeze(1) * normalise(second_logits)
+
+
 class PolicyFormatError(ValueError):
     """A policy file or policy tensors that cannot be used; the message names the field."""
 
@@ -87,8 +93,7 @@ class Policy:
 
     def joint(self) -> torch.Tensor:
         """p(i, j) = p1(i) · p2(j | i), float64 [K, K]."""
-        first, second = self.probs()
-        return first.unsqueeze(1) * second
+        return joint_probabilities(self.first_logits, self.second_logits, self.parametrization)
 
     def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> torch.Tensor:
         """LongTensor [n, 2]: per image, op1 ~ p1 then op2 ~ p2(· | op1), by inverse CDF.

@@ -118,7 +118,7 @@ def preview(policy: Policy, data: str, out: Path, *, images: int = 6, columns: i
             seed: int = 0, device: torch.device | str = "cpu") -> None:
     """A grid of real test images of `data`: each clean, then under `columns` pairs sampled
     from `policy` (with their signs), labelled with the ops' names."""
-    from awsaug_cli.augment import apply_pairs
+    from awsaug_cli.augment import apply_pairs, draw_signs
     from awsaug_cli.data import load_dataset
 
     dataset = load_dataset(data, image_size=image_size)
@@ -128,7 +128,7 @@ def preview(policy: Policy, data: str, out: Path, *, images: int = 6, columns: i
     augmented, captions = [], []
     for _ in range(columns):
         pairs = policy.sample(len(batch), generator)
-        signs = torch.randint(0, 2, pairs.shape, generator=generator) * 2 - 1
+        signs = draw_signs(len(batch), generator, torch.device("cpu"))
         augmented.append(apply_pairs(batch, pairs.to(device), signs.to(device)).cpu())
         captions.append([
             "\n".join(_label(policy, int(op), int(sign)) for op, sign in zip(pair, sign_pair))

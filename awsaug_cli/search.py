@@ -69,7 +69,7 @@ def loop_summary(agent: Agent, loop: int, rewards: torch.Tensor, before: Policy,
         "mean_reward": float(rewards.mean()),
         "best_reward": agent.best_reward,
         "best_loop": agent.best_loop,
-        "entropy": entropy(joint),
+        "entropy": float(entropy(joint)),
         "kl": info.kl,
         "agent_lr": info.lr,
         "ppo_steps": info.steps,
@@ -79,6 +79,12 @@ def loop_summary(agent: Agent, loop: int, rewards: torch.Tensor, before: Policy,
         "kind_marginals": kind_marginals(joint, space),
         "top_pairs": before.top_pairs(5),
     }
+
+
+def check_sharing(trajectories: int, world: int) -> None:
+    """Every process runs the same number of trajectories per loop."""
+    if trajectories % world:
+        raise SearchError(f"{trajectories} trajectories cannot be shared by {world} processes (need a multiple)")
 
 
 def search(
@@ -99,8 +105,7 @@ def search(
     if loops < 1 or trajectories < 1:
         raise SearchError(f"loops and trajectories must be positive, got {loops} and {trajectories}")
     rank, world = distributed()
-    if trajectories % world:
-        raise SearchError(f"{trajectories} trajectories cannot be shared by {world} processes (need a multiple)")
+    check_sharing(trajectories, world)
     unknown = set(agent_options) - {f.name for f in fields(AgentSettings)}
     if unknown:
         raise TypeError(f"unknown agent options: {', '.join(sorted(unknown))}")

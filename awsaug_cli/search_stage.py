@@ -31,7 +31,7 @@ from awsaug_cli.presets import get_preset
 from awsaug_cli.pretrain import checkpoint_path
 from awsaug_cli.reporting import Reporter, SilentReporter
 from awsaug_cli.runs import RunError, append_jsonl, check_same, read_run, rewind_jsonl, write_stage
-from awsaug_cli.search import SearchError, search
+from awsaug_cli.search import check_sharing, search
 from awsaug_cli.space import AWS36
 from awsaug_cli.train import barrier, distributed
 
@@ -124,8 +124,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
         "world_size": world,
         "device": device.type,
     }
-    if settings["trajectories"] % world:
-        raise SearchError(f"{settings['trajectories']} trajectories cannot be shared by {world} processes (need a multiple)")
+    check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
 
     paths = search_paths(options.run_dir)
     agent = Agent(settings["trajectories"], agent_settings, AWS36)
