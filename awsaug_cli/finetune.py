@@ -20,6 +20,7 @@ from awsaug_cli.checkpoint import Checkpoint, restore
 from awsaug_cli.data.prepared import TrainingData
 from awsaug_cli.policy import Policy
 from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.search import Trial
 from awsaug_cli.train import OptimSettings, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
 
 REWARD_EPOCHS = 2  # the reward averages this many best epoch-end accuracies
@@ -48,13 +49,8 @@ class FineTune:
         self.crop_padding, self.cutout = crop_padding, cutout
         self.seed, self.common_noise = seed, common_noise
         self.reporter = reporter or SilentReporter()
-        self.loop = 0
-        self.last_details: dict = {}
 
-    def begin_loop(self, loop: int) -> None:
-        self.loop = loop
-
-    def __call__(self, policy: Policy, trajectory: int, generator: torch.Generator) -> tuple[float, torch.Tensor]:
+    def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
         start = time.perf_counter()
         restore(self.shared, self.model, self.optimizer)
         k = len(policy.space)
@@ -67,17 +63,16 @@ class FineTune:
         steps = steps_per_epoch(len(self.data.train_labels), self.batch_size)
         accuracies = []
         for epoch in range(self.epochs):
-            noise = (self.loop, epoch) if self.common_noise else (self.loop, trajectory, epoch)
+            noise = (loop, epoch) if self.common_noise else (loop, trajectory, epoch)
             train_epoch(
                 self.model, self.optimizer, self.data.train_images, self.data.train_labels, transform, self.optim,
                 batch_size=self.batch_size, first_step=epoch * steps, total_steps=self.epochs * steps,
                 order_generator=seeded_generator(self.seed, 1, *noise),
                 augment_generator=seeded_generator(self.seed, 2, *noise, device=self.data.device),
                 pair_generator=generator, on_pairs=count, reporter=self.reporter,
-                label=f"loop {self.loop + 1} trajectory {trajectory + 1} epoch {epoch + 1}/{self.epochs}", sharded=False,
+                label=f"loop {loop + 1} trajectory {trajectory + 1} epoch {epoch + 1}/{self.epochs}", sharded=False,
             )
             accuracies.append(evaluate(self.model, self.data.val_images, self.data.val_labels, self.data.mean, self.data.std,
                                        sharded=False))
         reward = sum(sorted(accuracies)[-REWARD_EPOCHS:]) / min(REWARD_EPOCHS, len(accuracies))
-        self.last_details = {"epoch_acc": accuracies, "seconds": time.perf_counter() - start}
-        return reward, usage.view(k, k).cpu()
+        return Trial(reward, usage.view(k, k).cpu(), {"epoch_acc": accuracies, "seconds": time.perf_counter() - start})

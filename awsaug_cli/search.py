@@ -4,13 +4,12 @@ evaluator, the agent updates θ from the rewards, and the best θ is kept.
 `search()` is the engine and takes any evaluator (the real fine-tune from the shared weights,
 awsaug_cli.finetune, or a synthetic one in tests):
 
-    evaluate(policy, trajectory, generator) -> (reward_percent, usage LongTensor [K, K])
+    evaluate(policy, loop, trajectory, generator) -> Trial(reward_percent, usage LongTensor [K, K], details)
 
-where `generator` is that trajectory's own source of randomness for sampling pairs. An
-evaluator may also define `begin_loop(loop)`, called before each loop's trajectories (the
-fine-tune uses it to share one loop's noise across trajectories). Under torch.distributed the
-trajectories are spread over the ranks and their results summed, so every rank makes the same
-update.
+where `generator` is that trajectory's own source of randomness for sampling pairs (the
+fine-tune also uses `loop` to share one loop's noise across trajectories) and `details` go
+into the trajectory's history record. Under torch.distributed the trajectories are spread over
+the ranks and their results summed, so every rank makes the same update.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -28,7 +27,17 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36, Space
 from awsaug_cli.train import distributed, seeded_generator
 
-Evaluate = Callable[[Policy, int, torch.Generator], tuple[float, torch.Tensor]]
+
+
+class Trial(NamedTuple):
+    """What one trajectory's evaluation gives the engine."""
+
+    reward: float  # percent
+    usage: torch.Tensor  # LongTensor [K, K]: how often each pair was applied
+    details: dict[str, Any] = {}  # extra fields for the history record (read, never changed)
+
+
+Evaluate = Callable[[Policy, int, int, torch.Generator], Trial]
 # Identical operations under two names: their probabilities should move together (a noise gauge).
 GAUGE = ("Invert", "Solarize_mag0")
 
@@ -115,16 +124,14 @@ def search(
     while agent.loop < loops:
         loop = agent.loop
         policy = agent.policy()
-        if hasattr(evaluate, "begin_loop"):
-            evaluate.begin_loop(loop)
         rewards = torch.zeros(trajectories, dtype=torch.float64)
         usages = torch.zeros(trajectories, k, k, dtype=torch.int64)
         details: dict[int, dict[str, Any]] = {}
         for trajectory in range(rank, trajectories, world):
-            reward, usage = evaluate(policy, trajectory, seeded_generator(seed, loop, trajectory))
-            rewards[trajectory] = reward
-            usages[trajectory] = usage
-            details[trajectory] = getattr(evaluate, "last_details", {})
+            trial = evaluate(policy, loop, trajectory, seeded_generator(seed, loop, trajectory))
+            rewards[trajectory] = trial.reward
+            usages[trajectory] = trial.usage
+            details[trajectory] = trial.details
         if world > 1:
             dist.all_reduce(rewards)
             dist.all_reduce(usages)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from awsaug_cli.agent import Agent, AgentSettings, ppo_objective
-from awsaug_cli.search import search
+from awsaug_cli.search import Trial, search
 from awsaug_cli.space import AWS36
 
 K = len(AWS36)
@@ -106,11 +106,11 @@ class Synthetic:
     def __init__(self, seed: int) -> None:
         self.noise = torch.Generator().manual_seed(seed)
 
-    def __call__(self, policy, trajectory, generator):
+    def __call__(self, policy, loop, trajectory, generator):
         pairs = policy.sample(2000, generator)
         harmful = torch.isin(pairs, torch.tensor(HARMFUL)).any(dim=1).double().mean()
         reward = 90 - 50 * float(harmful) + 0.3 * float(torch.randn((), generator=self.noise, dtype=torch.float64))
-        return reward, torch.bincount(pairs[:, 0] * K + pairs[:, 1], minlength=K * K).view(K, K)
+        return Trial(reward, torch.bincount(pairs[:, 0] * K + pairs[:, 1], minlength=K * K).view(K, K))
 
 
 def harmful_mass(policy) -> float:

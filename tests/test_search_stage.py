@@ -28,7 +28,7 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.pretrain import PretrainOptions, pretrain
 from awsaug_cli.runs import RunError
-from awsaug_cli.search import SearchError, search
+from awsaug_cli.search import SearchError, Trial, search
 from awsaug_cli.search_stage import SearchOptions, run_search
 from awsaug_cli.train import seeded_generator
 
@@ -85,11 +85,10 @@ def test_common_noise_gives_equal_rewards_for_equal_pairs(pretrained):
     policy = Policy.uniform()
     for common, equal in ((True, True), (False, False)):
         evaluate = fine_tune(pretrained, common)
-        evaluate.begin_loop(0)
-        first = evaluate(policy, 0, seeded_generator(5, 0))
-        second = evaluate(policy, 1, seeded_generator(5, 0))  # another trajectory, the same pairs
-        assert torch.equal(first[1], second[1])
-        assert (first[0] == second[0]) == equal
+        first = evaluate(policy, 0, 0, seeded_generator(5, 0))
+        second = evaluate(policy, 0, 1, seeded_generator(5, 0))  # another trajectory, the same pairs
+        assert torch.equal(first.usage, second.usage)
+        assert (first.reward == second.reward) == equal
 
 
 def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(pretrained, tmp_path):
@@ -184,8 +183,8 @@ def test_changed_data_is_refused(tmp_path):
 def test_a_non_finite_reward_stops_before_the_update():
     seen = []
 
-    def diverged(policy, trajectory, generator):
-        return (math.nan if trajectory == 1 else 90.0), torch.zeros(36, 36, dtype=torch.int64)
+    def diverged(policy, loop, trajectory, generator):
+        return Trial(math.nan if trajectory == 1 else 90.0, torch.zeros(36, 36, dtype=torch.int64))
 
     with pytest.raises(SearchError, match="trajectory 1 gave a non-finite reward"):
         search(diverged, loops=2, trajectories=2, on_loop=lambda agent, records: seen.append(agent.loop))
