@@ -119,27 +119,31 @@ def search(
 @app.command("export-policy")
 def export_policy(
     out: Path = typer.Argument(..., help="Where to write the policy."),
-    format: str = typer.Option("awsaug", "--format", help="awsaug (canonical JSON); albumentations, kornia, dali, fastaa: not built yet."),
-    top_k: int = typer.Option(25, "--top-k", help="Pairs listed (and kept by formats that cannot hold the full distribution)."),
+    format: str = typer.Option("awsaug", "--format", help="awsaug (canonical JSON, exact), or albumentations, kornia, dali, fastaa (top-k pairs, coverage and KL stated)."),
+    top_k: int = typer.Option(25, "--top-k", help="Pairs listed, and kept by the formats that cannot hold the full distribution."),
+    slots: int = typer.Option(100, "--slots", help="kornia, dali, fastaa: the kept pairs are repeated in this many slots, in proportion to probability."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Convert this file (canonical JSON, or the authors' agent checkpoint or history) instead of the run's best policy."),
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
 ) -> None:
-    """Write the searched policy (the best θ of the run) as canonical JSON, or convert a policy file."""
+    """Write the searched policy (the best θ of the run) as canonical JSON or for another library."""
     from rich.console import Console
     from rich.table import Table
 
     from awsaug_cli.formats import export_policy_file
+    from awsaug_cli.formats.approximation import describe
 
     with user_errors():
-        policy = export_policy_file(out, source=from_file, run_dir=run_dir, format=format, top_k=top_k)
+        policy, kept = export_policy_file(out, source=from_file, run_dir=run_dir, format=format, top_k=top_k, slots=slots)
     table = Table(title=f"{out}: top {min(top_k, 10)} of {len(policy.space) ** 2} pairs")
     for column in ("op1", "op2", "probability"):
         table.add_column(column)
     for pair in policy.top_pairs(min(top_k, 10)):
         table.add_row(pair["op1"], pair["op2"], f"{100 * pair['prob']:.3f} %")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(f"{format}: " + ("the exact distribution (all pairs)" if kept is None else describe(kept)))
 
 
 @app.command()

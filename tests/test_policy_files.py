@@ -98,7 +98,7 @@ def test_export_refusals_leave_no_partial_file(tmp_path):
     (tmp_path / "nan.json").write_text(nan)
     one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", str(tmp_path / "nan.json")], "NaN")
     one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "onnx"], "--format 'onnx'")
-    one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "kornia"], "not built yet")
+    one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "kornia", "--top-k", "0"], "--top-k")
     one_line_error(["export-policy", str(tmp_path / "nowhere" / "out.json"), "--from", good], "does not exist")
     taken = tmp_path / "taken"
     taken.mkdir()  # a folder where the file should go: the final rename fails

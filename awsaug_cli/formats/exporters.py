@@ -1,46 +1,50 @@
-"""Writing a policy: the canonical awsaug JSON. Formats for other libraries (albumentations,
-kornia, DALI, Fast AutoAugment) keep only the top-k pairs and are named here so that asking
-for one gives a clear answer; they are not built yet."""
+"""Writing a policy: the canonical awsaug JSON (exact), or a format another library reads, which
+keeps only the top-k pairs and says how much that loses (formats/approximation.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from awsaug_cli.formats import to_albumentations, to_dali, to_fastaa, to_kornia
+from awsaug_cli.formats.approximation import Approximation
 from awsaug_cli.policy import Policy
 
 
 class ExportError(ValueError):
-    """An export that cannot be made (an unknown or unbuilt format, a bad --top-k); an unwritable
+    """An export that cannot be made (an unknown format, a bad --top-k or --slots); an unwritable
     destination is atomic.WriteError, as for every output."""
 
 
-def _canonical(policy: Policy, out: Path, top_k: int) -> None:
+def _canonical(policy: Policy, out: Path, top_k: int, slots: int) -> None:
     policy.save(out, top_k=top_k)
 
 
-EXPORTERS: dict[str, Callable[[Policy, Path, int], None] | None] = {
+# format → writer(policy, out, top_k, slots): None for the exact canonical file, otherwise the
+# Approximation the file holds.
+EXPORTERS: dict[str, Callable[[Policy, Path, int, int], Approximation | None]] = {
     "awsaug": _canonical,
-    "albumentations": None,
-    "kornia": None,
-    "dali": None,
-    "fastaa": None,
+    "albumentations": to_albumentations.write,
+    "kornia": to_kornia.write,
+    "dali": to_dali.write,
+    "fastaa": to_fastaa.write,
 }
 
 
-def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25) -> None:
+def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25, slots: int = 100) -> Approximation | None:
     if format not in EXPORTERS:
         raise ExportError(f"--format {format!r}: choose one of {', '.join(EXPORTERS)}")
-    writer = EXPORTERS[format]
-    if writer is None:
-        raise ExportError(f"--format {format}: this export is not built yet; the canonical format (awsaug) is")
     if top_k < 1:
         raise ExportError(f"--top-k must be at least 1, got {top_k}")
-    writer(policy, out, top_k)
+    if slots < 1:
+        raise ExportError(f"--slots must be at least 1, got {slots}")
+    return EXPORTERS[format](policy, out, top_k, slots)
 
 
-def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format: str = "awsaug", top_k: int = 25) -> Policy:
-    """Export `source` (default: the run's best policy) to `out`; returns the policy."""
+def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format: str = "awsaug", top_k: int = 25,
+                       slots: int = 100) -> tuple[Policy, Approximation | None]:
+    """Export `source` (default: the run's best policy) to `out`; returns the policy and, for a
+    non-canonical format, what the export kept of it."""
     from awsaug_cli.formats.importers import import_policy
     from awsaug_cli.runs import RunError
     from awsaug_cli.search_stage import search_paths
@@ -50,5 +54,4 @@ def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format:
         if not source.exists():
             raise RunError(f"{run_dir}: no finished search (no {source}); run `awsaug search` or pass --from FILE")
     policy = import_policy(source)
-    export(policy, out, format, top_k)
-    return policy
+    return policy, export(policy, out, format, top_k, slots)
