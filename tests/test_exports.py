@@ -332,8 +332,9 @@ def test_dali_export_builds_a_policy_that_runs_on_cpu(tmp_path, peaked, photo):
     assert {(a.name, b.name) for (a, _, _), (b, _, _) in policy.sub_policies} == {
         (to_dali.DALI_OPS[AWS36[p.op1].kind][0], to_dali.DALI_OPS[AWS36[p.op2].kind][0]) for p in kept.pairs}
     images = [photo, photo[:40, :44].copy(), photo[::-1].copy()]
-    uses_translate = any(a.name.startswith("translate") or b.name.startswith("translate")
-                         for (a, _, _), (b, _, _) in policy.sub_policies)
+    uses_translate = to_dali.uses_shape(policy)
+    assert uses_translate == any(a.name.startswith("translate") or b.name.startswith("translate")
+                                 for (a, _, _), (b, _, _) in policy.sub_policies)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         first = _run_dali(policy, images, uses_translate)

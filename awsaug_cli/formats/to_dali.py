@@ -9,7 +9,8 @@ is rounded. `load_dali_policy` builds DALI's own augmentations with those ranges
 fills and resampling (rotate: nearest, fill 0; translate: nearest, fill 128; shear: linear, fill
 128 — DALI's CPU warp has no bicubic). Apply it with
 `nvidia.dali.auto_aug.auto_augment.apply_auto_augment(policy, images, shape=images.shape())`
-(translate needs the shape) inside a pipeline built with `enable_conditionals=True`.
+inside a pipeline built with `enable_conditionals=True` (translate needs `shape`; DALI refuses
+it when no kept pair translates, so pass it only then: `uses_shape(policy)`).
 
 Stated differences from Pillow: DALI's equalize follows OpenCV's formula, contrast uses the
 float mean (Pillow rounds it), color is DALI's saturation, shear is bilinear; geometric ops map
@@ -143,3 +144,8 @@ def load_dali_policy(path: str | Path) -> Any:
     except (KeyError, TypeError, ValueError) as error:
         raise PolicyFormatError(f"{file}: field 'sub_policies' is malformed ({error})") from None
     return DaliPolicy(data["name"], num_magnitude_bins=data["num_magnitude_bins"], sub_policies=sub_policies)
+
+
+def uses_shape(policy: Any) -> bool:
+    """Whether `apply_auto_augment` needs `shape=` for this DALI policy (it has a translate)."""
+    return any(name.startswith("translate") for name in policy.augmentations)
