@@ -141,11 +141,12 @@ def _sheared(photo: np.ndarray, op: Op, sign: int, origin: float, resample, fill
     return np.asarray(image.transform(image.size, Image.AFFINE, matrix, resample, fillcolor=(fill,) * 3)).astype(np.int64)
 
 
-def _translated(photo: np.ndarray, op: Op, sign: int, extra: float) -> np.ndarray:
+def _translated(photo: np.ndarray, op: Op, sign: int, extra: float = 0.0, resample=Image.NEAREST, fill: int = 128) -> np.ndarray:
+    """Pillow's translate, its offset moved by `extra` pixels, with the given resampling and fill."""
     offset = sign * op.magnitude * photo.shape[1 if op.kind == "translate_x" else 0] + extra
     matrix = (1, 0, offset, 0, 1, 0) if op.kind == "translate_x" else (1, 0, 0, 0, 1, offset)
     image = Image.fromarray(photo)
-    return np.asarray(image.transform(image.size, Image.AFFINE, matrix, fillcolor=(128, 128, 128))).astype(np.int64)
+    return np.asarray(image.transform(image.size, Image.AFFINE, matrix, resample, fillcolor=(fill,) * 3)).astype(np.int64)
 
 
 @pytest.mark.parametrize("op,sign", SIGNED_CASES, ids=lambda v: getattr(v, "name", str(v)))
@@ -198,20 +199,12 @@ KORNIA_TOLERANCES = {
 }
 
 
-def _kornia_translated(photo: np.ndarray, op: Op, sign: int) -> np.ndarray:
-    size = photo.shape[1 if op.kind == "translate_x" else 0]
-    offset = sign * op.magnitude * size
-    matrix = (1, 0, offset, 0, 1, 0) if op.kind == "translate_x" else (1, 0, 0, 0, 1, offset)
-    image = Image.fromarray(photo)
-    return np.asarray(image.transform(image.size, Image.AFFINE, matrix, Image.BILINEAR)).astype(np.int64)
-
-
 KORNIA_GEOMETRY = {
     "rotate": lambda photo, op, sign: np.asarray(Image.fromarray(photo).rotate(sign * op.magnitude, Image.BILINEAR)).astype(np.int64),
     "shear_x": lambda photo, op, sign: _sheared(photo, op, sign, sign * op.magnitude * photo.shape[0] / 2, Image.BILINEAR, 0),
     "shear_y": lambda photo, op, sign: _sheared(photo, op, sign, sign * op.magnitude * photo.shape[1] / 2, Image.BILINEAR, 0),
-    "translate_x": _kornia_translated,
-    "translate_y": _kornia_translated,
+    "translate_x": lambda photo, op, sign: _translated(photo, op, sign, resample=Image.BILINEAR, fill=0),
+    "translate_y": lambda photo, op, sign: _translated(photo, op, sign, resample=Image.BILINEAR, fill=0),
 }
 
 

@@ -58,14 +58,14 @@ def _kl(weights: torch.Tensor, source: torch.Tensor) -> float:
 
 
 def _top(policy: Policy, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probabilities, flat pair indices) of the k most probable pairs."""
     joint = policy.joint().flatten()
-    values, indices = joint.topk(min(k, joint.numel()))
-    return values, indices
+    return joint.topk(min(k, joint.numel()))
 
 
-def _approximation(policy: Policy, indices: torch.Tensor, weights: torch.Tensor, slots: torch.Tensor | None,
-                   quantisation: str) -> Approximation:
-    joint = policy.joint().flatten()
+def _approximation(policy: Policy, top: tuple[torch.Tensor, torch.Tensor], weights: torch.Tensor,
+                   slots: torch.Tensor | None, quantisation: str) -> Approximation:
+    probabilities, indices = top
     size = len(policy.space)
     chosen = weights > 0
     counts = slots[chosen].tolist() if slots is not None else [None] * int(chosen.sum())
@@ -73,14 +73,14 @@ def _approximation(policy: Policy, indices: torch.Tensor, weights: torch.Tensor,
         KeptPair(int(i) // size, int(i) % size, float(w), count)
         for i, w, count in zip(indices[chosen], weights[chosen], counts)
     )
-    coverage = float(joint[indices[chosen]].sum())
-    return Approximation(pairs, coverage, _kl(weights[chosen], joint[indices[chosen]]), quantisation)
+    source = probabilities[chosen]
+    return Approximation(pairs, float(source.sum()), _kl(weights[chosen], source), quantisation)
 
 
 def keep_top(policy: Policy, k: int) -> Approximation:
     """The k most probable pairs weighted by their renormalised probabilities; KL = −log(coverage)."""
-    values, indices = _top(policy, k)
-    return _approximation(policy, indices, values / values.sum(), None, "renormalised probabilities of the kept pairs")
+    top = _top(policy, k)
+    return _approximation(policy, top, top[0] / top[0].sum(), None, "renormalised probabilities of the kept pairs")
 
 
 def keep_top_in_slots(policy: Policy, k: int, slots: int) -> Approximation:
@@ -88,13 +88,13 @@ def keep_top_in_slots(policy: Policy, k: int, slots: int) -> Approximation:
     become multiples of 1/slots, and a pair whose share rounds to no slot is dropped."""
     if slots < 1:
         raise ValueError(f"slots must be at least 1, got {slots}")
-    values, indices = _top(policy, k)
-    shares = values / values.sum() * slots
+    top = _top(policy, k)
+    shares = top[0] / top[0].sum() * slots
     counts = shares.floor()
     remainder = int(slots - counts.sum().item())
     if remainder > 0:
         counts[(shares - counts).argsort(descending=True, stable=True)[:remainder]] += 1
-    return _approximation(policy, indices, counts / slots, counts.long(), f"{slots} slots (pair weights are multiples of 1/{slots})")
+    return _approximation(policy, top, counts / slots, counts.long(), f"{slots} slots (pair weights are multiples of 1/{slots})")
 
 
 def describe(approximation: Approximation) -> str:
