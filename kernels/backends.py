@@ -29,11 +29,9 @@ class Backend:
 _MODULES: dict[str, str] = {
     "torch": "awsaug_cli.kernels.torch_pipeline",
     "triton": "awsaug_cli.kernels.triton_pairs",
+    "dali": "awsaug_cli.kernels.dali_ops",
 }
-NOT_BUILT: dict[str, str] = {
-    "dali": "the DALI op backend is not built yet (it arrives with the DALI pipeline); use 'torch' or 'triton'",
-}
-NAMES: tuple[str, ...] = ("auto", *_MODULES, *NOT_BUILT)
+NAMES: tuple[str, ...] = ("auto", *_MODULES)
 
 
 def triton_interpreter() -> bool:
@@ -42,6 +40,10 @@ def triton_interpreter() -> bool:
 
 def triton_importable() -> bool:
     return importlib.util.find_spec("triton") is not None
+
+
+def dali_importable() -> bool:
+    return importlib.util.find_spec("nvidia") is not None and importlib.util.find_spec("nvidia.dali") is not None
 
 
 def resolve(name: str, device: torch.device) -> str:
@@ -54,8 +56,13 @@ def resolve(name: str, device: torch.device) -> str:
 
 
 def check_runs_on(name: str, device: torch.device) -> None:
-    if name in NOT_BUILT:
-        raise BackendUnavailableError(NOT_BUILT[name])
+    if name == "dali":
+        if not dali_importable():
+            raise BackendUnavailableError("the 'dali' backend needs NVIDIA DALI (pip install nvidia-dali-cuda130)")
+        if device.type != "cpu":
+            raise BackendUnavailableError(
+                f"the 'dali' op backend runs CPU pipelines on CPU tensors (on CUDA use 'triton'); got {device.type} tensors"
+            )
     if name == "triton":
         if not triton_importable():
             raise BackendUnavailableError("the 'triton' backend needs the triton package (pip install triton)")
@@ -68,7 +75,7 @@ def check_runs_on(name: str, device: torch.device) -> None:
 def available(device: torch.device) -> list[str]:
     """Backends that can run on `device` in this process."""
     names = []
-    for name in (*_MODULES, *NOT_BUILT):
+    for name in _MODULES:
         try:
             check_runs_on(name, device)
         except BackendUnavailableError:

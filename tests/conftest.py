@@ -60,3 +60,7 @@ def photo_batch(photos: list[np.ndarray], height: int, width: int, per_photo: in
 
 def triton_runs_here() -> bool:
     return "triton" in backends.available(torch.device("cpu")) or torch.cuda.is_available()
+
+
+def dali_runs_here() -> bool:
+    return "dali" in backends.available(torch.device("cpu"))

@@ -84,4 +84,3 @@ def write_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog", "fox"), p
             image = Image.fromarray(pixels, mode)
             suffix = ".jpg" if mode == "RGB" and i % 2 else ".png"
             image.save(folder / f"{name}_{i}{suffix}")
-        (folder / "notes.txt").write_text("not an image")

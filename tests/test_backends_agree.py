@@ -11,9 +11,10 @@ from awsaug_cli.kernels.op_params import row_index
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
 
-from .conftest import photo_batch, triton_runs_here
+from .conftest import dali_runs_here, photo_batch, triton_runs_here
 
 needs_triton = pytest.mark.skipif(not triton_runs_here(), reason="triton not importable")
+needs_dali = pytest.mark.skipif(not dali_runs_here(), reason="nvidia-dali not installed")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -24,7 +25,9 @@ def random_pairs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return pairs, signs
 
 
-@pytest.mark.parametrize("backend", ["torch", pytest.param("triton", marks=needs_triton)])
+@pytest.mark.parametrize(
+    "backend", ["torch", pytest.param("triton", marks=needs_triton), pytest.param("dali", marks=needs_dali)]
+)
 def test_a_pair_is_its_ops_in_sequence(photos, backend):
     images = photo_batch(photos, 32, 32, per_photo=1)[:8].to(DEVICE if backend == "triton" else "cpu")
     for seed in range(4):
@@ -45,6 +48,21 @@ def test_triton_equals_torch_on_pairs(photos):
         expected = apply_pairs(images, pairs, signs, backend="torch")
         got = apply_pairs(images.to(DEVICE), pairs.to(DEVICE), signs.to(DEVICE), backend="triton").cpu()
         assert torch.equal(got, expected)
+
+
+@needs_dali
+def test_dali_agrees_with_torch_on_pairs_and_the_training_transform(photos):
+    # both follow Pillow's arithmetic; only the shears' float32 cubic may differ by 1, rarely
+    images = photo_batch(photos, 23, 37, per_photo=2)
+    pairs, signs = random_pairs(len(images), 5)
+    diff = (apply_pairs(images, pairs, signs, backend="dali").int() - apply_pairs(images, pairs, signs, backend="torch").int()).abs()
+    assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
+    kwargs = dict(mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))
+    torch_out, torch_pairs = TrainTransform(Policy.uniform(), backend="torch", **kwargs)(images, torch.Generator().manual_seed(3))
+    dali_out, dali_pairs = TrainTransform(Policy.uniform(), backend="dali", **kwargs)(images, torch.Generator().manual_seed(3))
+    assert torch.equal(torch_pairs, dali_pairs)
+    one_level = 1 / (255 * 0.24) + 1e-5  # one uint8 step after normalisation
+    assert (dali_out - torch_out).abs().max() <= one_level
 
 
 @needs_triton

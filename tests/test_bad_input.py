@@ -34,10 +34,13 @@ def test_apply_pairs_rejects_bad_input(images, pairs, signs, message):
         apply_pairs(images, pairs, signs, backend="torch")
 
 
-def test_unknown_and_unbuilt_backends():
+def test_unknown_and_unavailable_backends(monkeypatch):
     with pytest.raises(ValueError, match="unknown backend 'numba'"):
         apply_pairs(IMAGES, PAIRS, backend="numba")
-    with pytest.raises(backends.BackendUnavailableError, match="DALI"):
+    with pytest.raises(backends.BackendUnavailableError, match="CPU pipelines"):
+        backends.check_runs_on("dali", torch.device("cuda"))
+    monkeypatch.setattr(backends, "dali_importable", lambda: False)
+    with pytest.raises(backends.BackendUnavailableError, match="needs NVIDIA DALI"):
         apply_pairs(IMAGES, PAIRS, backend="dali")
     with pytest.raises(ValueError, match="unknown backend"):
         TrainTransform(Policy.uniform(), (0.5,) * 3, (0.2,) * 3, backend="numba")

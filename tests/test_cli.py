@@ -73,7 +73,7 @@ def _bad_inputs(tmp_path):
     cases["empty class folder"] = (["--data", str(tmp_path / "hollow")], "class folder without images")
     write_folder(tmp_path / "corrupt")
     (tmp_path / "corrupt" / "dog" / "bad.jpg").write_bytes(b"\xff\xd8 broken")
-    cases["corrupt image"] = (["--data", str(tmp_path / "corrupt")], "bad.jpg: cannot decode image")
+    cases["corrupt image"] = (["--data", str(tmp_path / "corrupt")], "bad.jpg: not a readable image")
     arrays = write_idx(tmp_path / "idx", gz=False)
     (tmp_path / "idx" / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(arrays["t10k-images-idx3-ubyte"])[:-7])
     cases["truncated IDX"] = (["--data", str(tmp_path / "idx")], "t10k-images-idx3-ubyte: truncated")

@@ -110,8 +110,11 @@ def test_image_folder_with_split_subfolders(tmp_path):
 def test_image_folder_errors(tmp_path):
     write_folder(tmp_path / "bad")
     (tmp_path / "bad" / "dog" / "broken.png").write_bytes(b"this is not a png")
-    with pytest.raises(DataError, match="broken.png: cannot decode"):
+    (tmp_path / "bad" / "cat" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match=r"2 file\(s\) that are not usable images: .*cat/notes.txt.*dog/broken.png.*--skip-bad-files"):
         load_dataset(str(tmp_path / "bad"))
+    skipped = load_dataset(str(tmp_path / "bad"), skip_bad_files=True)
+    assert len(skipped.train_images) + len(skipped.test_images) == 18  # the good ones, all of them
     write_folder(tmp_path / "one", classes=("solo",))
     with pytest.raises(DataError, match="at least 2 class folders"):
         load_dataset(str(tmp_path / "one"))

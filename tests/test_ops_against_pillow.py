@@ -1,7 +1,8 @@
 """Every op, both signs, against Pillow applied image by image (spec/OPS.md tolerances).
 
 The torch backend follows Pillow's arithmetic, so it must match exactly, except the shears,
-whose cubic runs in float32 where Pillow uses float64: ±1 on about one pixel in 10^4. The Triton
+whose cubic runs in float32 where Pillow uses float64: ±1 on about one pixel in 10^4. The DALI
+backend follows the same arithmetic in DALI operators and meets the same bounds. The Triton
 backend (the interpreter on CPU) must equal the torch backend bit for bit.
 """
 
@@ -18,7 +19,7 @@ from awsaug_cli.kernels.pillow_reference import apply_op
 from awsaug_cli.kernels.reference import apply_rows
 from awsaug_cli.space import AWS36
 
-from .conftest import SIZES, photo_batch, triton_runs_here
+from .conftest import SIZES, dali_runs_here, photo_batch, triton_runs_here
 
 CASES = [(index, sign) for index in range(len(AWS36)) for sign in (-1, 1)]
 
@@ -65,6 +66,20 @@ def test_fill_regions_match_pillow(photos):
         filled = (reference == fill).all(dim=1)
         assert filled.float().mean() > 0.05
         assert ((ours == fill).all(dim=1) == filled).float().mean() > 0.999
+
+
+@pytest.mark.skipif(not dali_runs_here(), reason="nvidia-dali not installed")
+@pytest.mark.parametrize("height,width", SIZES)
+def test_dali_backend_matches_pillow(photos, height, width):
+    from awsaug_cli.kernels import dali_ops
+
+    # every (op, sign) in one pipeline run, then compared case by case
+    images = photo_batch(photos, height, width)
+    n = len(images)
+    rows = torch.cat([single(images, index, sign) for index, sign in CASES])
+    ours = dali_ops.apply_rows(images.repeat(len(CASES), 1, 1, 1), rows, AWS36)
+    for case, (index, sign) in enumerate(CASES):
+        assert_within_tolerance(ours[case * n : (case + 1) * n], pillow(images, index, sign), AWS36[index].kind)
 
 
 @pytest.mark.skipif(not triton_runs_here(), reason="triton not importable")

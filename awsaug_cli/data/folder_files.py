@@ -1,0 +1,121 @@
+"""An image folder as lists of files and labels, per part, checked before anything trains.
+
+One sub-folder per class (optionally inside train/, val/, test/). Every regular file in a class
+folder must be an image Pillow can identify in a format both loaders decode; any other file
+(a stray notes.txt, a truncated download, a GIF — DALI cannot decode GIFs) is named, and the scan
+fails or, with `skip_bad`, leaves it out and says so. Without test/, 20 % of the training part is
+held out as test (stratified, fixed seed), so both loaders see the same parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from awsaug_cli.data.dataset import DataError
+from awsaug_cli.data.split import stratified_split
+
+# Pillow's format names of the files both the Pillow reader and DALI's decoder read
+FORMATS = frozenset({"JPEG", "PNG", "BMP", "TIFF", "PPM", "WEBP", "JPEG2000"})
+HELD_OUT = 0.2
+PARTS = ("train", "val", "test")
+NAMED = 5  # bad files named in a message; the rest are counted
+
+
+@dataclass(frozen=True)
+class FileList:
+    files: tuple[Path, ...]
+    labels: torch.Tensor  # int64 [len(files)]
+
+    def take(self, index: torch.Tensor) -> FileList:
+        return FileList(tuple(self.files[i] for i in index.tolist()), self.labels[index])
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+@dataclass(frozen=True)
+class FolderFiles:
+    root: Path
+    classes: tuple[str, ...]
+    parts: dict[str, FileList]  # "train", "test", and "val" when the folder has val/
+    skipped: tuple[Path, ...] = field(default=())
+
+    def fingerprint(self) -> str:
+        """Classes, every file's path (relative to the root), size and label: cheap to compute on
+        a large folder, and it changes when files are added, removed, relabelled or rewritten."""
+        digest = hashlib.sha256(repr(self.classes).encode())
+        for part in sorted(self.parts):
+            for file, label in zip(self.parts[part].files, self.parts[part].labels.tolist()):
+                digest.update(f"{part}|{file.relative_to(self.root)}|{file.stat().st_size}|{label}\n".encode())
+        return digest.hexdigest()[:16]
+
+
+def class_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _why_not_an_image(file: Path) -> str | None:
+    try:
+        with Image.open(file) as image:
+            kind = image.format
+            image.verify()
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        return f"not a readable image ({error})"
+    if kind not in FORMATS:
+        return f"{kind} images are not supported (use one of {', '.join(sorted(FORMATS))})"
+    return None
+
+
+def _bad_files_message(bad: list[tuple[Path, str]]) -> str:
+    named = "; ".join(f"{file}: {why}" for file, why in bad[:NAMED])
+    more = f"; and {len(bad) - NAMED} more" if len(bad) > NAMED else ""
+    return f"{len(bad)} file(s) that are not usable images: {named}{more}"
+
+
+def _scan_part(folder: Path, classes: tuple[str, ...], skip_bad: bool, skipped: list[Path]) -> FileList:
+    files, labels, bad, empty = [], [], [], []
+    for class_folder in class_folders(folder):
+        if class_folder.name not in classes:
+            raise DataError(f"{class_folder}: class {class_folder.name!r} is not among the training classes")
+        found = 0
+        for file in sorted(p for p in class_folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+            why = _why_not_an_image(file)
+            if why is None:
+                files.append(file)
+                labels.append(classes.index(class_folder.name))
+                found += 1
+            else:
+                bad.append((file, why))
+        if not found:
+            empty.append(class_folder)
+    if bad and not skip_bad:
+        raise DataError(_bad_files_message(bad) + " (--skip-bad-files leaves them out)")
+    if empty:
+        raise DataError(f"{empty[0]}: class folder without images")
+    skipped += [file for file, _ in bad]
+    return FileList(tuple(files), torch.tensor(labels, dtype=torch.int64))
+
+
+def scan(path: Path, *, skip_bad: bool = False) -> FolderFiles:
+    """The folder's classes and files per part (DataError naming what is wrong)."""
+    split_layout = (path / "train").is_dir()
+    train_folder = path / "train" if split_layout else path
+    classes = tuple(folder.name for folder in class_folders(train_folder))
+    if len(classes) < 2:
+        found = f"only {classes[0]!r}" if classes else "none"
+        raise DataError(f"{train_folder}: an image folder needs at least 2 class folders, found {found}")
+    skipped: list[Path] = []
+    parts = {"train": _scan_part(train_folder, classes, skip_bad, skipped)}
+    for part in ("val", "test"):
+        if split_layout and (path / part).is_dir():
+            parts[part] = _scan_part(path / part, classes, skip_bad, skipped)
+    if "test" not in parts:
+        train = parts["train"]
+        keep, held = stratified_split(train.labels, max(1, round(HELD_OUT * len(train))), seed=0)
+        parts["train"], parts["test"] = train.take(keep), train.take(held)
+    return FolderFiles(path, classes, parts, tuple(skipped))
