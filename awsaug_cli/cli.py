@@ -28,6 +28,10 @@ app = typer.Typer(
 RunDir = typer.Option(Path("runs/default"), "--run-dir", help="Run directory (configs, weights, search state, exports).")
 Device = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 Seed = typer.Option(0, "--seed", help="Seed of every random choice; same seed, same result on CPU.")
+Loader = typer.Option("auto", "--loader", help="memory (decode once, keep on the device) or dali (image folders, "
+                      "a DALI pipeline per epoch); auto: dali for image folders on CUDA, memory otherwise.")
+SkipBadFiles = typer.Option(False, "--skip-bad-files", help="Image folders: leave out (and name) files that are not "
+                            "usable images instead of stopping.")
 
 
 def fail(message: str) -> NoReturn:
@@ -58,6 +62,8 @@ def pretrain(
     image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
     mode: str = typer.Option("ddp", "--mode", help="Under torchrun: ddp (one model) or independent (one model per rank)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir after its last finished epoch."),
+    loader: str = Loader,
+    skip_bad_files: bool = SkipBadFiles,
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
@@ -67,7 +73,8 @@ def pretrain(
 
     options = PretrainOptions(
         run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs, batch_size=batch_size,
-        val_size=val_size, image_size=image_size, resume=resume, device=device, seed=seed, mode=mode,
+        val_size=val_size, image_size=image_size, resume=resume, device=device, seed=seed, mode=mode, loader=loader,
+        skip_bad_files=skip_bad_files,
     )
     result = _run_reported(run, options)
     if mode == "independent" or os.environ.get("RANK", "0") == "0":
@@ -156,6 +163,8 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the preset's batch size."),
     image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Repeat with this many seeds and report mean ± std."),
+    loader: str = Loader,
+    skip_bad_files: bool = SkipBadFiles,
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
@@ -164,7 +173,8 @@ def train(
     from awsaug_cli.final import TrainOptions, final_train
 
     options = TrainOptions(policy=policy, run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs,
-                           batch_size=batch_size, image_size=image_size, seeds=seeds, device=device, seed=seed)
+                           batch_size=batch_size, image_size=image_size, seeds=seeds, device=device, seed=seed, loader=loader,
+                           skip_bad_files=skip_bad_files)
     outcome = _run_reported(final_train, options)
     typer.echo(f"policy {policy}: {outcome.summary()}")
     typer.echo(f"results appended to {outcome.file}")

@@ -14,17 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-from awsaug_cli.augment import TrainTransform
-from awsaug_cli.data import load_dataset
-from awsaug_cli.data.prepared import prepare
+from awsaug_cli.data.sources import Augmentation, open_source, resolve_loader, skipped_message
 from awsaug_cli.devices import resolve_device
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporting import Reporter, SilentReporter
 from awsaug_cli.runs import append_jsonl
-from awsaug_cli.train import check_schedule, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
+from awsaug_cli.train import check_schedule, make_optimizer, run_epoch, score, seeded_generator, steps_per_epoch
 
 BUILT_IN_POLICIES = ("none", "uniform")
 
@@ -42,6 +39,8 @@ class TrainOptions:
     seeds: int = 1
     device: str = "auto"
     seed: int = 0
+    loader: str = "auto"  # memory, dali, or auto (dali for image folders on CUDA)
+    skip_bad_files: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,33 +78,34 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
     epochs = options.epochs if options.epochs is not None else preset.final_epochs
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
     check_schedule(epochs, batch_size)
-    dataset = load_dataset(options.data, image_size=options.image_size)
-    val_size = round(preset.val_fraction * len(dataset.train_labels))
-    data = prepare(dataset, val_size=val_size, split_seed=options.seed, device=device, merge_val=True)
+    source = open_source(
+        options.data, loader=resolve_loader(options.loader, options.data, device), image_size=options.image_size,
+        val_size=None, val_fraction=preset.val_fraction, split_seed=options.seed, device=device,
+        augmentation=Augmentation(preset.crop_padding, preset.cutout), merge_val=True, skip_bad_files=options.skip_bad_files,
+    )
+    if source.skipped:
+        reporter.info(skipped_message(source.skipped))
     model_name = options.model or preset.model
-    transform = TrainTransform(policy, data.mean, data.std, crop_padding=preset.crop_padding, cutout=preset.cutout)
-    steps = steps_per_epoch(len(data.train_labels), batch_size)
+    steps = steps_per_epoch(source.sizes["train"], batch_size)
     results_file = options.run_dir / "train" / "results.jsonl"
     results_file.parent.mkdir(parents=True, exist_ok=True)
-    reporter.info(f"{dataset.describe()}; training on {len(data.train_labels)} (train + val); model {model_name}; "
+    reporter.info(f"{source.describe()}; training on {source.sizes['train']} (train + val); model {model_name}; "
                   f"policy {options.policy}; {epochs} epochs × {options.seeds} seed(s); {device}")
     results = []
     for seed in range(options.seed, options.seed + options.seeds):
-        model = build_model(model_name, len(dataset.classes), bn_momentum=preset.bn_momentum,
+        model = build_model(model_name, len(source.classes), bn_momentum=preset.bn_momentum,
                             seed=seeded_generator(seed, -2).initial_seed(), device=device)
         optimizer = make_optimizer(model, preset.final_optim)
         curve = []
         for epoch in range(epochs):
-            stats = train_epoch(
-                model, optimizer, data.train_images, data.train_labels, transform, preset.final_optim,
-                batch_size=batch_size, first_step=epoch * steps, total_steps=epochs * steps,
-                order_generator=seeded_generator(seed, 3, epoch), augment_generator=seeded_generator(seed, 4, epoch, device=device),
-                reporter=reporter, label=f"seed {seed} epoch {epoch + 1}/{epochs}",
-            )
-            curve.append(evaluate(model, data.test_images, data.test_labels, data.mean, data.std))
+            batches = source.train_batches(policy, batch_size=batch_size, order_generator=seeded_generator(seed, 3, epoch),
+                                           augment_generator=seeded_generator(seed, 4, epoch, device=device))
+            stats = run_epoch(model, optimizer, batches, steps, preset.final_optim, first_step=epoch * steps,
+                              total_steps=epochs * steps, reporter=reporter, label=f"seed {seed} epoch {epoch + 1}/{epochs}")
+            curve.append(score(model, source.eval_batches("test")))
             reporter.progress(f"seed {seed}", epoch + 1, epochs)
         result = {
-            "policy": options.policy, "data": options.data, "data_fingerprint": dataset.fingerprint(), "model": model_name,
+            "policy": options.policy, "data": options.data, "loader": source.kind, "data_fingerprint": source.fingerprint(), "model": model_name,
             "preset": preset.name, "epochs": epochs, "seed": seed, "final_test_acc": curve[-1],
             "best_test_acc": max(curve), "best_epoch": curve.index(max(curve)) + 1, "test_acc_per_epoch": curve,
             "final_train_loss": stats.train_loss,

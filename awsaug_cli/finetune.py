@@ -15,13 +15,12 @@ import time
 import torch
 from torch import nn
 
-from awsaug_cli.augment import TrainTransform
 from awsaug_cli.checkpoint import Checkpoint, restore
-from awsaug_cli.data.prepared import TrainingData
+from awsaug_cli.data.sources import DataSource
 from awsaug_cli.policy import Policy
 from awsaug_cli.reporting import Reporter, SilentReporter
 from awsaug_cli.search import Trial
-from awsaug_cli.train import OptimSettings, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
+from awsaug_cli.train import OptimSettings, make_optimizer, model_device, run_epoch, score, seeded_generator, steps_per_epoch
 
 REWARD_EPOCHS = 2  # the reward averages this many best epoch-end accuracies
 
@@ -29,24 +28,21 @@ REWARD_EPOCHS = 2  # the reward averages this many best epoch-end accuracies
 class FineTune:
     def __init__(
         self,
-        data: TrainingData,
+        source: DataSource,
         model: nn.Module,
         shared: Checkpoint,
         optim: OptimSettings,
         *,
         epochs: int,
         batch_size: int,
-        crop_padding: int,
-        cutout: int,
         seed: int,
         common_noise: bool = True,
         reporter: Reporter | None = None,
     ) -> None:
-        self.data, self.model, self.shared = data, model, shared
+        self.source, self.model, self.shared = source, model, shared
         self.optim = dataclasses.replace(optim, schedule="constant", lr=optim.min_lr)
         self.optimizer = make_optimizer(model, self.optim)
         self.epochs, self.batch_size = epochs, batch_size
-        self.crop_padding, self.cutout = crop_padding, cutout
         self.seed, self.common_noise = seed, common_noise
         self.reporter = reporter or SilentReporter()
 
@@ -54,25 +50,24 @@ class FineTune:
         start = time.perf_counter()
         restore(self.shared, self.model, self.optimizer)
         k = len(policy.space)
-        usage = torch.zeros(k * k, dtype=torch.int64, device=self.data.device)
+        device = model_device(self.model)
+        usage = torch.zeros(k * k, dtype=torch.int64, device=device)
 
         def count(pairs: torch.Tensor) -> None:
-            usage.add_(torch.bincount(pairs[:, 0] * k + pairs[:, 1], minlength=k * k))
+            usage.add_(torch.bincount((pairs[:, 0] * k + pairs[:, 1]).to(device), minlength=k * k))
 
-        transform = TrainTransform(policy, self.data.mean, self.data.std, crop_padding=self.crop_padding, cutout=self.cutout)
-        steps = steps_per_epoch(len(self.data.train_labels), self.batch_size)
+        steps = steps_per_epoch(self.source.sizes["train"], self.batch_size)
         accuracies = []
         for epoch in range(self.epochs):
             noise = (loop, epoch) if self.common_noise else (loop, trajectory, epoch)
-            train_epoch(
-                self.model, self.optimizer, self.data.train_images, self.data.train_labels, transform, self.optim,
-                batch_size=self.batch_size, first_step=epoch * steps, total_steps=self.epochs * steps,
-                order_generator=seeded_generator(self.seed, 1, *noise),
-                augment_generator=seeded_generator(self.seed, 2, *noise, device=self.data.device),
-                pair_generator=generator, on_pairs=count, reporter=self.reporter,
-                label=f"loop {loop + 1} trajectory {trajectory + 1} epoch {epoch + 1}/{self.epochs}", sharded=False,
+            batches = self.source.train_batches(
+                policy, batch_size=self.batch_size, order_generator=seeded_generator(self.seed, 1, *noise),
+                augment_generator=seeded_generator(self.seed, 2, *noise, device=device), pair_generator=generator,
+                sharded=False,
             )
-            accuracies.append(evaluate(self.model, self.data.val_images, self.data.val_labels, self.data.mean, self.data.std,
-                                       sharded=False))
+            run_epoch(self.model, self.optimizer, batches, steps, self.optim, first_step=epoch * steps,
+                      total_steps=self.epochs * steps, on_pairs=count, reporter=self.reporter,
+                      label=f"loop {loop + 1} trajectory {trajectory + 1} epoch {epoch + 1}/{self.epochs}", sharded=False)
+            accuracies.append(score(self.model, self.source.eval_batches("val", sharded=False), sharded=False))
         reward = sum(sorted(accuracies)[-REWARD_EPOCHS:]) / min(REWARD_EPOCHS, len(accuracies))
         return Trial(reward, usage.view(k, k).cpu(), {"epoch_acc": accuracies, "seconds": time.perf_counter() - start})

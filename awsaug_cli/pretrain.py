@@ -14,21 +14,19 @@ from pathlib import Path
 
 from torch.nn.parallel import DistributedDataParallel
 
-from awsaug_cli.augment import TrainTransform
 from awsaug_cli.checkpoint import load_checkpoint, restore, save_checkpoint
-from awsaug_cli.data import load_dataset
-from awsaug_cli.data.prepared import prepare
+from awsaug_cli.data.sources import Augmentation, open_source, resolve_loader, skipped_message
 from awsaug_cli.devices import join_distributed, resolve_device
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporting import Reporter, SilentReporter
 from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
-from awsaug_cli.train import barrier, check_schedule, distributed, evaluate, make_optimizer, seeded_generator, steps_per_epoch, train_epoch
+from awsaug_cli.train import barrier, check_schedule, distributed, make_optimizer, run_epoch, score, seeded_generator, steps_per_epoch
 
 MODES = ("ddp", "independent")
 # what a resumed run must share with the run it continues
-RESUME_KEYS = ("model", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "seed", "mode", "world_size")
+RESUME_KEYS = ("model", "loader", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "seed", "mode", "world_size")
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,8 @@ class PretrainOptions:
     device: str = "auto"
     seed: int = 0
     mode: str = "ddp"  # under torchrun: one model, gradients averaged; or one model per rank
+    loader: str = "auto"  # memory, dali, or auto (dali for image folders on CUDA)
+    skip_bad_files: bool = False  # image folders: leave out files that are not usable images
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,14 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
     if options.mode == "ddp" and batch_size % world:
         raise ValueError(f"batch size {batch_size} is not a multiple of the {world} processes")
 
-    dataset = load_dataset(options.data, image_size=options.image_size)
-    val_size = options.val_size if options.val_size is not None else round(preset.val_fraction * len(dataset.train_labels))
-    data = prepare(dataset, val_size=val_size, split_seed=options.seed, device=device)
+    loader = resolve_loader(options.loader, options.data, device)
+    source = open_source(
+        options.data, loader=loader, image_size=options.image_size, val_size=options.val_size,
+        val_fraction=preset.val_fraction, split_seed=options.seed, device=device,
+        augmentation=Augmentation(preset.crop_padding, preset.cutout), skip_bad_files=options.skip_bad_files,
+    )
+    if source.skipped:
+        reporter.info(skipped_message(source.skipped))
     settings = {
         "preset": preset.name,
         "model": options.model or preset.model,
@@ -92,42 +97,43 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
         "mode": options.mode,
         "world_size": world,
         "data": options.data,
-        "data_name": dataset.name,
-        "data_fingerprint": dataset.fingerprint(),
-        "data_sizes": {"train": len(data.train_labels), "val": len(data.val_labels), "test": len(data.test_labels)},
-        "image_size": list(dataset.image_size),
-        "classes": list(dataset.classes),
-        "mean": list(data.mean),
-        "std": list(data.std),
+        "loader": source.kind,
+        "skip_bad_files": options.skip_bad_files,
+        "data_name": source.name,
+        "data_fingerprint": source.fingerprint(),
+        "data_sizes": source.sizes,
+        "image_size": list(source.image_size),
+        "classes": list(source.classes),
+        "mean": list(source.mean),
+        "std": list(source.std),
         "device": device.type,
     }
 
     stream = rank if options.mode == "independent" else 0  # independent models differ in all randomness
-    model = build_model(settings["model"], len(dataset.classes), bn_momentum=preset.bn_momentum,
+    model = build_model(settings["model"], len(source.classes), bn_momentum=preset.bn_momentum,
                         seed=seeded_generator(options.seed, stream, -1).initial_seed(), device=device)
     optimizer = make_optimizer(model, preset.optim)
     checkpoint_file = checkpoint_path(options.run_dir, options.mode, rank)
     metrics_file = options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")
     start_epoch = _start(options, settings, model, optimizer, checkpoint_file, metrics_file, rank)
-    reporter.info(f"{dataset.describe()}; model {settings['model']}; preset {preset.name}; {device}"
+    reporter.info(f"{source.describe()}; model {settings['model']}; preset {preset.name}; {device}"
                   + (f"; {world} processes ({options.mode})" if world > 1 else ""))
 
     trained = DistributedDataParallel(model) if world > 1 and options.mode == "ddp" else model
-    transform = TrainTransform(Policy.uniform(), data.mean, data.std, crop_padding=preset.crop_padding, cutout=preset.cutout)
-    steps = steps_per_epoch(len(data.train_labels), batch_size)
+    steps = steps_per_epoch(source.sizes["train"], batch_size)
+    sharded = options.mode == "ddp"
     done = read_jsonl(metrics_file)
     val_acc = done[-1]["val_acc"] if start_epoch and done else float("nan")
     if start_epoch >= epochs:
         reporter.info(f"{options.run_dir}: all {epochs} epochs already trained")
     for epoch in range(start_epoch, epochs):
-        stats = train_epoch(
-            trained, optimizer, data.train_images, data.train_labels, transform, preset.optim,
-            batch_size=batch_size, first_step=epoch * steps, total_steps=epochs * steps,
-            order_generator=seeded_generator(options.seed, stream, epoch, 0),
-            augment_generator=seeded_generator(options.seed, stream, epoch, 1, device=device),
-            reporter=reporter, label=f"pretrain epoch {epoch + 1}/{epochs}", sharded=options.mode == "ddp",
+        batches = source.train_batches(
+            Policy.uniform(), batch_size=batch_size, order_generator=seeded_generator(options.seed, stream, epoch, 0),
+            augment_generator=seeded_generator(options.seed, stream, epoch, 1, device=device), sharded=sharded,
         )
-        val_acc = evaluate(model, data.val_images, data.val_labels, data.mean, data.std, sharded=options.mode == "ddp")
+        stats = run_epoch(trained, optimizer, batches, steps, preset.optim, first_step=epoch * steps, total_steps=epochs * steps,
+                          reporter=reporter, label=f"pretrain epoch {epoch + 1}/{epochs}", sharded=sharded)
+        val_acc = score(model, source.eval_batches("val", sharded=sharded), sharded=sharded)
         if rank == 0 or options.mode == "independent":
             _record_epoch(epoch, stats, val_acc, optimizer, model, settings, checkpoint_file, metrics_file)
         reporter.info(

@@ -22,8 +22,7 @@ import torch
 
 from awsaug_cli.agent import Agent, AgentSettings
 from awsaug_cli.checkpoint import load_checkpoint, read_tensors, write_tensors
-from awsaug_cli.data import load_dataset
-from awsaug_cli.data.prepared import prepare
+from awsaug_cli.data.sources import Augmentation, open_source
 from awsaug_cli.devices import join_distributed, resolve_device
 from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
@@ -107,11 +106,15 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
             raise RunError(f"{shared_file} was made with {key} {meta.get(key)!r}, but run.json records {pretrain.get(key)!r}")
 
     preset = get_preset(pretrain["preset"], device)
-    dataset = load_dataset(pretrain["data"], image_size=pretrain["image_size"][-1])
-    if dataset.fingerprint() != pretrain["data_fingerprint"]:
-        raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {dataset.fingerprint()}, "
+    source = open_source(
+        pretrain["data"], loader=pretrain.get("loader", "memory"), image_size=pretrain["image_size"][-1],
+        val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
+        device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout),
+        skip_bad_files=pretrain.get("skip_bad_files", False),
+    )
+    if source.fingerprint() != pretrain["data_fingerprint"]:
+        raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
                        f"recorded {pretrain['data_fingerprint']})")
-    data = prepare(dataset, val_size=pretrain["data_sizes"]["val"], split_seed=pretrain["split_seed"], device=device)
     agent_settings = AgentSettings(parametrization=options.parametrization, algorithm=options.algorithm)
     settings = {
         "loops": options.loops or preset.search_loops,
@@ -147,10 +150,10 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
             paths["history"].write_text("")
     barrier()
 
-    model = build_model(pretrain["model"], len(dataset.classes), bn_momentum=preset.bn_momentum, device=device)
+    model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
     evaluator = FineTune(
-        data, model, shared, preset.optim, epochs=settings["finetune_epochs"], batch_size=pretrain["batch_size"],
-        crop_padding=preset.crop_padding, cutout=preset.cutout, seed=settings["seed"],
+        source, model, shared, preset.optim, epochs=settings["finetune_epochs"], batch_size=pretrain["batch_size"],
+        seed=settings["seed"],
         common_noise=settings["common_noise"], reporter=reporter,
     )
     reporter.info(f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "

@@ -1,5 +1,6 @@
 """The one training engine: pretraining, the search's fine-tunes and final training all step
-through `train_epoch` and measure with `evaluate`.
+through `run_epoch` and measure with `score`, over batches from either loader (device-resident
+memory: `memory_batches`; image folders: the DALI pipeline).
 
 SGD with Nesterov momentum, weight decay on convolution and linear weights only, a per-step
 learning rate (linear warm-up then cosine to min_lr, or constant), label smoothing, gradient-
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -69,6 +70,13 @@ def seeded_generator(seed: int, *stream: int, device: torch.device | str = "cpu"
     return torch.Generator(device=device).manual_seed(value)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters (or buffers) live; CPU for a model without any."""
+    tensor = next(model.parameters(), None)
+    tensor = tensor if tensor is not None else next(model.buffers(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
 def distributed() -> tuple[int, int]:
     """(rank, world size); (0, 1) outside torch.distributed."""
     if dist.is_available() and dist.is_initialized():
@@ -101,6 +109,84 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
     return max(1, images // batch_size)
 
 
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # normalised inputs, targets, sampled pairs
+
+
+def memory_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    transform: TrainTransform,
+    *,
+    batch_size: int,
+    order_generator: torch.Generator,
+    augment_generator: torch.Generator,
+    pair_generator: torch.Generator | None = None,
+    sharded: bool = True,
+) -> Iterator[Batch]:
+    """One epoch of device-resident uint8 data in the order drawn from `order_generator`, each
+    batch transformed on the device. When `sharded`, every rank of a distributed run draws the
+    same order and takes its slice of each batch (DDP)."""
+    rank, world = distributed() if sharded else (0, 1)
+    order = torch.randperm(len(images), generator=order_generator).to(images.device)
+    share = max(1, min(batch_size, len(images)) // world)
+    for step in range(steps_per_epoch(len(images), batch_size)):
+        batch = order[step * batch_size : (step + 1) * batch_size][rank * share : (rank + 1) * share]
+        inputs, pairs = transform(images.index_select(0, batch), augment_generator, pair_generator=pair_generator)
+        yield inputs, labels.index_select(0, batch), pairs
+
+
+def run_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[Batch],
+    steps: int,
+    settings: OptimSettings,
+    *,
+    first_step: int,
+    total_steps: int,
+    on_pairs: Callable[[torch.Tensor], None] | None = None,
+    reporter: Reporter | None = None,
+    label: str = "epoch",
+    sharded: bool = True,
+) -> EpochStats:
+    """One pass over `batches` (`steps` of them, from any loader); returns the epoch's mean loss
+    and accuracy over all processes when `sharded`, else this process's (the search's
+    trajectories train alone). `on_pairs` receives every batch's sampled pairs."""
+    world = distributed()[1] if sharded else 1
+    device = model_device(model)
+    cuda = device.type == "cuda"
+    model.train()
+    start = time.perf_counter()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    for step, (inputs, targets, pairs) in enumerate(batches):
+        if on_pairs is not None:
+            on_pairs(pairs)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(settings, first_step + step, steps, total_steps)
+        if cuda:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            logits = model(inputs)
+            loss = F.cross_entropy(logits, targets, label_smoothing=settings.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        loss_sum += loss.detach().float() * len(targets)
+        correct += (logits.detach().argmax(dim=1) == targets).sum()
+        seen += len(targets)
+        if reporter is not None:
+            reporter.progress(label, step + 1, steps)
+    totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(seen), device=device)])
+    if world > 1:
+        dist.all_reduce(totals)
+    loss_total, correct_total, seen_total = totals.tolist()
+    return EpochStats(loss_total / seen_total, 100.0 * correct_total / seen_total, int(seen_total), time.perf_counter() - start)
+
+
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -120,73 +206,46 @@ def train_epoch(
     label: str = "epoch",
     sharded: bool = True,
 ) -> EpochStats:
-    """One pass over `images` in the order drawn from `order_generator`; returns the epoch's
-    mean loss and accuracy. When `sharded`, every rank of a distributed run draws the same order
-    and takes its slice of each batch (DDP); otherwise this process trains alone (the search's
-    trajectories). `on_pairs` receives every batch's sampled pairs (the search counts them)."""
+    """One epoch over device-resident images (memory_batches then run_epoch)."""
+    batches = memory_batches(images, labels, transform, batch_size=batch_size, order_generator=order_generator,
+                             augment_generator=augment_generator, pair_generator=pair_generator, sharded=sharded)
+    return run_epoch(model, optimizer, batches, steps_per_epoch(len(images), batch_size), settings, first_step=first_step,
+                     total_steps=total_steps, on_pairs=on_pairs, reporter=reporter, label=label, sharded=sharded)
+
+
+def memory_eval_batches(images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,
+                        sharded: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Clean, normalised batches of device-resident images; when `sharded`, this rank's slice."""
     rank, world = distributed() if sharded else (0, 1)
-    device = images.device
-    cuda = device.type == "cuda"
-    model.train()
-    start = time.perf_counter()
-    steps = steps_per_epoch(len(images), batch_size)
-    order = torch.randperm(len(images), generator=order_generator).to(device)
-    share = max(1, min(batch_size, len(images)) // world)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    seen = 0
-    for step in range(steps):
-        batch = order[step * batch_size : (step + 1) * batch_size][rank * share : (rank + 1) * share]
-        inputs, pairs = transform(images.index_select(0, batch), augment_generator, pair_generator=pair_generator)
-        targets = labels.index_select(0, batch)
-        if on_pairs is not None:
-            on_pairs(pairs)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(settings, first_step + step, steps, total_steps)
-        if cuda:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            logits = model(inputs)
-            loss = F.cross_entropy(logits, targets, label_smoothing=settings.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimizer.step()
-        loss_sum += loss.detach().float() * len(batch)
-        correct += (logits.detach().argmax(dim=1) == targets).sum()
-        seen += len(batch)
-        if reporter is not None:
-            reporter.progress(label, step + 1, steps)
-    totals = torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(seen), device=device)])
-    if world > 1:
-        dist.all_reduce(totals)
-    loss_total, correct_total, seen_total = totals.tolist()
-    return EpochStats(loss_total / seen_total, 100.0 * correct_total / seen_total, int(seen_total), time.perf_counter() - start)
+    scale, shift = (t.to(images.device).view(1, 3, 1, 1) for t in normalisation(mean, std))
+    mine = torch.arange(rank, len(images), world, device=images.device)
+    for start in range(0, len(mine), batch_size):
+        index = mine[start : start + batch_size]
+        yield images.index_select(0, index).to(torch.float32).mul_(scale).add_(shift), labels.index_select(0, index)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,
-             sharded: bool = True) -> float:
-    """Top-1 accuracy (percent) on clean, normalised images. When `sharded`, each rank of a
-    distributed run scores a slice and the counts are summed, so every rank returns the same
-    number; otherwise this process scores all of them."""
-    rank, world = distributed() if sharded else (0, 1)
-    device = images.device
+def score(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, sharded: bool = True) -> float:
+    """Top-1 accuracy (percent) over `batches`. When `sharded`, each rank scores its share and
+    the counts are summed, so every rank returns the same number."""
+    world = distributed()[1] if sharded else 1
+    device = model_device(model)
     cuda = device.type == "cuda"
-    scale, shift = (t.to(device).view(1, 3, 1, 1) for t in normalisation(mean, std))
     model.eval()
-    mine = torch.arange(rank, len(images), world, device=device)
     counts = torch.zeros(2, dtype=torch.int64, device=device)
-    for start in range(0, len(mine), batch_size):
-        index = mine[start : start + batch_size]
-        inputs = images.index_select(0, index).to(torch.float32).mul_(scale).add_(shift)
+    for inputs, targets in batches:
         if cuda:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             predictions = model(inputs).argmax(dim=1)
-        counts[0] += (predictions == labels.index_select(0, index)).sum()
-        counts[1] += len(index)
+        counts[0] += (predictions == targets).sum()
+        counts[1] += len(targets)
     if world > 1:
         dist.all_reduce(counts)
     return 100.0 * counts[0].item() / max(1, counts[1].item())
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,
+             sharded: bool = True) -> float:
+    """Top-1 accuracy (percent) on clean, normalised device-resident images."""
+    return score(model, memory_eval_batches(images, labels, mean, std, batch_size=batch_size, sharded=sharded), sharded=sharded)

@@ -1,22 +1,24 @@
 """The AWS-36 ops as DALI operators: per-image op pairs inside a DALI pipeline (spec/OPS.md).
 
-Two parts, as in DALI's own `auto_aug`: a table of op kinds (kind → a builder that, given one
-op-table row's parameters and the image size, returns a graph function image → image) and a
-selection core that routes each sample to its row with conditionals (`select_rows`, a binary
-split over the 2·len(space) rows, so a sample passes log2(72) ≈ 7 conditions per op).
+Two parts, as in DALI's own `auto_aug`: a table of op kinds (KIND_OPS: kind → a graph function
+(image, the row's parameters) → image) and a selection core (`select`) that routes each sample
+to its kind with conditionals, a binary split over the 14 kinds. Magnitude and sign are per-sample
+parameters looked up from a constant table by the sample's op-table row (`param_table`), so the
+graph holds one branch per kind, not one per (op, sign): it builds in about a second and runs
+few operators per batch.
 
 The arithmetic follows the torch reference (reference.py), which follows Pillow's C code: float32
 blends truncated to uint8, integer luma, Pillow's histogram equalisation, 16.16 fixed-point
 nearest sampling matrices, and Pillow's transform cubic (a = −1) along the shear lines. DALI has
-no gather by value, so the two table lookups that depend on the image are done with one-hot
-tensors: equalize's histogram is the one-hot summed over pixels and its per-image table is applied
-as one-hot · table summed over the 256 levels (uint8, 256 bytes per value: fine for the images
-that draw it). Shears read their four cubic taps with four nearest warps (edge-clamped, as
-Pillow clamps taps) and weight them with per-line constants of the image size.
+no gather by value, so equalize's two lookups use one-hot tensors: the histogram is the one-hot
+summed over pixels, and the per-image table is applied as one-hot · table summed over the 256
+levels (uint8, 256 bytes per value: fine for the images that draw it). Shears read their four
+cubic taps with four nearest warps (edge-clamped, as Pillow clamps taps) and weight them by each
+line's fractional offset.
 
-`apply_rows` runs a CPU pipeline (numpy in, numpy out, `device_id=None`) built once per image
-size, space and number of stages; the training pipeline (awsaug_cli.data.dali_pipeline) calls
-`apply_row_stages` inside its own graph.
+`apply_rows` (the "dali" backend of apply_pairs) runs a CPU pipeline, numpy in and out, built
+once per image size and number of stages; the folder loader (awsaug_cli.data.dali_loader) calls
+`apply_rows_in_graph` inside its own pipeline.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -43,23 +44,41 @@ with warnings.catch_warnings():
     from nvidia.dali import pipeline_def, types
     from nvidia.dali.data_node import DataNode
 
-GraphOp = Callable[[DataNode], DataNode]  # uint8 HWC image → uint8 HWC image, inside a graph
 LEVELS = np.arange(256)
 MAX_BATCH = 64  # apply_rows feeds its pipeline in batches of at most this many images
 
 
-@dataclass(frozen=True)
-class RowSpec:
-    """One op-table row (an op and a sign) for one image size, as plain numbers."""
+# Per-row parameters as the DALI graph reads them (one row per op and sign, as op_params):
+# the kind's code, the float32 factor, the integer parameter, the fill, a 2×3 sampling matrix
+# over pixel centres (nearest kinds: Pillow's fixed-point map; shears: the map of cubic tap 0)
+# and the shear.
+COLUMNS: tuple[str, ...] = ("kind", "factor", "iparam", "fill", "m0", "m1", "m2", "m3", "m4", "m5", "shear")
+COL_OF = {name: i for i, name in enumerate(COLUMNS)}
+MATRIX = slice(COL_OF["m0"], COL_OF["m5"] + 1)
 
-    kind: str
-    factor: float  # float32 enhancement factor
-    fill: int
-    row: int
-    tables: reference.RowTables
-    params: np.ndarray  # the op_params row (float64)
-    height: int
-    width: int
+KindOp = Callable[[DataNode, DataNode], DataNode]  # (uint8 HWC image, the row's parameters) → image
+
+
+@lru_cache(maxsize=64)
+def param_table(space: Space, height: int, width: int) -> np.ndarray:
+    """float64 [2·len(space), len(COLUMNS)]: what each row's kind reads."""
+    rows = op_table(space, height, width).numpy()
+    table = np.zeros((len(rows), len(COLUMNS)))
+    for column in ("kind", "factor", "iparam", "fill"):
+        table[:, COL_OF[column]] = rows[:, COL[column]]
+    a = rows[:, [COL[f"a{i}"] for i in range(6)]]
+    kinds = [KINDS[int(code)] for code in rows[:, COL["kind"]]]
+    for row, kind in enumerate(kinds):
+        if kind in reference.NEAREST_KINDS:
+            # Pillow's 16.16 map folds the output pixel centre into the offsets; DALI samples at
+            # M·(x + ½, y + ½), so the centre comes back out
+            m = a[row] / 65536.0
+            table[row, MATRIX] = [m[0], m[1], m[2] - 0.5 * (m[0] + m[1]), m[3], m[4], m[5] - 0.5 * (m[3] + m[4])]
+        elif kind in reference.CUBIC_KINDS:
+            shear = a[row, 1] if kind == "shear_x" else a[row, 3]
+            table[row, COL_OF["shear"]] = shear
+            table[row, MATRIX] = [1.0, shear, -1.5, 0.0, 1.0, 0.0] if kind == "shear_x" else [1.0, 0.0, 0.0, shear, 1.0, -1.5]
+    return table
 
 
 def _constant(array: np.ndarray) -> DataNode:
@@ -67,15 +86,19 @@ def _constant(array: np.ndarray) -> DataNode:
     return types.Constant(np.ascontiguousarray(array))
 
 
+def _factor(params: DataNode) -> DataNode:
+    return fn.cast(params[COL_OF["factor"]], dtype=types.FLOAT)
+
+
 def _to_uint8(values: DataNode) -> DataNode:
     """Clip to [0, 255] and truncate, as Pillow stores a float result (DALI's cast rounds)."""
     return fn.cast(dmath.floor(dmath.clamp(values, 0.0, 255.0)), dtype=types.UINT8)
 
 
-def _blend(degenerate: DataNode, image: DataNode, factor: float) -> DataNode:
+def _blend(degenerate: DataNode, image: DataNode, factor: DataNode) -> DataNode:
     """Pillow's Image.blend: float32 d + (i − d)·f, clipped, truncated (reference.blend)."""
     d = fn.cast(degenerate, dtype=types.FLOAT)
-    return _to_uint8((fn.cast(image, dtype=types.FLOAT) - d) * np.float32(factor) + d)
+    return _to_uint8((fn.cast(image, dtype=types.FLOAT) - d) * factor + d)
 
 
 def _luma(image: DataNode) -> DataNode:
@@ -85,75 +108,78 @@ def _luma(image: DataNode) -> DataNode:
     return dmath.floor(weighted * (1.0 / 65536.0))
 
 
-def _lookup(spec: RowSpec) -> GraphOp:
-    table = spec.tables.fixed_luts[spec.row].numpy()
-    return lambda image: fn.lookup_table(image, keys=LEVELS.tolist(), values=table.tolist(), dtype=types.UINT8)
+def _brightness(height: int, width: int) -> KindOp:
+    return lambda image, params: _to_uint8(fn.cast(image, dtype=types.FLOAT) * _factor(params))
 
 
-def _invert(spec: RowSpec) -> GraphOp:
-    return lambda image: types.Constant(255, dtype=types.UINT8) - image
+def _solarize(height: int, width: int) -> KindOp:
+    def apply(image: DataNode, params: DataNode) -> DataNode:
+        kept = fn.cast(image < params[COL_OF["iparam"]], dtype=types.INT32)
+        value = fn.cast(image, dtype=types.INT32)
+        return fn.cast(kept * value + (1 - kept) * (255 - value), dtype=types.UINT8)
+
+    return apply
 
 
-def _posterize(spec: RowSpec) -> GraphOp:
-    mask = int(spec.params[COL["iparam"]])
-    return lambda image: image & types.Constant(mask, dtype=types.UINT8)
+def _invert(height: int, width: int) -> KindOp:
+    return lambda image, params: types.Constant(255, dtype=types.UINT8) - image
 
 
-def _color(spec: RowSpec) -> GraphOp:
-    return lambda image: _blend(_luma(image), image, spec.factor)
+def _posterize(height: int, width: int) -> KindOp:
+    return lambda image, params: image & fn.cast(params[COL_OF["iparam"]], dtype=types.UINT8)
 
 
-def _contrast(spec: RowSpec) -> GraphOp:
-    count = spec.height * spec.width
+def _color(height: int, width: int) -> KindOp:
+    return lambda image, params: _blend(_luma(image), image, _factor(params))
 
-    def apply(image: DataNode) -> DataNode:
+
+def _contrast(height: int, width: int) -> KindOp:
+    count = height * width
+
+    def apply(image: DataNode, params: DataNode) -> DataNode:
         luma = fn.cast(_luma(image), dtype=types.INT32)
         total = fn.cast(fn.reductions.sum(luma, dtype=types.INT64), dtype=types.FLOAT64)
         mean = dmath.floor((total * 2.0 + count) / (2.0 * count))  # round half up, as Pillow
-        return _blend(mean, image, spec.factor)
+        return _blend(mean, image, _factor(params))
 
     return apply
 
 
-def _sharpness(spec: RowSpec) -> GraphOp:
-    if spec.height < 3 or spec.width < 3:  # Pillow's smoothing leaves such images as they are
-        return lambda image: image
+def _sharpness(height: int, width: int) -> KindOp:
+    if height < 3 or width < 3:  # Pillow's smoothing leaves such images as they are
+        return lambda image, params: image
     kernel = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32)
-    inner = np.zeros((spec.height, spec.width, 1), np.float32)
+    inner = np.zeros((height, width, 1), np.float32)
     inner[1:-1, 1:-1] = 1.0
 
-    def apply(image: DataNode) -> DataNode:
+    def apply(image: DataNode, params: DataNode) -> DataNode:
         smoothed = dmath.floor(fn.filter(image, _constant(kernel), dtype=types.FLOAT) * (1.0 / 13.0) + 0.5)
         degenerate = smoothed * _constant(inner) + fn.cast(image, dtype=types.FLOAT) * _constant(1.0 - inner)
-        return _blend(degenerate, image, spec.factor)
+        return _blend(degenerate, image, _factor(params))
 
     return apply
 
 
-def _autocontrast(spec: RowSpec) -> GraphOp:
-    def apply(image: DataNode) -> DataNode:
+def _autocontrast(height: int, width: int) -> KindOp:
+    def apply(image: DataNode, params: DataNode) -> DataNode:
         lo = fn.cast(fn.reductions.min(image, axes=[0, 1]), dtype=types.FLOAT64)
         hi = fn.cast(fn.reductions.max(image, axes=[0, 1]), dtype=types.FLOAT64)
         scale = 255.0 / dmath.max(hi - lo, 1.0)
-        stretched = dmath.clamp(_trunc_nonnegative(fn.cast(image, dtype=types.FLOAT64) * scale - lo * scale), 0.0, 255.0)
+        values = fn.cast(image, dtype=types.FLOAT64)
+        # v ≥ lo, so v·scale − lo·scale ≥ −1e-12: truncation is floor after clamping at 0
+        stretched = dmath.min(dmath.floor(dmath.max(values * scale - lo * scale, 0.0)), 255.0)
         # a flat channel (hi = lo) stretches to 0 everywhere; Pillow leaves it as it is
-        unchanged = fn.cast(hi == lo, dtype=types.FLOAT64) * fn.cast(image, dtype=types.FLOAT64)
-        return fn.cast(stretched + unchanged, dtype=types.UINT8)
+        return fn.cast(stretched + fn.cast(hi == lo, dtype=types.FLOAT64) * values, dtype=types.UINT8)
 
     return apply
 
 
-def _trunc_nonnegative(values: DataNode) -> DataNode:
-    """Truncation toward zero; the values are ≥ −1e-12 (v ≥ lo), so floor after clamping at 0."""
-    return dmath.floor(dmath.max(values, 0.0))
-
-
-def _equalize(spec: RowSpec) -> GraphOp:
-    count = spec.height * spec.width
+def _equalize(height: int, width: int) -> KindOp:
+    count = height * width
     below_mask = (LEVELS[:, None] < LEVELS[None, :]).astype(np.float32)  # [k, i]: k < i
     levels = np.broadcast_to(LEVELS.astype(np.float32), (3, 256))
 
-    def apply(image: DataNode) -> DataNode:
+    def apply(image: DataNode, params: DataNode) -> DataNode:
         one_hot = fn.one_hot(image, num_classes=256, dtype=types.UINT8)  # [H, W, 3, 256]
         hist = fn.cast(fn.reductions.sum(one_hot, axes=[0, 1]), dtype=types.FLOAT)  # [3, 256]
         top = fn.reductions.max(image, axes=[0, 1])  # [3]: the last non-empty bin
@@ -169,108 +195,110 @@ def _equalize(spec: RowSpec) -> GraphOp:
     return apply
 
 
-def _nearest(spec: RowSpec) -> GraphOp:
-    """Rotate and translate: Pillow's 16.16 fixed-point map as a float matrix over pixel centres
-    (DALI samples at M·(x + ½, y + ½); Pillow's offsets already fold the centres in)."""
-    a = [spec.params[COL[f"a{i}"]] / 65536.0 for i in range(6)]
-    matrix = [a[0], a[1], a[2] - 0.5 * (a[0] + a[1]), a[3], a[4], a[5] - 0.5 * (a[3] + a[4])]
-    return lambda image: fn.warp_affine(image, matrix=matrix, fill_value=spec.fill, interp_type=types.INTERP_NN)
+def _matrix(params: DataNode, shift: np.ndarray | None = None) -> DataNode:
+    matrix = fn.cast(params[MATRIX], dtype=types.FLOAT)
+    if shift is not None:
+        matrix = matrix + _constant(shift)
+    return fn.reshape(matrix, shape=[2, 3])
 
 
-def _shear(spec: RowSpec) -> GraphOp:
-    """Pillow's transform cubic along each line: tap k of output x on line l is the (edge-clamped)
-    input at x + k − 1 + floor(s·(l + ½)), weighted by the line's fractional offset."""
-    shear = spec.params[COL["a1"]] or spec.params[COL["a3"]]
-    along_x = spec.kind == "shear_x"
-    lines = spec.height if along_x else spec.width
-    line_centres = np.arange(lines) + 0.5
-    first = shear * line_centres
-    offset = (first - np.floor(first)).astype(np.float32)
-    offset = offset.reshape((lines, 1, 1) if along_x else (1, lines, 1))
-    outside = spec.tables.cubic_outside[spec.tables.cubic_slot[spec.row]].numpy()
-    outside = outside.reshape(spec.height, spec.width, 1).astype(np.float32)
+def _nearest(fill: int) -> Callable[[int, int], KindOp]:
+    """Rotate (fill 0) and translate (fill 128): one nearest warp through the row's matrix."""
 
-    def tap_matrix(k: int) -> list[float]:
-        if along_x:
-            return [1.0, shear, k - 1.5, 0.0, 1.0, 0.0]
-        return [1.0, 0.0, 0.0, shear, 1.0, k - 1.5]
+    def build(height: int, width: int) -> KindOp:
+        return lambda image, params: fn.warp_affine(image, matrix=_matrix(params), fill_value=fill,
+                                                    interp_type=types.INTERP_NN)
 
-    def apply(image: DataNode) -> DataNode:
-        v1, v2, v3, v4 = (
-            fn.cast(fn.warp_affine(image, matrix=tap_matrix(k), interp_type=types.INTERP_NN), dtype=types.FLOAT)
-            for k in range(4)
-        )
-        p2, p3, p4 = v3 - v1, (v1 - v2) * 2.0 + v3 - v4, v2 - v1 - v3 + v4
-        offset_node, outside_node = _constant(offset), _constant(outside)
-        value = dmath.floor(dmath.clamp(((p4 * offset_node + p3) * offset_node + p2) * offset_node + v2, 0.0, 255.0))
-        return fn.cast(value * (1.0 - outside_node) + outside_node * float(spec.fill), dtype=types.UINT8)
-
-    return apply
+    return build
 
 
-KIND_BUILDERS: dict[str, Callable[[RowSpec], GraphOp]] = {
+def _shear(axis: int) -> Callable[[int, int], KindOp]:
+    """Pillow's transform cubic along each line (rows for shear_x, columns for shear_y): tap k
+    of output x on line l is the edge-clamped input at x + k − 1 + floor(s·(l + ½)), weighted
+    by the line's fractional offset; where the source pixel centre falls outside, fill 128."""
+
+    def build(height: int, width: int) -> KindOp:
+        size = (width, height)[axis]
+        x_centres = (np.arange(width) + 0.5).reshape(1, width, 1)
+        y_centres = (np.arange(height) + 0.5).reshape(height, 1, 1)
+        along, across = (x_centres, y_centres) if axis == 0 else (y_centres, x_centres)
+        tap_step = np.zeros(6, np.float32)
+        tap_step[2 if axis == 0 else 5] = 1.0
+
+        def apply(image: DataNode, params: DataNode) -> DataNode:
+            shear = params[COL_OF["shear"]]
+            first = shear * _constant(across)  # float64, as Pillow maps coordinates
+            offset = fn.cast(first - dmath.floor(first), dtype=types.FLOAT)
+            source = _constant(along) + first
+            outside = fn.cast((source < 0.0) | (source >= float(size)), dtype=types.FLOAT)
+            v1, v2, v3, v4 = (
+                fn.cast(fn.warp_affine(image, matrix=_matrix(params, k * tap_step), interp_type=types.INTERP_NN),
+                        dtype=types.FLOAT)
+                for k in range(4)
+            )
+            p2, p3, p4 = v3 - v1, (v1 - v2) * 2.0 + v3 - v4, v2 - v1 - v3 + v4
+            value = dmath.floor(dmath.clamp(((p4 * offset + p3) * offset + p2) * offset + v2, 0.0, 255.0))
+            return fn.cast(value * (1.0 - outside) + outside * 128.0, dtype=types.UINT8)
+
+        return apply
+
+    return build
+
+
+KIND_OPS: dict[str, Callable[[int, int], KindOp]] = {
     "autocontrast": _autocontrast,
-    "brightness": _lookup,
+    "brightness": _brightness,
     "color": _color,
     "contrast": _contrast,
     "equalize": _equalize,
     "invert": _invert,
     "posterize": _posterize,
-    "rotate": _nearest,
+    "rotate": _nearest(fill=0),
     "sharpness": _sharpness,
-    "shear_x": _shear,
-    "shear_y": _shear,
-    "solarize": _lookup,
-    "translate_x": _nearest,
-    "translate_y": _nearest,
+    "shear_x": _shear(axis=0),
+    "shear_y": _shear(axis=1),
+    "solarize": _solarize,
+    "translate_x": _nearest(fill=128),
+    "translate_y": _nearest(fill=128),
 }
 
-assert sorted(KIND_BUILDERS) == sorted(KINDS)
+assert tuple(KIND_OPS) == KINDS  # the kind code is the position in KINDS
 
 
-def row_ops(space: Space, height: int, width: int) -> list[GraphOp]:
-    """One graph function per op-table row (row 2·op + (sign > 0)) for images of this size."""
-    table = op_table(space, height, width).numpy()
-    tables = reference.row_tables(space, height, width, torch.device("cpu"))
-    ops = []
-    for row, params in enumerate(table):
-        kind = KINDS[int(params[COL["kind"]])]
-        spec = RowSpec(kind, float(np.float32(params[COL["factor"]])), int(params[COL["fill"]]), row, tables, params, height, width)
-        ops.append(KIND_BUILDERS[kind](spec))
-    return ops
-
-
-def select_rows(image: DataNode, row: DataNode, ops: list[GraphOp], lo: int = 0, hi: int | None = None) -> DataNode:
-    """ops[row](image) per sample: a binary split of the batch with conditionals (the pipeline
-    must be built with enable_conditionals=True)."""
+def select(image: DataNode, params: DataNode, index: DataNode, ops: list[KindOp], lo: int = 0, hi: int | None = None) -> DataNode:
+    """ops[index](image, params) per sample: a binary split of the batch with conditionals (the
+    pipeline must be built with enable_conditionals=True); `params` is split along."""
     hi = len(ops) - 1 if hi is None else hi
     if lo == hi:  # arithmetic drops the layout; the branches must agree to merge
-        return fn.reshape(ops[lo](image), layout="HWC")
+        return fn.reshape(ops[lo](image, params), layout="HWC")
     mid = (lo + hi) // 2
-    if row <= mid:
-        out = select_rows(image, row, ops, lo, mid)
+    if index <= mid:
+        out = select(image, params, index, ops, lo, mid)
     else:
-        out = select_rows(image, row, ops, mid + 1, hi)
+        out = select(image, params, index, ops, mid + 1, hi)
     return out
 
 
-def apply_row_stages(image: DataNode, rows: DataNode, ops: list[GraphOp], stages: int) -> DataNode:
-    """Stage s applies the row rows[s] of each sample (rows: int32 [stages] per sample)."""
+def apply_rows_in_graph(image: DataNode, rows: DataNode, stages: int, space: Space, height: int, width: int) -> DataNode:
+    """Inside a pipeline: stage s applies op-table row rows[s] of each sample (rows: int32
+    [stages] per sample) to its uint8 HWC image of height × width."""
+    table = _constant(param_table(space, height, width))
+    kind_ops = [KIND_OPS[kind](height, width) for kind in KINDS]
     for stage in range(stages):
-        image = select_rows(image, rows[stage], ops)
+        params = table[rows[stage]]
+        image = select(image, params, fn.cast(params[COL_OF["kind"]], dtype=types.INT32), kind_ops)
     return image
 
 
 @lru_cache(maxsize=16)
 def _pipeline(space: Space, height: int, width: int, stages: int):
-    ops = row_ops(space, height, width)
 
     @pipeline_def(batch_size=MAX_BATCH, num_threads=min(4, os.cpu_count() or 1), device_id=None, enable_conditionals=True,
                   prefetch_queue_depth=1, exec_async=False, exec_pipelined=False)
     def graph():
         images = fn.external_source(name="images", layout="HWC")
         rows = fn.external_source(name="rows")
-        return apply_row_stages(images, rows, ops, stages)
+        return apply_rows_in_graph(images, rows, stages, space, height, width)
 
     pipe = graph()
     with warnings.catch_warnings():

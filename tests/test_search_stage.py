@@ -20,8 +20,7 @@ from typer.testing import CliRunner
 
 from awsaug_cli.checkpoint import load_checkpoint
 from awsaug_cli.cli import app
-from awsaug_cli.data import load_dataset
-from awsaug_cli.data.prepared import prepare
+from awsaug_cli.data.sources import Augmentation, open_source
 from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
@@ -73,12 +72,13 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path):
 def fine_tune(run_dir: Path, common_noise: bool) -> FineTune:
     record = json.loads((run_dir / "run.json").read_text())["pretrain"]
     preset = get_preset(record["preset"], torch.device("cpu"))
-    data = prepare(load_dataset(record["data"]), val_size=record["data_sizes"]["val"], split_seed=record["split_seed"],
-                   device=torch.device("cpu"))
+    source = open_source(record["data"], loader="memory", image_size=32, val_size=record["data_sizes"]["val"],
+                         val_fraction=preset.val_fraction, split_seed=record["split_seed"], device=torch.device("cpu"),
+                         augmentation=Augmentation(crop_padding=4, cutout=16))
     model = build_model(record["model"], 10, bn_momentum=preset.bn_momentum)
     shared = load_checkpoint(run_dir / "pretrain" / "shared.safetensors")
-    return FineTune(data, model, shared, preset.optim, epochs=2, batch_size=record["batch_size"], crop_padding=4,
-                    cutout=16, seed=0, common_noise=common_noise)
+    return FineTune(source, model, shared, preset.optim, epochs=2, batch_size=record["batch_size"], seed=0,
+                    common_noise=common_noise)
 
 
 def test_common_noise_gives_equal_rewards_for_equal_pairs(pretrained):

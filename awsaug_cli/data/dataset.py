@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -27,6 +28,7 @@ class Dataset:
     test_labels: torch.Tensor
     val_images: torch.Tensor | None = None
     val_labels: torch.Tensor | None = None
+    skipped: tuple[Path, ...] = ()  # files of an image folder left out as unusable (named to the user)
     _fingerprint: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:

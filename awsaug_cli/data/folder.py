@@ -50,4 +50,5 @@ def read(path: Path, image_size: int, *, skip_bad_files: bool = False) -> Datase
         test_labels=parts["test"][1],
         val_images=val_images,
         val_labels=val_labels,
+        skipped=files.skipped,
     )

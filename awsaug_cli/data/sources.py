@@ -1,0 +1,186 @@
+"""Where a run's batches come from: `--loader memory` (every part decoded once and kept on the
+device as uint8; batches are index gathers) or `--loader dali` (image folders read by a DALI
+pipeline each epoch). Both give the engine the same things: the parts' sizes, the normalisation
+statistics, an epoch of augmented training batches and clean evaluation batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from awsaug_cli.augment import TrainTransform
+from awsaug_cli.data.dataset import DataError, Dataset
+from awsaug_cli.data.folder_files import NAMED
+from awsaug_cli.data.prepared import TrainingData, prepare
+from awsaug_cli.data.readers import is_image_folder, load_dataset
+from awsaug_cli.data.split import stratified_split
+from awsaug_cli.policy import Policy
+from awsaug_cli.train import Batch, memory_batches, memory_eval_batches, steps_per_epoch
+
+LOADERS = ("auto", "memory", "dali")
+
+
+class DataSource(Protocol):
+    kind: str  # "memory" or "dali"
+    name: str
+    classes: tuple[str, ...]
+    image_size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    sizes: dict[str, int]  # images per part: train, val, test
+    skipped: tuple[Path, ...]  # unusable files left out of an image folder (--skip-bad-files)
+
+    def fingerprint(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+    def train_batches(self, policy: Policy | None, *, batch_size: int, order_generator: torch.Generator,
+                      augment_generator: torch.Generator, pair_generator: torch.Generator | None = None,
+                      sharded: bool = True) -> Iterator[Batch]: ...
+
+    def eval_batches(self, part: str, *, sharded: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The preset's fixed augmentation around the policy's pairs."""
+
+    crop_padding: int
+    cutout: int
+
+
+def skipped_message(skipped: tuple[Path, ...]) -> str:
+    """What the user is told about the files --skip-bad-files left out."""
+    named = ", ".join(str(file) for file in skipped[:NAMED])
+    return f"skipped {len(skipped)} file(s) that are not usable images: {named}" + (" …" if len(skipped) > NAMED else "")
+
+
+def _describe(kind: str, name: str, classes: tuple[str, ...], sizes: dict[str, int], size: tuple[int, int]) -> str:
+    counts = ", ".join(f"{sizes[part]} {part}" for part in ("train", "val", "test"))
+    return f"{name}: {len(classes)} classes, {counts}, {'x'.join(map(str, size))} ({kind} loader)"
+
+
+class MemorySource:
+    kind = "memory"
+
+    def __init__(self, dataset: Dataset, data: TrainingData, augmentation: Augmentation) -> None:
+        self.dataset, self.data, self.augmentation = dataset, data, augmentation
+        self.name, self.classes = dataset.name, dataset.classes
+        self.image_size = tuple(data.train_images.shape[-2:])
+        self.mean, self.std = data.mean, data.std
+        self.sizes = {"train": len(data.train_labels), "val": len(data.val_labels), "test": len(data.test_labels)}
+        self.skipped = dataset.skipped
+
+    def fingerprint(self) -> str:
+        return self.dataset.fingerprint()
+
+    def describe(self) -> str:
+        return _describe(self.kind, self.name, self.classes, self.sizes, self.image_size)
+
+    def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True):
+        transform = TrainTransform(policy, self.mean, self.std, crop_padding=self.augmentation.crop_padding,
+                                   cutout=self.augmentation.cutout)
+        return memory_batches(self.data.train_images, self.data.train_labels, transform, batch_size=batch_size,
+                              order_generator=order_generator, augment_generator=augment_generator,
+                              pair_generator=pair_generator, sharded=sharded)
+
+    def eval_batches(self, part, *, sharded=True):
+        images, labels = getattr(self.data, f"{part}_images"), getattr(self.data, f"{part}_labels")
+        return memory_eval_batches(images, labels, self.mean, self.std, sharded=sharded)
+
+
+class DaliSource:
+    kind = "dali"
+
+    def __init__(self, name: str, folder, parts: dict, settings, fingerprint: str) -> None:
+        from awsaug_cli.data import dali_loader
+
+        self._loader = dali_loader
+        self.name, self.classes, self.parts = name, folder.classes, parts
+        self.image_size = (settings.image_size, settings.image_size)
+        self.sizes = {part: len(files) for part, files in parts.items()}
+        self.skipped = folder.skipped
+        self._fingerprint = fingerprint
+        self.settings = settings
+        self.mean, self.std = settings.mean, settings.std
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def describe(self) -> str:
+        return _describe(self.kind, self.name, self.classes, self.sizes, self.image_size)
+
+    def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True):
+        return self._loader.train_batches(
+            self.parts["train"], self.settings, policy, batch_size=batch_size,
+            steps=steps_per_epoch(self.sizes["train"], batch_size), order_generator=order_generator,
+            augment_generator=augment_generator, pair_generator=pair_generator, sharded=sharded,
+        )
+
+    def eval_batches(self, part, *, sharded=True):
+        return self._loader.eval_batches(self.parts[part], self.settings, sharded=sharded)
+
+
+def resolve_loader(loader: str, data: str, device: torch.device) -> str:
+    """"auto": DALI for an image folder on a CUDA device, memory otherwise."""
+    if loader not in LOADERS:
+        raise ValueError(f"--loader {loader!r}: choose one of {', '.join(LOADERS)}")
+    if loader == "auto":
+        return "dali" if device.type == "cuda" and is_image_folder(data) else "memory"
+    if loader == "dali" and not is_image_folder(data):
+        raise DataError(f"{data}: the DALI loader reads image folders (one sub-folder per class); use --loader memory")
+    return loader
+
+
+def open_source(
+    data: str,
+    *,
+    loader: str,
+    image_size: int,
+    val_size: int | None,
+    val_fraction: float,
+    split_seed: int,
+    device: torch.device,
+    augmentation: Augmentation,
+    merge_val: bool = False,
+    skip_bad_files: bool = False,
+    threads: int | None = None,
+) -> DataSource:
+    """The run's data through the chosen loader (`resolve_loader` first). The validation part is
+    split off the training part with `split_seed` unless the data ships one; `merge_val` trains
+    on both (final training). Both loaders make the same split of an image folder."""
+    if loader == "memory":
+        dataset = load_dataset(data, image_size=image_size, skip_bad_files=skip_bad_files)
+        size = val_size if val_size is not None else round(val_fraction * len(dataset.train_labels))
+        prepared = prepare(dataset, val_size=size, split_seed=split_seed, device=device, merge_val=merge_val)
+        return MemorySource(dataset, prepared, augmentation)
+    return _dali_source(Path(data).expanduser(), image_size=image_size, val_size=val_size, val_fraction=val_fraction,
+                        split_seed=split_seed, device=device, augmentation=augmentation, merge_val=merge_val,
+                        skip_bad_files=skip_bad_files, threads=threads)
+
+
+def _dali_source(path: Path, *, image_size, val_size, val_fraction, split_seed, device, augmentation, merge_val,
+                 skip_bad_files, threads) -> DaliSource:
+    from awsaug_cli.data import dali_loader
+    from awsaug_cli.data.folder_files import scan
+
+    folder = scan(path, skip_bad=skip_bad_files)
+    parts = dict(folder.parts)
+    if "val" not in parts:
+        train = parts["train"]
+        size = val_size if val_size is not None else round(val_fraction * len(train))
+        if size >= len(train):
+            raise DataError(f"{path}: validation size {size} leaves no training images of {len(train)}")
+        keep, held = stratified_split(train.labels, size, split_seed)
+        parts["train"], parts["val"] = train.take(keep), train.take(held)
+    if merge_val:
+        train, val = parts["train"], parts["val"]
+        parts["train"] = type(train)(train.files + val.files, torch.cat([train.labels, val.labels]))
+    settings = dali_loader.PipelineSettings(image_size, augmentation.cutout, (0.0,) * 3, (1.0,) * 3, device,
+                                            **({"threads": threads} if threads else {}))
+    mean, std = dali_loader.pixel_statistics(parts["train"], settings, split_seed)
+    return DaliSource(f"{path.name} (image folder)", folder, parts, replace(settings, mean=mean, std=std), folder.fingerprint())
