@@ -243,6 +243,7 @@ def methods(threads: int = 1) -> list[Method]:
     if _available("kornia"):
         found += [Method(f"kornia AutoAugment ({d})", d, _kornia(d)) for d in ("cpu", "cuda") if d == "cpu" or cuda]
     if _available("nvidia.dali"):
+        found.append(Method("awsaug dali (cpu)", "cpu", _awsaug("dali", "cpu")))
         found += [Method(f"DALI auto_aug ({d})", d, _dali(d, threads)) for d in ("cpu", "cuda") if d == "cpu" or cuda]
     return found
 

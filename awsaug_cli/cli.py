@@ -32,6 +32,8 @@ Loader = typer.Option("auto", "--loader", help="memory (decode once, keep on the
                       "a DALI pipeline per epoch); auto: dali for image folders on CUDA, memory otherwise.")
 SkipBadFiles = typer.Option(False, "--skip-bad-files", help="Image folders: leave out (and name) files that are not "
                             "usable images instead of stopping.")
+PairsInPipeline = typer.Option(False, "--pairs-in-pipeline", help="--loader dali on CPU: apply the op pairs with "
+                               "awsaug's DALI ops inside the pipeline instead of the engine (slower on few cores).")
 
 
 def fail(message: str) -> NoReturn:
@@ -64,6 +66,7 @@ def pretrain(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir after its last finished epoch."),
     loader: str = Loader,
     skip_bad_files: bool = SkipBadFiles,
+    pairs_in_pipeline: bool = PairsInPipeline,
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
@@ -74,7 +77,7 @@ def pretrain(
     options = PretrainOptions(
         run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs, batch_size=batch_size,
         val_size=val_size, image_size=image_size, resume=resume, device=device, seed=seed, mode=mode, loader=loader,
-        skip_bad_files=skip_bad_files,
+        skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline,
     )
     result = _run_reported(run, options)
     if mode == "independent" or os.environ.get("RANK", "0") == "0":
@@ -165,6 +168,7 @@ def train(
     seeds: int = typer.Option(1, "--seeds", min=1, help="Repeat with this many seeds and report mean ± std."),
     loader: str = Loader,
     skip_bad_files: bool = SkipBadFiles,
+    pairs_in_pipeline: bool = PairsInPipeline,
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
@@ -174,7 +178,7 @@ def train(
 
     options = TrainOptions(policy=policy, run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs,
                            batch_size=batch_size, image_size=image_size, seeds=seeds, device=device, seed=seed, loader=loader,
-                           skip_bad_files=skip_bad_files)
+                           skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline)
     outcome = _run_reported(final_train, options)
     typer.echo(f"policy {policy}: {outcome.summary()}")
     typer.echo(f"results appended to {outcome.file}")

@@ -41,6 +41,7 @@ class TrainOptions:
     seed: int = 0
     loader: str = "auto"  # memory, dali, or auto (dali for image folders on CUDA)
     skip_bad_files: bool = False
+    pairs_in_pipeline: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
         options.data, loader=resolve_loader(options.loader, options.data, device), image_size=options.image_size,
         val_size=None, val_fraction=preset.val_fraction, split_seed=options.seed, device=device,
         augmentation=Augmentation(preset.crop_padding, preset.cutout), merge_val=True, skip_bad_files=options.skip_bad_files,
+        pairs_in_pipeline=options.pairs_in_pipeline,
     )
     if source.skipped:
         reporter.info(skipped_message(source.skipped))

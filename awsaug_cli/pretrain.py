@@ -45,6 +45,7 @@ class PretrainOptions:
     mode: str = "ddp"  # under torchrun: one model, gradients averaged; or one model per rank
     loader: str = "auto"  # memory, dali, or auto (dali for image folders on CUDA)
     skip_bad_files: bool = False  # image folders: leave out files that are not usable images
+    pairs_in_pipeline: bool = False  # DALI loader on CPU: the DALI ops apply the pairs in the pipeline
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
         options.data, loader=loader, image_size=options.image_size, val_size=options.val_size,
         val_fraction=preset.val_fraction, split_seed=options.seed, device=device,
         augmentation=Augmentation(preset.crop_padding, preset.cutout), skip_bad_files=options.skip_bad_files,
+        pairs_in_pipeline=options.pairs_in_pipeline,
     )
     if source.skipped:
         reporter.info(skipped_message(source.skipped))
@@ -99,6 +101,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
         "data": options.data,
         "loader": source.kind,
         "skip_bad_files": options.skip_bad_files,
+        "pairs_in_pipeline": options.pairs_in_pipeline,
         "data_name": source.name,
         "data_fingerprint": source.fingerprint(),
         "data_sizes": source.sizes,

@@ -110,7 +110,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
         pretrain["data"], loader=pretrain.get("loader", "memory"), image_size=pretrain["image_size"][-1],
         val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
         device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout),
-        skip_bad_files=pretrain.get("skip_bad_files", False),
+        skip_bad_files=pretrain.get("skip_bad_files", False), pairs_in_pipeline=pretrain.get("pairs_in_pipeline", False),
     )
     if source.fingerprint() != pretrain["data_fingerprint"]:
         raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "

@@ -15,7 +15,7 @@ import torch
 
 
 class BackendUnavailableError(RuntimeError):
-    """The requested backend cannot run here (missing package, no CUDA device, not built)."""
+    """The requested backend cannot run here (missing package, no CUDA device, wrong device)."""
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,11 @@ few operators per batch.
 
 The arithmetic follows the torch reference (reference.py), which follows Pillow's C code: float32
 blends truncated to uint8, integer luma, Pillow's histogram equalisation, 16.16 fixed-point
-nearest sampling matrices, and Pillow's transform cubic (a = −1) along the shear lines. DALI has
-no gather by value, so equalize's two lookups use one-hot tensors: the histogram is the one-hot
-summed over pixels, and the per-image table is applied as one-hot · table summed over the 256
-levels (uint8, 256 bytes per value: fine for the images that draw it). Shears read their four
-cubic taps with four nearest warps (edge-clamped, as Pillow clamps taps) and weight them by each
-line's fractional offset.
+nearest sampling matrices, and Pillow's transform cubic (a = −1) along the shear lines. Shears
+read their four cubic taps with four nearest warps (edge-clamped, as Pillow clamps taps) and
+weight them by each line's fractional offset. Equalize is the exception: its per-image table
+runs in numpy inside the pipeline (`fn.python_function`), because DALI has no per-sample table
+lookup on CPU and the one-hot formulation cost two orders of magnitude more.
 
 `apply_rows` (the "dali" backend of apply_pairs) runs a CPU pipeline, numpy in and out, built
 once per image size and number of stages; the folder loader (awsaug_cli.data.dali_loader) calls
@@ -44,7 +43,6 @@ with warnings.catch_warnings():
     from nvidia.dali import pipeline_def, types
     from nvidia.dali.data_node import DataNode
 
-LEVELS = np.arange(256)
 MAX_BATCH = 64  # apply_rows feeds its pipeline in batches of at most this many images
 
 
@@ -52,7 +50,7 @@ MAX_BATCH = 64  # apply_rows feeds its pipeline in batches of at most this many 
 # the kind's code, the float32 factor, the integer parameter, the fill, a 2×3 sampling matrix
 # over pixel centres (nearest kinds: Pillow's fixed-point map; shears: the map of cubic tap 0)
 # and the shear.
-COLUMNS: tuple[str, ...] = ("kind", "factor", "iparam", "fill", "m0", "m1", "m2", "m3", "m4", "m5", "shear")
+COLUMNS: tuple[str, ...] = ("kind", "row", "factor", "iparam", "fill", "m0", "m1", "m2", "m3", "m4", "m5", "shear")
 COL_OF = {name: i for i, name in enumerate(COLUMNS)}
 MATRIX = slice(COL_OF["m0"], COL_OF["m5"] + 1)
 
@@ -66,6 +64,7 @@ def param_table(space: Space, height: int, width: int) -> np.ndarray:
     table = np.zeros((len(rows), len(COLUMNS)))
     for column in ("kind", "factor", "iparam", "fill"):
         table[:, COL_OF[column]] = rows[:, COL[column]]
+    table[:, COL_OF["row"]] = np.arange(len(rows))
     a = rows[:, [COL[f"a{i}"] for i in range(6)]]
     kinds = [KINDS[int(code)] for code in rows[:, COL["kind"]]]
     for row, kind in enumerate(kinds):
@@ -91,8 +90,10 @@ def _factor(params: DataNode) -> DataNode:
 
 
 def _to_uint8(values: DataNode) -> DataNode:
-    """Clip to [0, 255] and truncate, as Pillow stores a float result (DALI's cast rounds)."""
-    return fn.cast(dmath.floor(dmath.clamp(values, 0.0, 255.0)), dtype=types.UINT8)
+    """Clip to [0, 255] and truncate, as Pillow stores a float result. DALI's cast saturates
+    and rounds half away from zero, so casting v − ½ truncates v ≥ 0 and sends v < 0 to 0 (the
+    subtraction is exact in float32 below 2**23): one pass where floor and clamp take two."""
+    return fn.cast(values - 0.5, dtype=types.UINT8)
 
 
 def _blend(degenerate: DataNode, image: DataNode, factor: DataNode) -> DataNode:
@@ -102,97 +103,108 @@ def _blend(degenerate: DataNode, image: DataNode, factor: DataNode) -> DataNode:
 
 
 def _luma(image: DataNode) -> DataNode:
-    """Pillow's RGB → L as integer-valued float32 [H, W, 1] (exact: every sum is below 2**24)."""
+    """Pillow's RGB → L (ITU-R 601-2 in 16-bit fixed point) as uint8 [H, W, 1]; the float32
+    sums are integers below 2**24, exact."""
     rgb = fn.cast(image, dtype=types.FLOAT)
     weighted = rgb[:, :, 0:1] * 19595.0 + rgb[:, :, 1:2] * 38470.0 + rgb[:, :, 2:3] * 7471.0 + 32768.0
-    return dmath.floor(weighted * (1.0 / 65536.0))
+    return _to_uint8(weighted * (1.0 / 65536.0))
 
 
-def _brightness(height: int, width: int) -> KindOp:
-    return lambda image, params: _to_uint8(fn.cast(image, dtype=types.FLOAT) * _factor(params))
+def _lookup(kind: str) -> Callable[[Space, int, int], KindOp]:
+    """Kinds that are a fixed table per row (brightness, solarize): one lookup, the row's table
+    chosen per sample among the kind's rows."""
+
+    def build(space: Space, height: int, width: int) -> KindOp:
+        table = param_table(space, height, width)
+        rows = np.flatnonzero(table[:, COL_OF["kind"]] == KINDS.index(kind))
+        positions = np.zeros(len(table), np.int32)
+        positions[rows] = np.arange(len(rows))
+        luts = reference.row_tables(space, height, width, torch.device("cpu")).fixed_luts[rows].tolist()
+        lookups = [
+            lambda image, params, lut=lut: fn.lookup_table(image, keys=list(range(256)), values=lut, dtype=types.UINT8)
+            for lut in luts
+        ]
+
+        def apply(image: DataNode, params: DataNode) -> DataNode:
+            position = _constant(positions)[fn.cast(params[COL_OF["row"]], dtype=types.INT32)]
+            return select(image, params, position, lookups)
+
+        return apply
+
+    return build
 
 
-def _solarize(height: int, width: int) -> KindOp:
-    def apply(image: DataNode, params: DataNode) -> DataNode:
-        kept = fn.cast(image < params[COL_OF["iparam"]], dtype=types.INT32)
-        value = fn.cast(image, dtype=types.INT32)
-        return fn.cast(kept * value + (1 - kept) * (255 - value), dtype=types.UINT8)
-
-    return apply
-
-
-def _invert(height: int, width: int) -> KindOp:
+def _invert(space: Space, height: int, width: int) -> KindOp:
     return lambda image, params: types.Constant(255, dtype=types.UINT8) - image
 
 
-def _posterize(height: int, width: int) -> KindOp:
+def _posterize(space: Space, height: int, width: int) -> KindOp:
     return lambda image, params: image & fn.cast(params[COL_OF["iparam"]], dtype=types.UINT8)
 
 
-def _color(height: int, width: int) -> KindOp:
+def _color(space: Space, height: int, width: int) -> KindOp:
     return lambda image, params: _blend(_luma(image), image, _factor(params))
 
 
-def _contrast(height: int, width: int) -> KindOp:
+def _contrast(space: Space, height: int, width: int) -> KindOp:
     count = height * width
 
     def apply(image: DataNode, params: DataNode) -> DataNode:
-        luma = fn.cast(_luma(image), dtype=types.INT32)
-        total = fn.cast(fn.reductions.sum(luma, dtype=types.INT64), dtype=types.FLOAT64)
+        total = fn.cast(fn.reductions.sum(_luma(image), dtype=types.UINT64), dtype=types.FLOAT64)
         mean = dmath.floor((total * 2.0 + count) / (2.0 * count))  # round half up, as Pillow
         return _blend(mean, image, _factor(params))
 
     return apply
 
 
-def _sharpness(height: int, width: int) -> KindOp:
+def _sharpness(space: Space, height: int, width: int) -> KindOp:
     if height < 3 or width < 3:  # Pillow's smoothing leaves such images as they are
         return lambda image, params: image
-    kernel = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32)
-    inner = np.zeros((height, width, 1), np.float32)
-    inner[1:-1, 1:-1] = 1.0
+    # the filter's uint8 output rounds its float sum: round(m / 13) for the integer m, never a tie
+    kernel = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13.0
+    inner = np.zeros((height, width, 1), np.uint8)
+    inner[1:-1, 1:-1] = 1
 
     def apply(image: DataNode, params: DataNode) -> DataNode:
-        smoothed = dmath.floor(fn.filter(image, _constant(kernel), dtype=types.FLOAT) * (1.0 / 13.0) + 0.5)
-        degenerate = smoothed * _constant(inner) + fn.cast(image, dtype=types.FLOAT) * _constant(1.0 - inner)
+        smoothed = fn.filter(image, _constant(kernel), dtype=types.UINT8)
+        degenerate = smoothed * _constant(inner) + image * _constant(1 - inner)  # the border stays
         return _blend(degenerate, image, _factor(params))
 
     return apply
 
 
-def _autocontrast(height: int, width: int) -> KindOp:
+def _autocontrast(space: Space, height: int, width: int) -> KindOp:
     def apply(image: DataNode, params: DataNode) -> DataNode:
-        lo = fn.cast(fn.reductions.min(image, axes=[0, 1]), dtype=types.FLOAT64)
-        hi = fn.cast(fn.reductions.max(image, axes=[0, 1]), dtype=types.FLOAT64)
+        low, high = fn.reductions.min(image, axes=[0, 1]), fn.reductions.max(image, axes=[0, 1])
+        lo, hi = fn.cast(low, dtype=types.FLOAT64), fn.cast(high, dtype=types.FLOAT64)
         scale = 255.0 / dmath.max(hi - lo, 1.0)
-        values = fn.cast(image, dtype=types.FLOAT64)
-        # v ≥ lo, so v·scale − lo·scale ≥ −1e-12: truncation is floor after clamping at 0
-        stretched = dmath.min(dmath.floor(dmath.max(values * scale - lo * scale, 0.0)), 255.0)
+        # Pillow's float64 v·scale − lo·scale, truncated (v ≥ lo: at worst −1e-12, cast to 0)
+        stretched = fn.cast(fn.cast(image, dtype=types.FLOAT64) * scale - lo * scale - 0.5, dtype=types.UINT8)
         # a flat channel (hi = lo) stretches to 0 everywhere; Pillow leaves it as it is
-        return fn.cast(stretched + fn.cast(hi == lo, dtype=types.FLOAT64) * values, dtype=types.UINT8)
+        return stretched + fn.cast(high == low, dtype=types.UINT8) * image
 
     return apply
 
 
-def _equalize(height: int, width: int) -> KindOp:
-    count = height * width
-    below_mask = (LEVELS[:, None] < LEVELS[None, :]).astype(np.float32)  # [k, i]: k < i
-    levels = np.broadcast_to(LEVELS.astype(np.float32), (3, 256))
+def equalize_image(image: np.ndarray) -> np.ndarray:
+    """Pillow's equalize of one uint8 HWC image (reference._lut_equalize, in numpy)."""
+    out = np.empty_like(image)
+    for c in range(image.shape[-1]):
+        channel = image[..., c]
+        hist = np.bincount(channel.ravel(), minlength=256)
+        step = (hist.sum() - hist[np.flatnonzero(hist)[-1]]) // 255
+        if step == 0:
+            out[..., c] = channel
+        else:
+            out[..., c] = np.minimum((step // 2 + np.cumsum(hist) - hist) // step, 255).astype(np.uint8)[channel]
+    return out
 
-    def apply(image: DataNode, params: DataNode) -> DataNode:
-        one_hot = fn.one_hot(image, num_classes=256, dtype=types.UINT8)  # [H, W, 3, 256]
-        hist = fn.cast(fn.reductions.sum(one_hot, axes=[0, 1]), dtype=types.FLOAT)  # [3, 256]
-        top = fn.reductions.max(image, axes=[0, 1])  # [3]: the last non-empty bin
-        last = fn.cast(fn.reductions.sum(fn.cast(image == top, dtype=types.INT32), axes=[0, 1]), dtype=types.FLOAT)
-        step = dmath.floor((count - last) / 255.0)  # [3]
-        below = fn.reductions.sum(fn.expand_dims(hist, axes=[2]) * _constant(below_mask), axes=[1])  # Σ_{k<i} h[k]
-        safe = fn.expand_dims(dmath.max(step, 1.0), axes=[1])
-        mapped = dmath.min(dmath.floor((dmath.floor(safe / 2.0) + below) / safe), 255.0)
-        active = fn.cast(fn.expand_dims(step, axes=[1]) > 0.0, dtype=types.FLOAT)
-        table = fn.cast(mapped * active + _constant(levels) * (1.0 - active), dtype=types.UINT8)  # [3, 256]
-        return fn.reductions.sum(one_hot * table, axes=[3], dtype=types.UINT8)
 
-    return apply
+def _equalize(space: Space, height: int, width: int) -> KindOp:
+    # DALI has no per-sample table lookup on CPU: in DALI operators the histogram and the lookup
+    # take one-hot tensors of 256 values per pixel (173 ms per 224x224 image here), so the
+    # per-image table runs in numpy through fn.python_function (about 1 ms)
+    return lambda image, params: fn.python_function(image, function=equalize_image)
 
 
 def _matrix(params: DataNode, shift: np.ndarray | None = None) -> DataNode:
@@ -202,22 +214,22 @@ def _matrix(params: DataNode, shift: np.ndarray | None = None) -> DataNode:
     return fn.reshape(matrix, shape=[2, 3])
 
 
-def _nearest(fill: int) -> Callable[[int, int], KindOp]:
+def _nearest(fill: int) -> Callable[[Space, int, int], KindOp]:
     """Rotate (fill 0) and translate (fill 128): one nearest warp through the row's matrix."""
 
-    def build(height: int, width: int) -> KindOp:
+    def build(space: Space, height: int, width: int) -> KindOp:
         return lambda image, params: fn.warp_affine(image, matrix=_matrix(params), fill_value=fill,
                                                     interp_type=types.INTERP_NN)
 
     return build
 
 
-def _shear(axis: int) -> Callable[[int, int], KindOp]:
+def _shear(axis: int) -> Callable[[Space, int, int], KindOp]:
     """Pillow's transform cubic along each line (rows for shear_x, columns for shear_y): tap k
     of output x on line l is the edge-clamped input at x + k − 1 + floor(s·(l + ½)), weighted
     by the line's fractional offset; where the source pixel centre falls outside, fill 128."""
 
-    def build(height: int, width: int) -> KindOp:
+    def build(space: Space, height: int, width: int) -> KindOp:
         size = (width, height)[axis]
         x_centres = (np.arange(width) + 0.5).reshape(1, width, 1)
         y_centres = (np.arange(height) + 0.5).reshape(height, 1, 1)
@@ -230,24 +242,24 @@ def _shear(axis: int) -> Callable[[int, int], KindOp]:
             first = shear * _constant(across)  # float64, as Pillow maps coordinates
             offset = fn.cast(first - dmath.floor(first), dtype=types.FLOAT)
             source = _constant(along) + first
-            outside = fn.cast((source < 0.0) | (source >= float(size)), dtype=types.FLOAT)
+            outside = fn.cast((source < 0.0) | (source >= float(size)), dtype=types.UINT8)
             v1, v2, v3, v4 = (
                 fn.cast(fn.warp_affine(image, matrix=_matrix(params, k * tap_step), interp_type=types.INTERP_NN),
                         dtype=types.FLOAT)
                 for k in range(4)
             )
             p2, p3, p4 = v3 - v1, (v1 - v2) * 2.0 + v3 - v4, v2 - v1 - v3 + v4
-            value = dmath.floor(dmath.clamp(((p4 * offset + p3) * offset + p2) * offset + v2, 0.0, 255.0))
-            return fn.cast(value * (1.0 - outside) + outside * 128.0, dtype=types.UINT8)
+            value = _to_uint8(((p4 * offset + p3) * offset + p2) * offset + v2)
+            return fn.cast(value * (1 - outside) + outside * 128, dtype=types.UINT8)
 
         return apply
 
     return build
 
 
-KIND_OPS: dict[str, Callable[[int, int], KindOp]] = {
+KIND_OPS: dict[str, Callable[[Space, int, int], KindOp]] = {
     "autocontrast": _autocontrast,
-    "brightness": _brightness,
+    "brightness": _lookup("brightness"),
     "color": _color,
     "contrast": _contrast,
     "equalize": _equalize,
@@ -257,7 +269,7 @@ KIND_OPS: dict[str, Callable[[int, int], KindOp]] = {
     "sharpness": _sharpness,
     "shear_x": _shear(axis=0),
     "shear_y": _shear(axis=1),
-    "solarize": _solarize,
+    "solarize": _lookup("solarize"),
     "translate_x": _nearest(fill=128),
     "translate_y": _nearest(fill=128),
 }
@@ -283,7 +295,7 @@ def apply_rows_in_graph(image: DataNode, rows: DataNode, stages: int, space: Spa
     """Inside a pipeline: stage s applies op-table row rows[s] of each sample (rows: int32
     [stages] per sample) to its uint8 HWC image of height × width."""
     table = _constant(param_table(space, height, width))
-    kind_ops = [KIND_OPS[kind](height, width) for kind in KINDS]
+    kind_ops = [KIND_OPS[kind](space, height, width) for kind in KINDS]
     for stage in range(stages):
         params = table[rows[stage]]
         image = select(image, params, fn.cast(params[COL_OF["kind"]], dtype=types.INT32), kind_ops)

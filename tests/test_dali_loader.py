@@ -62,8 +62,12 @@ def test_parts_match_the_memory_loader_and_labels_follow_the_files(folder):
     assert all(0 < s < 1 for s in dali.std) and all(0 < m < 1 for m in dali.mean)
 
 
-def test_a_training_epoch_is_exact_in_size_and_shape(folder):
-    data = source(folder)
+IN_PIPELINE = pytest.mark.parametrize("in_pipeline", [False, True], ids=["pairs-in-engine", "pairs-in-pipeline"])
+
+
+@IN_PIPELINE
+def test_a_training_epoch_is_exact_in_size_and_shape(folder, in_pipeline):
+    data = source(folder, pairs_in_pipeline=in_pipeline)
     for policy in (None, Policy.uniform()):
         batches = epoch(data, policy)
         assert len(batches) == 23 // 8  # full batches only, as the memory loader
@@ -74,8 +78,9 @@ def test_a_training_epoch_is_exact_in_size_and_shape(folder):
             assert pairs.dtype == torch.int64 and (pairs.numel() == 0 or int(pairs.max()) < len(AWS36))
 
 
-def test_same_seeds_same_batches_and_common_noise_differs_only_in_pairs(folder):
-    data = source(folder)
+@IN_PIPELINE
+def test_same_seeds_same_batches_and_common_noise_differs_only_in_pairs(folder, in_pipeline):
+    data = source(folder, pairs_in_pipeline=in_pipeline)
     first, again = epoch(data, Policy.uniform(), pair_seed=1), epoch(data, Policy.uniform(), pair_seed=1)
     assert all(torch.equal(a, b) for x, y in zip(first, again) for a, b in zip(x, y))
     other_pairs = epoch(data, Policy.uniform(), pair_seed=2)
@@ -85,19 +90,21 @@ def test_same_seeds_same_batches_and_common_noise_differs_only_in_pairs(folder):
     assert not all(torch.equal(x[0], y[0]) for x, y in zip(first, other_seed))
 
 
-def test_a_policy_with_one_pair_applies_exactly_that_pair(folder):
-    data = source(folder)
+@IN_PIPELINE
+def test_a_policy_with_one_pair_applies_exactly_that_pair(folder, in_pipeline):
+    data = source(folder, pairs_in_pipeline=in_pipeline)
     k = len(AWS36)
     first, second = torch.full((k,), -60.0), torch.full((k, k), -60.0)
     first[AWS36.index("Invert")], second[:, AWS36.index("Invert")] = 60.0, 60.0
     inverted_twice = Policy(first, second)  # Invert then Invert: the identity
-    clean = epoch(data, None)
-    twice = epoch(data, inverted_twice)
+    # pairs from their own generator: the crop, flip and Cutout draws are then the same
+    clean = epoch(data, None, pair_seed=1)
+    twice = epoch(data, inverted_twice, pair_seed=1)
     assert all(bool((pairs == AWS36.index("Invert")).all()) for _, _, pairs in twice)
     assert all(torch.allclose(a[0], b[0], atol=1e-5) for a, b in zip(clean, twice))
     first[AWS36.index("Invert")], first[AWS36.index("Posterize_mag7")] = -60.0, 60.0
     second[:, AWS36.index("Invert")], second[:, AWS36.index("Posterize_mag7")] = -60.0, 60.0
-    assert not all(torch.allclose(a[0], b[0]) for a, b in zip(twice, epoch(data, Policy(first, second))))
+    assert not all(torch.allclose(a[0], b[0]) for a, b in zip(twice, epoch(data, Policy(first, second), pair_seed=1)))
 
 
 def test_sharding_across_two_ranks_reads_each_file_once(folder, monkeypatch):
@@ -161,8 +168,8 @@ def test_pretrain_with_the_dali_loader_runs_and_resumes_exactly(folder, tmp_path
 def test_search_and_train_read_the_folder_through_dali(folder, tmp_path):
     runner = CliRunner()
     run = ["--run-dir", str(tmp_path)]
-    done = runner.invoke(app, ["pretrain", "--data", str(folder), "--loader", "dali", "--image-size", str(SIZE),
-                               "--epochs", "1", "--batch-size", "8", *run])
+    done = runner.invoke(app, ["pretrain", "--data", str(folder), "--loader", "dali", "--pairs-in-pipeline",
+                               "--image-size", str(SIZE), "--epochs", "1", "--batch-size", "8", *run])
     assert done.exit_code == 0, done.output
     done = runner.invoke(app, ["search", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", *run])
     assert done.exit_code == 0, done.output
@@ -184,6 +191,12 @@ def test_loader_choice_and_refusals(folder, tmp_path):
         resolve_loader("dali", "digits", CPU)
     with pytest.raises(ValueError, match="--loader 'disk'"):
         resolve_loader("disk", str(folder), CPU)
+    with pytest.raises(ValueError, match="--pairs-in-pipeline applies to the DALI loader"):
+        source(folder, loader="memory", pairs_in_pipeline=True)
+    from awsaug_cli.data import dali_loader
+
+    with pytest.raises(ValueError, match="DALI ops run in CPU pipelines"):
+        dali_loader.PipelineSettings(SIZE, 0, (0.5,) * 3, (0.2,) * 3, torch.device("cuda"), pairs_in_pipeline=True)
     result = CliRunner().invoke(app, ["pretrain", "--loader", "dali", "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 2 and "DALI loader reads image folders" in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -235,3 +248,14 @@ def test_skip_bad_files_leaves_them_out_and_names_them(tmp_path):
     assert result.exit_code == 0, result.output
     unwrapped = "".join(result.output.split())  # rich wraps long lines
     assert "skipped3file(s)" in unwrapped and "broken.jpg" in unwrapped
+
+
+@pytest.mark.gpu
+def test_the_gpu_loader_decodes_on_the_device_and_hands_the_batch_to_triton(folder):
+    data = source(folder, device=torch.device("cuda"))
+    for inputs, labels, pairs in epoch(data, Policy.uniform()):
+        assert inputs.device.type == "cuda" and inputs.shape == (8, 3, SIZE, SIZE)
+        assert labels.device.type == "cuda" and pairs.shape == (8, 2)
+    images, labels = zip(*data.eval_batches("test"))
+    assert torch.equal(torch.cat(labels).cpu(), data.parts["test"].labels)
+    assert all(batch.device.type == "cuda" for batch in images)

@@ -2,12 +2,15 @@
 
 Training: `fn.readers.file` over the epoch's file order (a permutation drawn from the run's seed,
 the same on every rank, sharded by rank), `fn.decoders.image` ("mixed" on a GPU, "cpu"
-otherwise), random-resized-crop to the model's size and a horizontal flip; then each image's
-op pair and sign drawn from the policy inside the pipeline and applied by the DALI ops
-(kernels/dali_ops.py, per-sample selection with conditionals), Cutout and normalisation. On a
-GPU the pipeline stops after crop and flip and hands the uint8 batch to the Triton engine
-(TrainTransform without its own crop and flip). Evaluation: resize the shorter side to
-size / 0.875, centre crop, normalise; every image exactly once across the ranks.
+otherwise), random-resized crop to the model's size and a horizontal flip. Then, by default, the
+pipeline hands the uint8 batch to the engine, which draws each image's pair and signs from the
+policy and applies them, Cutout and normalisation in one batched call (TrainTransform without
+its own crop and flip: Triton on CUDA, torch on CPU). With `pairs_in_pipeline` (CPU only) the
+pair is drawn inside the pipeline and applied by the DALI ops (kernels/dali_ops.py, per-sample
+selection with conditionals), then Cutout (`fn.erase`) and normalisation — measured slower on
+this project's machine (BENCHMARKS.md), kept for many-core CPUs where the pipeline's threads
+would otherwise idle. Evaluation: resize the shorter side to size / 0.875, centre crop,
+normalise; every image exactly once across the ranks.
 
 A pipeline is built per epoch from explicit seeds (file order, crop/flip/sign/Cutout noise, pair
 draws), so an epoch is reproducible on its own: a resumed run replays exactly, and the search's
@@ -52,6 +55,15 @@ class PipelineSettings:
     std: tuple[float, float, float]
     device: torch.device
     threads: int = min(4, os.cpu_count() or 1)
+    # Where the op pairs run. False (the default, faster by measurement: BENCHMARKS.md): the
+    # pipeline stops after crop and flip and the engine applies pairs, Cutout and normalisation
+    # to the batch (Triton on CUDA, torch on CPU). True: the DALI ops inside the pipeline (CPU).
+    pairs_in_pipeline: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pairs_in_pipeline and self.gpu:
+            raise ValueError("the DALI ops run in CPU pipelines; on CUDA the Triton engine applies the pairs "
+                             "(leave out --pairs-in-pipeline)")
 
     @property
     def gpu(self) -> bool:
@@ -100,7 +112,7 @@ def _train_graph(files: FileList, shard: int, shards: int, settings: PipelineSet
     size = settings.image_size
     images = fn.random_resized_crop(images, size=[size, size], seed=noise_seed % SEED_MODULUS)
     images = fn.flip(images, horizontal=fn.random.coin_flip(seed=(noise_seed + 1) % SEED_MODULUS))
-    if settings.gpu:  # the Triton engine takes it from here
+    if not settings.pairs_in_pipeline:  # the engine takes the uint8 batch from here
         return images, labels
     pairs = []
     if joint is not None:
@@ -154,12 +166,12 @@ def train_batches(
     share = max(1, batch_size // world)
     pipe = _train_graph(files.take(order), rank, world, settings, joint, noise_seed, pair_seed,
                         **settings.pipeline_kwargs(share, noise_seed))
-    in_pipeline = not settings.gpu and policy is not None
+    in_pipeline = settings.pairs_in_pipeline and policy is not None
     iterator = _iterate(pipe, ["images", "labels", "pairs"][: 3 if in_pipeline else 2], LastBatchPolicy.DROP)
     transform = TrainTransform(policy, settings.mean, settings.std, crop_padding=0, flip=False, cutout=settings.cutout)
     for _, (outputs,) in zip(range(steps), iterator):
         labels = outputs["labels"].view(-1).to(settings.device, torch.int64)
-        if settings.gpu:
+        if not settings.pairs_in_pipeline:
             images = outputs["images"].permute(0, 3, 1, 2).contiguous()
             inputs, pairs = transform(images, augment_generator, pair_generator=pair_generator)
             yield inputs, labels, pairs

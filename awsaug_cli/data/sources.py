@@ -148,23 +148,27 @@ def open_source(
     augmentation: Augmentation,
     merge_val: bool = False,
     skip_bad_files: bool = False,
+    pairs_in_pipeline: bool = False,
     threads: int | None = None,
 ) -> DataSource:
     """The run's data through the chosen loader (`resolve_loader` first). The validation part is
     split off the training part with `split_seed` unless the data ships one; `merge_val` trains
-    on both (final training). Both loaders make the same split of an image folder."""
+    on both (final training). Both loaders make the same split of an image folder.
+    `pairs_in_pipeline` (DALI loader, CPU): apply the pairs with the DALI ops inside the pipeline."""
     if loader == "memory":
+        if pairs_in_pipeline:
+            raise ValueError("--pairs-in-pipeline applies to the DALI loader (--loader dali)")
         dataset = load_dataset(data, image_size=image_size, skip_bad_files=skip_bad_files)
         size = val_size if val_size is not None else round(val_fraction * len(dataset.train_labels))
         prepared = prepare(dataset, val_size=size, split_seed=split_seed, device=device, merge_val=merge_val)
         return MemorySource(dataset, prepared, augmentation)
     return _dali_source(Path(data).expanduser(), image_size=image_size, val_size=val_size, val_fraction=val_fraction,
                         split_seed=split_seed, device=device, augmentation=augmentation, merge_val=merge_val,
-                        skip_bad_files=skip_bad_files, threads=threads)
+                        skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline, threads=threads)
 
 
 def _dali_source(path: Path, *, image_size, val_size, val_fraction, split_seed, device, augmentation, merge_val,
-                 skip_bad_files, threads) -> DaliSource:
+                 skip_bad_files, pairs_in_pipeline, threads) -> DaliSource:
     from awsaug_cli.data import dali_loader
     from awsaug_cli.data.folder_files import scan
 
@@ -181,6 +185,6 @@ def _dali_source(path: Path, *, image_size, val_size, val_fraction, split_seed, 
         train, val = parts["train"], parts["val"]
         parts["train"] = type(train)(train.files + val.files, torch.cat([train.labels, val.labels]))
     settings = dali_loader.PipelineSettings(image_size, augmentation.cutout, (0.0,) * 3, (1.0,) * 3, device,
-                                            **({"threads": threads} if threads else {}))
+                                            pairs_in_pipeline=pairs_in_pipeline, **({"threads": threads} if threads else {}))
     mean, std = dali_loader.pixel_statistics(parts["train"], settings, split_seed)
     return DaliSource(f"{path.name} (image folder)", folder, parts, replace(settings, mean=mean, std=std), folder.fingerprint())
