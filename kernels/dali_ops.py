@@ -32,7 +32,7 @@ import torch
 
 from awsaug_cli.space import KINDS, Space
 
-from . import reference
+from . import reference, torch_pipeline
 from .op_params import COL, op_table
 from .transform_spec import TransformDraw, TransformSettings
 
@@ -341,7 +341,5 @@ def apply_rows(images: torch.Tensor, rows: torch.Tensor, space: Space) -> torch.
 def train_transform(images: torch.Tensor, draw: TransformDraw, settings: TransformSettings) -> torch.Tensor:
     """The training transform with the op pairs in DALI; crop/flip and Cutout/normalise are the
     torch backend's (they are one gather and one multiply-add, nothing per op to select)."""
-    from . import torch_pipeline
-
     cropped = torch_pipeline.crop_flip(images, draw.crop, draw.flip, settings.padding)
     return torch_pipeline.cutout_normalise(apply_rows(cropped, draw.rows, settings.space), draw.cutout, settings)

@@ -82,9 +82,10 @@ def _read_and_decode(files: FileList, shard: int, shards: int, settings: Pipelin
     return fn.decoders.image(encoded, device="mixed" if settings.gpu else "cpu", output_type=types.RGB), labels
 
 
-def _normalise(images, settings: PipelineSettings, dtype=types.FLOAT):
+def _normalise(images, settings: PipelineSettings):
+    """(v − 255·mean) / (255·std) as float32 CHW: the engine's normalisation."""
     return fn.crop_mirror_normalize(images, mean=[255.0 * m for m in settings.mean], std=[255.0 * s for s in settings.std],
-                                    dtype=dtype, output_layout="CHW")
+                                    dtype=types.FLOAT, output_layout="CHW")
 
 
 def _apply_policy(images, size: int, joint: list[float], pair_seed: int, sign_seed: int):
