@@ -109,6 +109,8 @@ def search(
     algorithm: str = typer.Option("ppo", "--algorithm", help="ppo or reinforce."),
     parametrization: str = typer.Option("sigmoid", "--parametrization", help="sigmoid or softmax."),
     resume: bool = typer.Option(False, "--resume", help="Continue the search in --run-dir after its last finished loop."),
+    loader: str = typer.Option("auto", "--loader", help="auto: the pretrain's loader (memory or dali), which the search "
+                               "must use: its shared weights were trained on that loader's crops and normalisation."),
     run_dir: Path = RunDir,
     device: str = Device,
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the search (default: the pretrain's)."),
@@ -119,6 +121,7 @@ def search(
     options = SearchOptions(
         run_dir=run_dir, loops=loops, trajectories=trajectories, finetune_epochs=finetune_epochs, resume=resume,
         device=device, seed=seed, independent_noise=independent_noise, algorithm=algorithm, parametrization=parametrization,
+        loader=loader,
     )
     outcome = _run_reported(run_search, options)
     if os.environ.get("RANK", "0") == "0":

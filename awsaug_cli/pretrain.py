@@ -26,7 +26,7 @@ from awsaug_cli.train import barrier, check_schedule, distributed, make_optimize
 
 MODES = ("ddp", "independent")
 # what a resumed run must share with the run it continues
-RESUME_KEYS = ("model", "loader", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "seed", "mode", "world_size")
+RESUME_KEYS = ("model", "loader", "pairs_in_pipeline", "image_size", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "seed", "mode", "world_size")
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ class SearchOptions:
     independent_noise: bool = False
     algorithm: str = "ppo"
     parametrization: str = "sigmoid"
+    loader: str = "auto"  # auto: the pretrain's; memory or dali must be the pretrain's
+
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,12 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
             raise RunError(f"{shared_file} was made with {key} {meta.get(key)!r}, but run.json records {pretrain.get(key)!r}")
 
     preset = get_preset(pretrain["preset"], device)
+    loader = pretrain.get("loader", "memory")
+    if options.loader not in ("auto", loader):
+        raise RunError(f"the pretrain in {options.run_dir} read its data with --loader {loader}; the search fine-tunes "
+                       f"its shared weights and must read the data the same way (crops, normalisation)")
     source = open_source(
-        pretrain["data"], loader=pretrain.get("loader", "memory"), image_size=pretrain["image_size"][-1],
+        pretrain["data"], loader=loader, image_size=pretrain["image_size"][-1],
         val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
         device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout),
         skip_bad_files=pretrain.get("skip_bad_files", False), pairs_in_pipeline=pretrain.get("pairs_in_pipeline", False),

@@ -5,6 +5,8 @@
 #   bash benchmarks/device_check.sh            # results and logs under $OUT (default benchmarks/out)
 #
 # Packages the machine lacks (kornia, kornia_rs) can travel as wheels in .whl/; see BENCHMARKS.md.
+# The DALI loader's GPU test needs nvidia-dali (too large to carry to the lent machine): without
+# it that test is skipped, and the loader's GPU rows stay "not measured".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-benchmarks/out}"

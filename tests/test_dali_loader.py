@@ -19,6 +19,7 @@ from awsaug_cli.data.folder_files import FileList, scan
 from awsaug_cli.data.sources import Augmentation, open_source, resolve_loader
 from awsaug_cli.policy import Policy
 from awsaug_cli.pretrain import PretrainOptions, pretrain
+from awsaug_cli.runs import RunError
 from awsaug_cli.space import AWS36
 from awsaug_cli.train import seeded_generator
 
@@ -163,6 +164,8 @@ def test_pretrain_with_the_dali_loader_runs_and_resumes_exactly(folder, tmp_path
     a, b = load_file(str(whole.checkpoint)), load_file(str(resumed.checkpoint))
     assert a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
     assert resumed.val_acc == whole.val_acc
+    with pytest.raises(RunError, match="image_size"):  # the file fingerprint cannot see a new crop size
+        pretrain(PretrainOptions(run_dir=tmp_path / "cut", resume=True, **{**options, "image_size": SIZE + 8}))
 
 
 def test_search_and_train_read_the_folder_through_dali(folder, tmp_path):
@@ -171,7 +174,10 @@ def test_search_and_train_read_the_folder_through_dali(folder, tmp_path):
     done = runner.invoke(app, ["pretrain", "--data", str(folder), "--loader", "dali", "--pairs-in-pipeline",
                                "--image-size", str(SIZE), "--epochs", "1", "--batch-size", "8", *run])
     assert done.exit_code == 0, done.output
-    done = runner.invoke(app, ["search", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", *run])
+    refused = runner.invoke(app, ["search", "--loader", "memory", "--loops", "1", *run])
+    assert refused.exit_code == 2 and "read its data with --loader dali" in refused.output
+    done = runner.invoke(app, ["search", "--loader", "dali", "--loops", "1", "--trajectories", "2",
+                               "--finetune-epochs", "1", *run])
     assert done.exit_code == 0, done.output
     history = [json.loads(line) for line in (tmp_path / "search" / "history.jsonl").read_text().splitlines()]
     trajectory = history[0]
