@@ -80,7 +80,7 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
     check_schedule(epochs, batch_size)
     source = open_source(
-        options.data, loader=resolve_loader(options.loader, options.data, device), image_size=options.image_size,
+        options.data, loader=resolve_loader(options.loader, options.data, device, options.image_size), image_size=options.image_size,
         val_size=None, val_fraction=preset.val_fraction, split_seed=options.seed, device=device,
         augmentation=Augmentation(preset.crop_padding, preset.cutout), merge_val=True, skip_bad_files=options.skip_bad_files,
         pairs_in_pipeline=options.pairs_in_pipeline,

@@ -77,7 +77,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
     if options.mode == "ddp" and batch_size % world:
         raise ValueError(f"batch size {batch_size} is not a multiple of the {world} processes")
 
-    loader = resolve_loader(options.loader, options.data, device)
+    loader = resolve_loader(options.loader, options.data, device, options.image_size)
     source = open_source(
         options.data, loader=loader, image_size=options.image_size, val_size=options.val_size,
         val_fraction=preset.val_fraction, split_seed=options.seed, device=device,

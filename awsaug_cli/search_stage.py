@@ -22,7 +22,7 @@ import torch
 
 from awsaug_cli.agent import Agent, AgentSettings
 from awsaug_cli.checkpoint import load_checkpoint, read_tensors, write_tensors
-from awsaug_cli.data.sources import Augmentation, open_source
+from awsaug_cli.data.sources import LOADERS, Augmentation, open_source
 from awsaug_cli.devices import join_distributed, resolve_device
 from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
@@ -109,6 +109,8 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
 
     preset = get_preset(pretrain["preset"], device)
     loader = pretrain.get("loader", "memory")
+    if options.loader not in LOADERS:
+        raise ValueError(f"--loader {options.loader!r}: choose one of {', '.join(LOADERS)}")
     if options.loader not in ("auto", loader):
         raise RunError(f"the pretrain in {options.run_dir} read its data with --loader {loader}; the search fine-tunes "
                        f"its shared weights and must read the data the same way (crops, normalisation)")
@@ -116,7 +118,10 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
         pretrain["data"], loader=loader, image_size=pretrain["image_size"][-1],
         val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
         device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout),
-        skip_bad_files=pretrain.get("skip_bad_files", False), pairs_in_pipeline=pretrain.get("pairs_in_pipeline", False),
+        skip_bad_files=pretrain.get("skip_bad_files", False),
+        # the DALI ops run on CPU; on CUDA the engine applies the same pair distribution
+        pairs_in_pipeline=pretrain.get("pairs_in_pipeline", False) and device.type == "cpu",
+        statistics=(tuple(pretrain["mean"]), tuple(pretrain["std"])),
     )
     if source.fingerprint() != pretrain["data_fingerprint"]:
         raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "

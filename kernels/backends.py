@@ -56,13 +56,8 @@ def resolve(name: str, device: torch.device) -> str:
 
 
 def check_runs_on(name: str, device: torch.device) -> None:
-    if name == "dali":
-        if not dali_importable():
-            raise BackendUnavailableError("the 'dali' backend needs NVIDIA DALI (pip install nvidia-dali-cuda130)")
-        if device.type != "cpu":
-            raise BackendUnavailableError(
-                f"the 'dali' op backend runs CPU pipelines on CPU tensors (on CUDA use 'triton'); got {device.type} tensors"
-            )
+    if name == "dali" and not dali_importable():
+        raise BackendUnavailableError("the 'dali' backend needs NVIDIA DALI (pip install nvidia-dali-cuda130)")
     if name == "triton":
         if not triton_importable():
             raise BackendUnavailableError("the 'triton' backend needs the triton package (pip install triton)")

@@ -320,22 +320,21 @@ def _pipeline(space: Space, height: int, width: int, stages: int):
 
 
 def apply_rows(images: torch.Tensor, rows: torch.Tensor, space: Space) -> torch.Tensor:
-    """The DALI backend's op application: uint8 [N, 3, H, W] CPU images, op-table rows [N, S]."""
-    if images.device.type != "cpu":
-        raise ValueError(f"the DALI op backend runs CPU pipelines; got {images.device.type} tensors")
+    """The DALI backend's op application: uint8 [N, 3, H, W] images, op-table rows [N, S]. The
+    pipeline runs on the CPU; images on another device go there and back (use 'triton' on CUDA)."""
     if len(images) == 0 or rows.shape[1] == 0:
         return images.clone()
     height, width = images.shape[-2:]
     pipe = _pipeline(space, height, width, rows.shape[1])
-    hwc = images.permute(0, 2, 3, 1).contiguous().numpy()
-    rows_np = rows.to(torch.int32).numpy()
+    hwc = images.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    rows_np = rows.to(torch.int32).cpu().numpy()
     out = []
     for start in range(0, len(images), MAX_BATCH):
         pipe.feed_input("images", list(hwc[start : start + MAX_BATCH]))
         pipe.feed_input("rows", list(rows_np[start : start + MAX_BATCH]))
         (batch,) = pipe.run()
         out.append(np.stack([np.asarray(sample) for sample in batch]))
-    return torch.from_numpy(np.concatenate(out)).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(np.concatenate(out)).permute(0, 3, 1, 2).contiguous().to(images.device)
 
 
 def train_transform(images: torch.Tensor, draw: TransformDraw, settings: TransformSettings) -> torch.Tensor:

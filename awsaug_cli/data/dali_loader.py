@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from awsaug_cli.augment import TrainTransform
+from awsaug_cli.data.dataset import DataError
 from awsaug_cli.data.folder_files import FileList
 from awsaug_cli.data.prepared import channel_statistics
 from awsaug_cli.kernels import dali_ops
@@ -70,8 +71,9 @@ class PipelineSettings:
         return self.device.type == "cuda"
 
     def pipeline_kwargs(self, batch_size: int, seed: int) -> dict:
+        # the dynamic executor runs fn.python_function (the DALI ops' equalize) in a prefetching pipeline
         return dict(batch_size=batch_size, num_threads=self.threads, seed=seed % SEED_MODULUS,
-                    device_id=(self.device.index or 0) if self.gpu else None)
+                    device_id=(self.device.index or 0) if self.gpu else None, exec_dynamic=True)
 
 
 def _read_and_decode(files: FileList, shard: int, shards: int, settings: PipelineSettings, *, pad: bool):
@@ -133,11 +135,23 @@ def _eval_graph(files: FileList, shard: int, shards: int, settings: PipelineSett
     return (_normalise(images, settings) if normalised else fn.transpose(images, perm=[2, 0, 1])), labels
 
 
-def _iterate(pipe, names: list[str], policy: LastBatchPolicy) -> DALIGenericIterator:
+def _iterate(pipe, names: list[str], policy: LastBatchPolicy) -> Iterator[dict[str, torch.Tensor]]:
+    """The pipeline's batches as dicts of tensors. A file DALI cannot decode (the folder scan reads
+    headers, not pixels) becomes a DataError naming it instead of DALI's multi-line trace."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         pipe.build()
-        return DALIGenericIterator([pipe], names, reader_name="reader", last_batch_policy=policy, auto_reset=False)
+    try:  # the iterator runs the pipeline from its construction on (prefetch)
+        iterator = DALIGenericIterator([pipe], names, reader_name="reader", last_batch_policy=policy, auto_reset=False)
+        for (outputs,) in iterator:
+            yield outputs
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines()]
+        failed = next((line for line in lines if line.startswith("Failed to decode")), None)
+        if failed is None:
+            raise
+        raise DataError(f"DALI could not read an image: {failed.replace('Failed to decode sample', 'sample')} "
+                        "(remove or replace the file)") from None
 
 
 def train_batches(
@@ -158,19 +172,20 @@ def train_batches(
     rank, world = distributed() if sharded else (0, 1)
     order = torch.randperm(len(files), generator=order_generator)
     noise_seed = int(torch.randint(SEED_MODULUS, (1,), generator=augment_generator, device=augment_generator.device))
-    pair_source = pair_generator if pair_generator is not None else augment_generator
-    pair_seed = int(torch.randint(SEED_MODULUS, (1,), generator=pair_source, device=pair_source.device))
-    joint = None
-    if policy is not None:
+    in_pipeline = settings.pairs_in_pipeline and policy is not None
+    joint, pair_seed = None, 0
+    if in_pipeline:  # otherwise the engine draws the pairs, from the same generators as in memory
+        pair_source = pair_generator if pair_generator is not None else augment_generator
+        pair_seed = int(torch.randint(SEED_MODULUS, (1,), generator=pair_source, device=pair_source.device))
         probabilities = policy.joint().detach().to(torch.float64).flatten()
         joint = (probabilities / probabilities.sum()).tolist()
-    share = max(1, batch_size // world)
+    # as the memory loader: a batch larger than the data is the data (every shard holds this many)
+    share = max(1, min(batch_size, len(files)) // world)
     pipe = _train_graph(files.take(order), rank, world, settings, joint, noise_seed, pair_seed,
                         **settings.pipeline_kwargs(share, noise_seed))
-    in_pipeline = settings.pairs_in_pipeline and policy is not None
     iterator = _iterate(pipe, ["images", "labels", "pairs"][: 3 if in_pipeline else 2], LastBatchPolicy.DROP)
     transform = TrainTransform(policy, settings.mean, settings.std, crop_padding=0, flip=False, cutout=settings.cutout)
-    for _, (outputs,) in zip(range(steps), iterator):
+    for _, outputs in zip(range(steps), iterator):
         labels = outputs["labels"].view(-1).to(settings.device, torch.int64)
         if not settings.pairs_in_pipeline:
             images = outputs["images"].permute(0, 3, 1, 2).contiguous()
@@ -186,8 +201,10 @@ def eval_batches(files: FileList, settings: PipelineSettings, *, batch_size: int
     """Every image of `files` once (this rank's shard when `sharded`): resized, centre-cropped,
     normalised (or uint8 NCHW when not `normalised`)."""
     rank, world = distributed() if sharded else (0, 1)
+    if len(files) < world:
+        raise DataError(f"{len(files)} image(s) to score cannot be shared among {world} processes")
     pipe = _eval_graph(files, rank, world, settings, normalised, **settings.pipeline_kwargs(batch_size, 0))
-    for (outputs,) in _iterate(pipe, ["images", "labels"], LastBatchPolicy.PARTIAL):
+    for outputs in _iterate(pipe, ["images", "labels"], LastBatchPolicy.PARTIAL):
         yield outputs["images"].to(settings.device), outputs["labels"].view(-1).to(settings.device, torch.int64)
 
 

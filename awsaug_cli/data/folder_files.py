@@ -19,8 +19,11 @@ from PIL import Image, UnidentifiedImageError
 from awsaug_cli.data.dataset import DataError
 from awsaug_cli.data.split import stratified_split
 
-# Pillow's format names of the files both the Pillow reader and DALI's decoder read
-FORMATS = frozenset({"JPEG", "PNG", "BMP", "TIFF", "PPM", "WEBP", "JPEG2000"})
+# Pillow's format names of the files both the Pillow reader and DALI's decoder read (MPO: the
+# JPEG many cameras write)
+FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "TIFF", "PPM", "WEBP", "JPEG2000"})
+JPEG_END = b"\xff\xd9"  # a JPEG's end-of-image marker: a cut-off download lacks it
+TAIL = 1024  # bytes at a file's end searched for it (some writers append a few after it)
 HELD_OUT = 0.2
 PARTS = ("train", "val", "test")
 NAMED = 5  # bad files named in a message; the rest are counted
@@ -47,7 +50,8 @@ class FolderFiles:
 
     def fingerprint(self) -> str:
         """Classes, every file's path (relative to the root), size and label: cheap to compute on
-        a large folder, and it changes when files are added, removed, relabelled or rewritten."""
+        a large folder (no pixels read), and it changes when files are added, removed, moved to
+        another class or change size; a rewrite to the same size goes unseen."""
         digest = hashlib.sha256(repr(self.classes).encode())
         for part in sorted(self.parts):
             for file, label in zip(self.parts[part].files, self.parts[part].labels.tolist()):
@@ -59,11 +63,21 @@ def class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _truncated_jpeg(file: Path) -> bool:
+    with open(file, "rb") as handle:
+        handle.seek(max(0, file.stat().st_size - TAIL))
+        return JPEG_END not in handle.read()
+
+
 def _why_not_an_image(file: Path) -> str | None:
+    """Why `file` is not usable, from its header (and, for PNG, its checksums; for JPEG, its end
+    marker) without decoding it: a full decode of every file would cost what an epoch does."""
     try:
         with Image.open(file) as image:
             kind = image.format
             image.verify()
+        if kind in ("JPEG", "MPO") and _truncated_jpeg(file):
+            return "truncated JPEG (no end-of-image marker)"
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         return f"not a readable image ({error})"
     if kind not in FORMATS:

@@ -16,12 +16,14 @@ from awsaug_cli.augment import TrainTransform
 from awsaug_cli.data.dataset import DataError, Dataset
 from awsaug_cli.data.folder_files import NAMED
 from awsaug_cli.data.prepared import TrainingData, prepare
-from awsaug_cli.data.readers import is_image_folder, load_dataset
+from awsaug_cli.data.readers import BUILTIN, is_image_folder, load_dataset
 from awsaug_cli.data.split import stratified_split
+from awsaug_cli.kernels.backends import dali_importable
 from awsaug_cli.policy import Policy
 from awsaug_cli.train import Batch, memory_batches, memory_eval_batches, steps_per_epoch
 
 LOADERS = ("auto", "memory", "dali")
+AUTO_DALI_SIZE = 64  # --loader auto picks DALI for image folders from this --image-size on (with CUDA)
 
 
 class DataSource(Protocol):
@@ -59,9 +61,10 @@ def skipped_message(skipped: tuple[Path, ...]) -> str:
     return f"skipped {len(skipped)} file(s) that are not usable images: {named}" + (" …" if len(skipped) > NAMED else "")
 
 
-def _describe(kind: str, name: str, classes: tuple[str, ...], sizes: dict[str, int], size: tuple[int, int]) -> str:
-    counts = ", ".join(f"{sizes[part]} {part}" for part in ("train", "val", "test"))
-    return f"{name}: {len(classes)} classes, {counts}, {'x'.join(map(str, size))} ({kind} loader)"
+def _describe(source: DataSource, crop: str) -> str:
+    counts = ", ".join(f"{source.sizes[part]} {part}" for part in ("train", "val", "test"))
+    size = "x".join(map(str, source.image_size))
+    return f"{source.name}: {len(source.classes)} classes, {counts}, {size} ({source.kind} loader: {crop})"
 
 
 class MemorySource:
@@ -79,7 +82,7 @@ class MemorySource:
         return self.dataset.fingerprint()
 
     def describe(self) -> str:
-        return _describe(self.kind, self.name, self.classes, self.sizes, self.image_size)
+        return _describe(self, f"pad-{self.augmentation.crop_padding} crop")
 
     def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True):
         transform = TrainTransform(policy, self.mean, self.std, crop_padding=self.augmentation.crop_padding,
@@ -112,7 +115,7 @@ class DaliSource:
         return self._fingerprint
 
     def describe(self) -> str:
-        return _describe(self.kind, self.name, self.classes, self.sizes, self.image_size)
+        return _describe(self, "random-resized crop")
 
     def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True):
         return self._loader.train_batches(
@@ -125,14 +128,22 @@ class DaliSource:
         return self._loader.eval_batches(self.parts[part], self.settings, sharded=sharded)
 
 
-def resolve_loader(loader: str, data: str, device: torch.device) -> str:
-    """"auto": DALI for an image folder on a CUDA device, memory otherwise."""
+def resolve_loader(loader: str, data: str, device: torch.device, image_size: int) -> str:
+    """"auto": DALI for an image folder on a CUDA device when DALI is installed and the images are
+    ImageNet-sized (AUTO_DALI_SIZE and up: random-resized crop is their convention), memory
+    otherwise (the folder decoded once; pad-crop, the CIFAR convention)."""
     if loader not in LOADERS:
         raise ValueError(f"--loader {loader!r}: choose one of {', '.join(LOADERS)}")
     if loader == "auto":
-        return "dali" if device.type == "cuda" and is_image_folder(data) else "memory"
-    if loader == "dali" and not is_image_folder(data):
-        raise DataError(f"{data}: the DALI loader reads image folders (one sub-folder per class); use --loader memory")
+        dali = device.type == "cuda" and image_size >= AUTO_DALI_SIZE and dali_importable() and is_image_folder(data)
+        return "dali" if dali else "memory"
+    if loader == "dali":
+        if data not in BUILTIN and not Path(data).expanduser().exists():
+            raise DataError(f"{data}: no such file or directory")
+        if not is_image_folder(data):
+            raise DataError(f"{data}: the DALI loader reads image folders (one sub-folder per class); use --loader memory")
+        if not dali_importable():
+            raise DataError("--loader dali needs NVIDIA DALI (pip install nvidia-dali-cuda130)")
     return loader
 
 
@@ -149,12 +160,17 @@ def open_source(
     merge_val: bool = False,
     skip_bad_files: bool = False,
     pairs_in_pipeline: bool = False,
+    statistics: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
     threads: int | None = None,
 ) -> DataSource:
     """The run's data through the chosen loader (`resolve_loader` first). The validation part is
     split off the training part with `split_seed` unless the data ships one; `merge_val` trains
     on both (final training). Both loaders make the same split of an image folder.
-    `pairs_in_pipeline` (DALI loader, CPU): apply the pairs with the DALI ops inside the pipeline."""
+    `pairs_in_pipeline` (DALI loader, CPU): apply the pairs with the DALI ops inside the pipeline.
+    `statistics` (DALI loader): the normalisation mean and std to use — a search passes its
+    pretrain's, so its fine-tunes see the pixels the shared weights saw (the DALI loader
+    estimates them from a sample decoded by this machine's decoder; the memory loader computes
+    them exactly from the data, so it needs none)."""
     if loader == "memory":
         if pairs_in_pipeline:
             raise ValueError("--pairs-in-pipeline applies to the DALI loader (--loader dali)")
@@ -164,11 +180,12 @@ def open_source(
         return MemorySource(dataset, prepared, augmentation)
     return _dali_source(Path(data).expanduser(), image_size=image_size, val_size=val_size, val_fraction=val_fraction,
                         split_seed=split_seed, device=device, augmentation=augmentation, merge_val=merge_val,
-                        skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline, threads=threads)
+                        skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline, statistics=statistics,
+                        threads=threads)
 
 
 def _dali_source(path: Path, *, image_size, val_size, val_fraction, split_seed, device, augmentation, merge_val,
-                 skip_bad_files, pairs_in_pipeline, threads) -> DaliSource:
+                 skip_bad_files, pairs_in_pipeline, statistics, threads) -> DaliSource:
     from awsaug_cli.data import dali_loader
     from awsaug_cli.data.folder_files import scan
 
@@ -186,5 +203,5 @@ def _dali_source(path: Path, *, image_size, val_size, val_fraction, split_seed, 
         parts["train"] = type(train)(train.files + val.files, torch.cat([train.labels, val.labels]))
     settings = dali_loader.PipelineSettings(image_size, augmentation.cutout, (0.0,) * 3, (1.0,) * 3, device,
                                             pairs_in_pipeline=pairs_in_pipeline, **({"threads": threads} if threads else {}))
-    mean, std = dali_loader.pixel_statistics(parts["train"], settings, split_seed)
+    mean, std = statistics or dali_loader.pixel_statistics(parts["train"], settings, split_seed)
     return DaliSource(f"{path.name} (image folder)", folder, parts, replace(settings, mean=mean, std=std), folder.fingerprint())
