@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -31,8 +32,16 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def join_distributed(device: torch.device) -> None:
-    """Initialise the process group when torchrun started several processes (gloo on CPU)."""
+    """Initialise the process group when torchrun started several processes (gloo on CPU), and
+    destroy it at exit: a group left to the interpreter's teardown can abort a process whose
+    peer closes its connections first."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(_leave_distributed)
+
+
+def _leave_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -143,6 +143,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
             f"epoch {epoch + 1}/{epochs}: loss {stats.train_loss:.3f}, train {stats.train_acc:.1f} %, "
             f"val {val_acc:.2f} %, {stats.images / stats.seconds:,.0f} img/s"
         )
+    barrier()  # every rank returns once the checkpoint is written; none tears down while another works
     return PretrainResult(checkpoint_file, metrics_file, epochs, val_acc)
 
 

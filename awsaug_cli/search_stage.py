@@ -197,4 +197,5 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
         result.final_policy.provenance.update(provenance, final=True)
         result.best_policy.save(paths["best"])
         result.final_policy.save(paths["final"])
+    barrier()  # every rank returns once the policies are written
     return SearchOutcome(paths["best"], paths["final"], paths["history"], agent.loop, agent.best_reward, agent.best_loop)
