@@ -28,8 +28,9 @@ app = typer.Typer(
 RunDir = typer.Option(Path("runs/default"), "--run-dir", help="Run directory (configs, weights, search state, exports).")
 Device = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 Seed = typer.Option(0, "--seed", help="Seed of every random choice; same seed, same result on CPU.")
-Loader = typer.Option("auto", "--loader", help="memory (decode once, keep on the device) or dali (image folders, "
-                      "a DALI pipeline per epoch); auto: dali for image folders on CUDA, memory otherwise.")
+Loader = typer.Option("auto", "--loader", help="memory (decode once, keep on the device; pad-crop) or dali (image "
+                      "folders, a DALI pipeline per epoch; random-resized crop); auto: dali for image folders on CUDA "
+                      "at --image-size 64 and up when DALI is installed, memory otherwise.")
 SkipBadFiles = typer.Option(False, "--skip-bad-files", help="Image folders: leave out (and name) files that are not "
                             "usable images instead of stopping.")
 PairsInPipeline = typer.Option(False, "--pairs-in-pipeline", help="--loader dali on CPU: apply the op pairs with "

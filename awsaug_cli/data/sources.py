@@ -8,19 +8,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from awsaug_cli.augment import TrainTransform
 from awsaug_cli.data.dataset import DataError, Dataset
-from awsaug_cli.data.folder_files import NAMED
+from awsaug_cli.data.folder_files import NAMED, FileList, FolderFiles, scan
 from awsaug_cli.data.prepared import TrainingData, prepare
 from awsaug_cli.data.readers import BUILTIN, is_image_folder, load_dataset
 from awsaug_cli.data.split import stratified_split
 from awsaug_cli.kernels.backends import dali_importable
 from awsaug_cli.policy import Policy
 from awsaug_cli.train import Batch, memory_batches, memory_eval_batches, steps_per_epoch
+
+if TYPE_CHECKING:
+    from awsaug_cli.data.dali_loader import PipelineSettings
 
 LOADERS = ("auto", "memory", "dali")
 AUTO_DALI_SIZE = 64  # --loader auto picks DALI for image folders from this --image-size on (with CUDA)
@@ -97,17 +100,16 @@ class MemorySource:
 
 
 class DaliSource:
+    """An image folder read by DALI pipelines (imported when first used: DALI is optional)."""
+
     kind = "dali"
 
-    def __init__(self, name: str, folder, parts: dict, settings, fingerprint: str) -> None:
-        from awsaug_cli.data import dali_loader
-
-        self._loader = dali_loader
-        self.name, self.classes, self.parts = name, folder.classes, parts
+    def __init__(self, folder: FolderFiles, parts: dict[str, FileList], settings: PipelineSettings) -> None:
+        self.name, self.classes, self.parts = f"{folder.root.name} (image folder)", folder.classes, parts
         self.image_size = (settings.image_size, settings.image_size)
         self.sizes = {part: len(files) for part, files in parts.items()}
         self.skipped = folder.skipped
-        self._fingerprint = fingerprint
+        self._fingerprint = folder.fingerprint()
         self.settings = settings
         self.mean, self.std = settings.mean, settings.std
 
@@ -118,14 +120,18 @@ class DaliSource:
         return _describe(self, "random-resized crop")
 
     def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True):
-        return self._loader.train_batches(
+        from awsaug_cli.data import dali_loader
+
+        return dali_loader.train_batches(
             self.parts["train"], self.settings, policy, batch_size=batch_size,
             steps=steps_per_epoch(self.sizes["train"], batch_size), order_generator=order_generator,
             augment_generator=augment_generator, pair_generator=pair_generator, sharded=sharded,
         )
 
     def eval_batches(self, part, *, sharded=True):
-        return self._loader.eval_batches(self.parts[part], self.settings, sharded=sharded)
+        from awsaug_cli.data import dali_loader
+
+        return dali_loader.eval_batches(self.parts[part], self.settings, sharded=sharded)
 
 
 def resolve_loader(loader: str, data: str, device: torch.device, image_size: int) -> str:
@@ -161,7 +167,6 @@ def open_source(
     skip_bad_files: bool = False,
     pairs_in_pipeline: bool = False,
     statistics: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
-    threads: int | None = None,
 ) -> DataSource:
     """The run's data through the chosen loader (`resolve_loader` first). The validation part is
     split off the training part with `split_seed` unless the data ships one; `merge_val` trains
@@ -180,14 +185,13 @@ def open_source(
         return MemorySource(dataset, prepared, augmentation)
     return _dali_source(Path(data).expanduser(), image_size=image_size, val_size=val_size, val_fraction=val_fraction,
                         split_seed=split_seed, device=device, augmentation=augmentation, merge_val=merge_val,
-                        skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline, statistics=statistics,
-                        threads=threads)
+                        skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline, statistics=statistics)
 
 
-def _dali_source(path: Path, *, image_size, val_size, val_fraction, split_seed, device, augmentation, merge_val,
-                 skip_bad_files, pairs_in_pipeline, statistics, threads) -> DaliSource:
+def _dali_source(path: Path, *, image_size: int, val_size: int | None, val_fraction: float, split_seed: int,
+                 device: torch.device, augmentation: Augmentation, merge_val: bool, skip_bad_files: bool,
+                 pairs_in_pipeline: bool, statistics) -> DaliSource:
     from awsaug_cli.data import dali_loader
-    from awsaug_cli.data.folder_files import scan
 
     folder = scan(path, skip_bad=skip_bad_files)
     parts = dict(folder.parts)
@@ -200,8 +204,8 @@ def _dali_source(path: Path, *, image_size, val_size, val_fraction, split_seed, 
         parts["train"], parts["val"] = train.take(keep), train.take(held)
     if merge_val:
         train, val = parts["train"], parts["val"]
-        parts["train"] = type(train)(train.files + val.files, torch.cat([train.labels, val.labels]))
+        parts["train"] = FileList(train.files + val.files, torch.cat([train.labels, val.labels]))
     settings = dali_loader.PipelineSettings(image_size, augmentation.cutout, (0.0,) * 3, (1.0,) * 3, device,
-                                            pairs_in_pipeline=pairs_in_pipeline, **({"threads": threads} if threads else {}))
+                                            pairs_in_pipeline=pairs_in_pipeline)
     mean, std = statistics or dali_loader.pixel_statistics(parts["train"], settings, split_seed)
-    return DaliSource(f"{path.name} (image folder)", folder, parts, replace(settings, mean=mean, std=std), folder.fingerprint())
+    return DaliSource(folder, parts, replace(settings, mean=mean, std=std))
