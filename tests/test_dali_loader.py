@@ -303,3 +303,22 @@ def test_the_gpu_loader_decodes_on_the_device_and_hands_the_batch_to_triton(fold
     images, labels = zip(*data.eval_batches("test"))
     assert torch.equal(torch.cat(labels).cpu(), data.parts["test"].labels)
     assert all(batch.device.type == "cuda" for batch in images)
+
+
+def test_two_process_pretrain_shards_the_folder(folder, tmp_path):
+    import subprocess
+    import sys
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
+         "pretrain", "--data", str(folder), "--loader", "dali", "--image-size", str(SIZE), "--epochs", "2",
+         "--batch-size", "8", "--run-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    record = json.loads((tmp_path / "run.json").read_text())["pretrain"]
+    assert record["world_size"] == 2 and record["loader"] == "dali"
+    lines = [json.loads(line) for line in (tmp_path / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2]
+    # both ranks ran the same 2 steps of 4 images each (23 // 8 full batches of 8, split in two)
+    assert all(line["images_per_second"] * line["seconds"] == pytest.approx(16) for line in lines)
