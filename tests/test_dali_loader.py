@@ -305,16 +305,21 @@ def test_the_gpu_loader_decodes_on_the_device_and_hands_the_batch_to_triton(fold
     assert all(batch.device.type == "cuda" for batch in images)
 
 
-def test_two_process_pretrain_shards_the_folder(folder, tmp_path):
+def torchrun_pretrain(data: Path, run_dir: Path):
     import subprocess
     import sys
 
-    finished = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
-         "pretrain", "--data", str(folder), "--loader", "dali", "--image-size", str(SIZE), "--epochs", "2",
-         "--batch-size", "8", "--run-dir", str(tmp_path)],
+         "pretrain", "--data", str(data), "--loader", "dali", "--image-size", str(SIZE), "--epochs", "2",
+         "--batch-size", "8", "--run-dir", str(run_dir)],
         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
     )
+
+
+def test_two_process_pretrain_shards_the_folder(folder, tmp_path):
+    # rank 0 scans the folder and estimates the statistics; rank 1 receives them
+    finished = torchrun_pretrain(folder, tmp_path)
     assert finished.returncode == 0, finished.stderr[-2000:]
     record = json.loads((tmp_path / "run.json").read_text())["pretrain"]
     assert record["world_size"] == 2 and record["loader"] == "dali"
@@ -322,3 +327,10 @@ def test_two_process_pretrain_shards_the_folder(folder, tmp_path):
     assert [line["epoch"] for line in lines] == [1, 2]
     # both ranks ran the same 2 steps of 4 images each (23 // 8 full batches of 8, split in two)
     assert all(line["images_per_second"] * line["seconds"] == pytest.approx(16) for line in lines)
+
+
+def test_two_processes_both_stop_on_a_bad_folder(tmp_path):
+    finished = torchrun_pretrain(bad_folder(tmp_path / "data", "bad files"), tmp_path / "run")
+    assert finished.returncode != 0
+    assert finished.stderr.count("awsaug: error: 3 file(s) that are not usable images") == 2  # both ranks, one line each
+    assert not (tmp_path / "run" / "run.json").exists()

@@ -10,6 +10,7 @@ held out as test (stratified, fixed seed), so both loaders see the same parts.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ TAIL = 1024  # bytes at a file's end searched for it (some writers append a few 
 HELD_OUT = 0.2
 PARTS = ("train", "val", "test")
 NAMED = 5  # bad files named in a message; the rest are counted
+CHECK_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -92,27 +94,26 @@ def _bad_files_message(bad: list[tuple[Path, str]]) -> str:
 
 
 def _scan_part(folder: Path, classes: tuple[str, ...], skip_bad: bool, skipped: list[Path]) -> FileList:
-    files, labels, bad, empty = [], [], [], []
+    listed = []  # (file, label) of every candidate, class by class, sorted
     for class_folder in class_folders(folder):
         if class_folder.name not in classes:
             raise DataError(f"{class_folder}: class {class_folder.name!r} is not among the training classes")
-        found = 0
-        for file in sorted(p for p in class_folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-            why = _why_not_an_image(file)
-            if why is None:
-                files.append(file)
-                labels.append(classes.index(class_folder.name))
-                found += 1
-            else:
-                bad.append((file, why))
-        if not found:
-            empty.append(class_folder)
+        candidates = sorted(p for p in class_folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not candidates:
+            raise DataError(f"{class_folder}: class folder without images")
+        listed += [(file, classes.index(class_folder.name)) for file in candidates]
+    # opening files waits on the disk, not the CPU: threads overlap the waits
+    with ThreadPoolExecutor(max_workers=CHECK_THREADS) as pool:
+        verdicts = list(pool.map(_why_not_an_image, [file for file, _ in listed]))
+    bad = [(file, why) for (file, _), why in zip(listed, verdicts) if why is not None]
     if bad and not skip_bad:
         raise DataError(_bad_files_message(bad) + " (--skip-bad-files leaves them out)")
-    if empty:
-        raise DataError(f"{empty[0]}: class folder without images")
+    good = [(file, label) for (file, label), why in zip(listed, verdicts) if why is None]
+    emptied = sorted(set(label for _, label in listed) - set(label for _, label in good))
+    if emptied:
+        raise DataError(f"{folder / classes[emptied[0]]}: class folder without usable images")
     skipped += [file for file, _ in bad]
-    return FileList(tuple(files), torch.tensor(labels, dtype=torch.int64))
+    return FileList(tuple(file for file, _ in good), torch.tensor([label for _, label in good], dtype=torch.int64))
 
 
 def scan(path: Path, *, skip_bad: bool = False) -> FolderFiles:

@@ -5,12 +5,13 @@ statistics, an epoch of augmented training batches and clean evaluation batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import torch
+import torch.distributed as dist
 
 from awsaug_cli.augment import TrainTransform
 from awsaug_cli.data.dataset import DataError, Dataset
@@ -20,11 +21,12 @@ from awsaug_cli.data.readers import BUILTIN, is_image_folder, load_dataset
 from awsaug_cli.data.split import stratified_split
 from awsaug_cli.kernels.backends import dali_importable
 from awsaug_cli.policy import Policy
-from awsaug_cli.train import Batch, memory_batches, memory_eval_batches, steps_per_epoch
+from awsaug_cli.train import Batch, distributed, memory_batches, memory_eval_batches, steps_per_epoch
 
 if TYPE_CHECKING:
     from awsaug_cli.data.dali_loader import PipelineSettings
 
+T = TypeVar("T")
 LOADERS = ("auto", "memory", "dali")
 AUTO_DALI_SIZE = 64  # --loader auto picks DALI for image folders from this --image-size on (with CUDA)
 
@@ -188,24 +190,47 @@ def open_source(
                         skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline, statistics=statistics)
 
 
+def _on_rank_zero(compute: Callable[[], T]) -> T:
+    """compute() on rank 0 only, its result — or its error — handed to every rank: one scan of
+    a large folder and one statistics sample per run, not one per process."""
+    rank, world = distributed()
+    if world == 1:
+        return compute()
+    box: list = [None]
+    if rank == 0:
+        try:
+            box = [(compute(), None)]
+        except Exception as error:  # every rank must leave the broadcast, then fail alike
+            box = [(None, error)]
+    dist.broadcast_object_list(box, src=0)
+    result, error = box[0]
+    if error is not None:
+        raise error
+    return result
+
+
 def _dali_source(path: Path, *, image_size: int, val_size: int | None, val_fraction: float, split_seed: int,
                  device: torch.device, augmentation: Augmentation, merge_val: bool, skip_bad_files: bool,
                  pairs_in_pipeline: bool, statistics) -> DaliSource:
     from awsaug_cli.data import dali_loader
 
-    folder = scan(path, skip_bad=skip_bad_files)
-    parts = dict(folder.parts)
-    if "val" not in parts:
-        train = parts["train"]
-        size = val_size if val_size is not None else round(val_fraction * len(train))
-        if size >= len(train):
-            raise DataError(f"{path}: validation size {size} leaves no training images of {len(train)}")
-        keep, held = stratified_split(train.labels, size, split_seed)
-        parts["train"], parts["val"] = train.take(keep), train.take(held)
-    if merge_val:
-        train, val = parts["train"], parts["val"]
-        parts["train"] = FileList(train.files + val.files, torch.cat([train.labels, val.labels]))
     settings = dali_loader.PipelineSettings(image_size, augmentation.cutout, (0.0,) * 3, (1.0,) * 3, device,
                                             pairs_in_pipeline=pairs_in_pipeline)
-    mean, std = statistics or dali_loader.pixel_statistics(parts["train"], settings, split_seed)
+
+    def read() -> tuple[FolderFiles, dict[str, FileList], tuple]:
+        folder = scan(path, skip_bad=skip_bad_files)
+        parts = dict(folder.parts)
+        if "val" not in parts:
+            train = parts["train"]
+            size = val_size if val_size is not None else round(val_fraction * len(train))
+            if size >= len(train):
+                raise DataError(f"{path}: validation size {size} leaves no training images of {len(train)}")
+            keep, held = stratified_split(train.labels, size, split_seed)
+            parts["train"], parts["val"] = train.take(keep), train.take(held)
+        if merge_val:
+            train, val = parts["train"], parts["val"]
+            parts["train"] = FileList(train.files + val.files, torch.cat([train.labels, val.labels]))
+        return folder, parts, statistics or dali_loader.pixel_statistics(parts["train"], settings, split_seed)
+
+    folder, parts, (mean, std) = _on_rank_zero(read)
     return DaliSource(folder, parts, replace(settings, mean=mean, std=std))
