@@ -187,32 +187,6 @@ def run_epoch(
     return EpochStats(loss_total / seen_total, 100.0 * correct_total / seen_total, int(seen_total), time.perf_counter() - start)
 
 
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    transform: TrainTransform,
-    settings: OptimSettings,
-    *,
-    batch_size: int,
-    first_step: int,
-    total_steps: int,
-    order_generator: torch.Generator,
-    augment_generator: torch.Generator,
-    pair_generator: torch.Generator | None = None,
-    on_pairs: Callable[[torch.Tensor], None] | None = None,
-    reporter: Reporter | None = None,
-    label: str = "epoch",
-    sharded: bool = True,
-) -> EpochStats:
-    """One epoch over device-resident images (memory_batches then run_epoch)."""
-    batches = memory_batches(images, labels, transform, batch_size=batch_size, order_generator=order_generator,
-                             augment_generator=augment_generator, pair_generator=pair_generator, sharded=sharded)
-    return run_epoch(model, optimizer, batches, steps_per_epoch(len(images), batch_size), settings, first_step=first_step,
-                     total_steps=total_steps, on_pairs=on_pairs, reporter=reporter, label=label, sharded=sharded)
-
-
 def memory_eval_batches(images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,
                         sharded: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Clean, normalised batches of device-resident images; when `sharded`, this rank's slice."""
@@ -243,9 +217,3 @@ def score(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
     if world > 1:
         dist.all_reduce(counts)
     return 100.0 * counts[0].item() / max(1, counts[1].item())
-
-
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,
-             sharded: bool = True) -> float:
-    """Top-1 accuracy (percent) on clean, normalised device-resident images."""
-    return score(model, memory_eval_batches(images, labels, mean, std, batch_size=batch_size, sharded=sharded), sharded=sharded)

@@ -10,7 +10,9 @@ from awsaug_cli.augment import TrainTransform
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
-from awsaug_cli.train import OptimSettings, evaluate, learning_rate, make_optimizer, seeded_generator, train_epoch
+from awsaug_cli.train import (
+    OptimSettings, learning_rate, make_optimizer, memory_batches, memory_eval_batches, run_epoch, score, seeded_generator,
+)
 
 SETTINGS = OptimSettings(lr=0.2, warmup_start_lr=0.05, warmup_epochs=1, min_lr=0.001, weight_decay=1e-4, label_smoothing=0.05, grad_clip=3.0)
 
@@ -60,14 +62,14 @@ def test_an_epoch_learns_an_easy_problem():
     optimizer = make_optimizer(model, SETTINGS)
     losses = []
     for epoch in range(3):
-        stats = train_epoch(model, optimizer, images, labels, identity_transform(), SETTINGS, batch_size=32,
-                            first_step=epoch * 8, total_steps=24, order_generator=seeded_generator(0, epoch, 0),
-                            augment_generator=seeded_generator(0, epoch, 1))
+        batches = memory_batches(images, labels, identity_transform(), batch_size=32,
+                                 order_generator=seeded_generator(0, epoch, 0), augment_generator=seeded_generator(0, epoch, 1))
+        stats = run_epoch(model, optimizer, batches, 8, SETTINGS, first_step=epoch * 8, total_steps=24)
         losses.append(stats.train_loss)
         assert stats.images == 256
     assert losses[-1] < losses[0]
     test_images, test_labels = stripes(128, 1)
-    assert evaluate(model, test_images, test_labels, (0.5,) * 3, (0.25,) * 3) > 95
+    assert score(model, memory_eval_batches(test_images, test_labels, (0.5,) * 3, (0.25,) * 3)) > 95
 
 
 class Oracle(nn.Module):
@@ -84,8 +86,8 @@ def test_evaluate_counts_correct_predictions():
     images[:, 0, 0, 0] = labels.to(torch.uint8)
     wrong = labels.clone()
     wrong[:10] = (wrong[:10] + 1) % 10
-    assert evaluate(Oracle(), images, labels, (0.5,) * 3, (0.25,) * 3, batch_size=7) == pytest.approx(100.0)
-    assert evaluate(Oracle(), images, wrong, (0.5,) * 3, (0.25,) * 3) == pytest.approx(80.0)
+    assert score(Oracle(), memory_eval_batches(images, labels, (0.5,) * 3, (0.25,) * 3, batch_size=7)) == pytest.approx(100.0)
+    assert score(Oracle(), memory_eval_batches(images, wrong, (0.5,) * 3, (0.25,) * 3)) == pytest.approx(80.0)
 
 
 def test_seeded_generators_replay_and_separate_streams():
