@@ -11,8 +11,10 @@ from awsaug_cli.data.dataset import DataError, Dataset
 
 BUILTIN: dict[str, Callable[[int], Dataset]] = {"digits": read_digits}
 
+Format = tuple[str, Callable[[Path], bool], Callable[[Path, int, bool], Dataset]]
+
 # (what it is, does the path look like one, read it (path, image size, skip bad files)) — tried in this order
-FORMATS: tuple[tuple[str, Callable[[Path], bool], Callable[[Path, int, bool], Dataset]], ...] = (
+FORMATS: tuple[Format, ...] = (
     ("CIFAR-10/100 python folder or tarball", cifar.claims, lambda path, size, skip: cifar.read(path, size)),
     ("MNIST-family IDX folder", idx.claims, lambda path, size, skip: idx.read(path, size)),
     ("image folder (one sub-folder per class)", folder.claims,
@@ -20,10 +22,18 @@ FORMATS: tuple[tuple[str, Callable[[Path], bool], Callable[[Path, int, bool], Da
 )
 
 
+IMAGE_FOLDER = FORMATS[-1]
+
+
+def _format_of(path: Path) -> Format | None:
+    """The first format that claims an existing `path`."""
+    return next((entry for entry in FORMATS if entry[1](path)), None)
+
+
 def is_image_folder(spec: str) -> bool:
     """Whether `spec` names an image folder (the format the DALI loader reads)."""
     path = Path(spec).expanduser()
-    return spec not in BUILTIN and path.exists() and not cifar.claims(path) and not idx.claims(path) and folder.claims(path)
+    return spec not in BUILTIN and path.exists() and _format_of(path) is IMAGE_FOLDER
 
 
 def load_dataset(spec: str, *, image_size: int = 32, skip_bad_files: bool = False) -> Dataset:
@@ -38,8 +48,8 @@ def load_dataset(spec: str, *, image_size: int = 32, skip_bad_files: bool = Fals
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"{spec}: no such file or directory (built-in datasets: {', '.join(BUILTIN)})")
-    for _, looks_like, read in FORMATS:
-        if looks_like(path):
-            return read(path, image_size, skip_bad_files)
+    detected = _format_of(path)
+    if detected is not None:
+        return detected[2](path, image_size, skip_bad_files)
     kinds = "; ".join(kind for kind, _, _ in FORMATS)
     raise DataError(f"{spec}: not a dataset awsaug can read (expected: {kinds})")
