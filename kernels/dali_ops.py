@@ -12,7 +12,7 @@ blends truncated to uint8, integer luma, Pillow's histogram equalisation, 16.16 
 nearest sampling matrices, and Pillow's transform cubic (a = −1) along the shear lines. Shears
 read their four cubic taps with four nearest warps (edge-clamped, as Pillow clamps taps) and
 weight them by each line's fractional offset. Equalize is the exception: its per-image table
-runs in numpy inside the pipeline (`fn.python_function`), because DALI has no per-sample table
+runs in torch inside the pipeline (`fn.python_function`), because DALI has no per-sample table
 lookup on CPU and the one-hot formulation cost two orders of magnitude more.
 
 `apply_rows` (the "dali" backend of apply_pairs) runs a CPU pipeline, numpy in and out, built
@@ -187,23 +187,16 @@ def _autocontrast(space: Space, height: int, width: int) -> KindOp:
 
 
 def equalize_image(image: np.ndarray) -> np.ndarray:
-    """Pillow's equalize of one uint8 HWC image (reference._lut_equalize, in numpy)."""
-    out = np.empty_like(image)
-    for c in range(image.shape[-1]):
-        channel = image[..., c]
-        hist = np.bincount(channel.ravel(), minlength=256)
-        step = (hist.sum() - hist[np.flatnonzero(hist)[-1]]) // 255
-        if step == 0:
-            out[..., c] = channel
-        else:
-            out[..., c] = np.minimum((step // 2 + np.cumsum(hist) - hist) // step, 255).astype(np.uint8)[channel]
-    return out
+    """Pillow's equalize of one uint8 HWC image, with the torch reference's tables."""
+    planes = torch.from_numpy(image).permute(2, 0, 1)
+    table = reference.equalize_tables(planes.unsqueeze(0))[0]
+    return torch.gather(table, 1, planes.flatten(1).to(torch.int64)).view(planes.shape).permute(1, 2, 0).contiguous().numpy()
 
 
 def _equalize(space: Space, height: int, width: int) -> KindOp:
     # DALI has no per-sample table lookup on CPU: in DALI operators the histogram and the lookup
     # take one-hot tensors of 256 values per pixel (173 ms per 224x224 image here), so the
-    # per-image table runs in numpy through fn.python_function (about 1 ms)
+    # per-image table runs in torch through fn.python_function (1.6 ms at 224x224)
     return lambda image, params: fn.python_function(image, function=equalize_image)
 
 

@@ -206,15 +206,20 @@ def channel_histograms(images: torch.Tensor) -> torch.Tensor:
     return torch.bincount(bins.flatten(), minlength=n * 3 * 256).view(n, 3, 256)
 
 
-def _lut_equalize(group: Group) -> torch.Tensor:
-    hist = channel_histograms(group.images)
-    v = _image_levels(group)
+def equalize_tables(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [n, 3, 256]: Pillow's equalize table of each channel of uint8 [n, 3, H, W] images."""
+    hist = channel_histograms(images)
+    v = torch.arange(256, device=images.device).expand_as(hist)
     last_bin = torch.where(hist > 0, v, -1).amax(dim=2, keepdim=True)
     step = (hist.sum(dim=2, keepdim=True) - hist.gather(2, last_bin)) // 255
     below = hist.cumsum(dim=2) - hist
     safe_step = step.clamp(min=1)
     mapped = torch.div(safe_step // 2 + below, safe_step, rounding_mode="floor").clamp_(max=255)
     return torch.where(step > 0, mapped, v).to(torch.uint8)
+
+
+def _lut_equalize(group: Group) -> torch.Tensor:
+    return equalize_tables(group.images)
 
 
 def _lut_fixed(group: Group) -> torch.Tensor:
