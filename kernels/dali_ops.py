@@ -44,6 +44,7 @@ with warnings.catch_warnings():
     from nvidia.dali.data_node import DataNode
 
 MAX_BATCH = 64  # apply_rows feeds its pipeline in batches of at most this many images
+PIPELINE_THREADS = min(4, os.cpu_count() or 1)  # CPU threads of a DALI pipeline (here and in the folder loader)
 
 
 # Per-row parameters as the DALI graph reads them (one row per op and sign, as op_params):
@@ -298,7 +299,7 @@ def apply_rows_in_graph(image: DataNode, rows: DataNode, stages: int, space: Spa
 @lru_cache(maxsize=16)
 def _pipeline(space: Space, height: int, width: int, stages: int):
 
-    @pipeline_def(batch_size=MAX_BATCH, num_threads=min(4, os.cpu_count() or 1), device_id=None, enable_conditionals=True,
+    @pipeline_def(batch_size=MAX_BATCH, num_threads=PIPELINE_THREADS, device_id=None, enable_conditionals=True,
                   prefetch_queue_depth=1, exec_async=False, exec_pipelined=False)
     def graph():
         images = fn.external_source(name="images", layout="HWC")

@@ -19,7 +19,6 @@ trajectories can share every draw but the pairs (common random numbers).
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ class PipelineSettings:
     mean: tuple[float, float, float]  # pixel values / 255, as the memory path
     std: tuple[float, float, float]
     device: torch.device
-    threads: int = min(4, os.cpu_count() or 1)
+    threads: int = dali_ops.PIPELINE_THREADS
     # Where the op pairs run. False (the default, faster by measurement: BENCHMARKS.md): the
     # pipeline stops after crop and flip and the engine applies pairs, Cutout and normalisation
     # to the batch (Triton on CUDA, torch on CPU). True: the DALI ops inside the pipeline (CPU).
