@@ -22,7 +22,7 @@ import torch
 
 from awsaug_cli.agent import Agent, AgentSettings
 from awsaug_cli.checkpoint import load_checkpoint, read_tensors, write_tensors
-from awsaug_cli.data.sources import LOADERS, Augmentation, open_source
+from awsaug_cli.data.sources import Augmentation, check_loader, open_source
 from awsaug_cli.devices import join_distributed, resolve_device
 from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
@@ -109,8 +109,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
 
     preset = get_preset(pretrain["preset"], device)
     loader = pretrain.get("loader", "memory")
-    if options.loader not in LOADERS:
-        raise ValueError(f"--loader {options.loader!r}: choose one of {', '.join(LOADERS)}")
+    check_loader(options.loader)
     if options.loader not in ("auto", loader):
         raise RunError(f"the pretrain in {options.run_dir} read its data with --loader {loader}; the search fine-tunes "
                        f"its shared weights and must read the data the same way (crops, normalisation)")

@@ -136,12 +136,16 @@ class DaliSource:
         return dali_loader.eval_batches(self.parts[part], self.settings, sharded=sharded)
 
 
+def check_loader(loader: str) -> None:
+    if loader not in LOADERS:
+        raise ValueError(f"--loader {loader!r}: choose one of {', '.join(LOADERS)}")
+
+
 def resolve_loader(loader: str, data: str, device: torch.device, image_size: int) -> str:
     """"auto": DALI for an image folder on a CUDA device when DALI is installed and the images are
     ImageNet-sized (AUTO_DALI_SIZE and up: random-resized crop is their convention), memory
     otherwise (the folder decoded once; pad-crop, the CIFAR convention)."""
-    if loader not in LOADERS:
-        raise ValueError(f"--loader {loader!r}: choose one of {', '.join(LOADERS)}")
+    check_loader(loader)
     if loader == "auto":
         dali = device.type == "cuda" and image_size >= AUTO_DALI_SIZE and dali_importable() and is_image_folder(data)
         return "dali" if dali else "memory"
