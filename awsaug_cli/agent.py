@@ -1,5 +1,5 @@
-"""The search agent: logits θ1 [K], θ2 [K, K] and their update from trajectory rewards
-(spec/ALGORITHM.md, Stage 2, steps 4–7).
+"""The paper's search agent (`awsaug search --faithful`): logits θ1 [K], θ2 [K, K] and their
+update from trajectory rewards (spec/ALGORITHM.md, Stage 2, steps 4–7), exactly as specified.
 
 Per trajectory slot a running baseline b (EMA, updated before the advantage) gives the
 advantage Â = scale·(R − b) (+ λ·(R − b0)); each trajectory's advantage is split over the pairs
@@ -51,6 +51,12 @@ class UpdateInfo:
     kl: float  # KL(p_old ‖ p_new) after the update
     advantages: list[float]  # Â per trajectory
     baselines: list[float]  # b per trajectory, after this loop's EMA update
+    best_reward: float  # the best mean reward so far
+    best_loop: int  # the loop that earned it
+
+    def record(self) -> dict:
+        return {"best_reward": self.best_reward, "best_loop": self.best_loop, "kl": self.kl, "agent_lr": self.lr,
+                "ppo_steps": self.steps, "advantages": self.advantages, "baselines": self.baselines}
 
 
 def ppo_objective(joint: torch.Tensor, old: torch.Tensor, pair_advantages: torch.Tensor, clip: float, inverted: bool = False) -> torch.Tensor:
@@ -95,6 +101,14 @@ class Agent:
 
     def best_policy(self) -> Policy:
         return Policy(self.best_first, self.best_second, self.settings.parametrization, space=self.space)
+
+    def answer(self) -> Policy:
+        """The paper's output: the θ whose loop earned the best mean reward."""
+        return self.best_policy()
+
+    def explore(self) -> list[Policy]:
+        """Every trajectory samples from the current θ."""
+        return [self.policy()] * self.trajectories
 
     def lr_for(self, loop: int) -> float:
         """Linear warm-up from warmup_start_lr over the first warmup_loops loops, then lr."""
@@ -142,7 +156,7 @@ class Agent:
         old = self._joint().detach()
         steps, kl = self._ppo(old, pair_advantages) if self.settings.algorithm == "ppo" else self._reinforce(old, pair_advantages)
         self.loop += 1
-        return UpdateInfo(lr, steps, kl, advantages.tolist(), self.baselines.tolist())
+        return UpdateInfo(lr, steps, kl, advantages.tolist(), self.baselines.tolist(), self.best_reward, self.best_loop)
 
     def _step(self, objective: torch.Tensor, joint: torch.Tensor) -> None:
         loss = -(objective + self.settings.entropy_bonus * entropy(joint))

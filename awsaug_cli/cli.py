@@ -107,8 +107,12 @@ def search(
     trajectories: Optional[int] = typer.Option(None, "--trajectories", min=1, help="Trajectories per loop (paper: 8)."),
     finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10)."),
     independent_noise: bool = typer.Option(False, "--independent-noise", help="Give each trajectory its own crop/flip/Cutout/sign randomness."),
-    algorithm: str = typer.Option("ppo", "--algorithm", help="ppo or reinforce."),
-    parametrization: str = typer.Option("sigmoid", "--parametrization", help="sigmoid or softmax."),
+    faithful: bool = typer.Option(False, "--faithful", help="The paper's algorithm exactly (PPO on credit by use, best θ "
+                                  "kept) instead of awsaug's default (twins that explore on purpose, a pooled critic)."),
+    algorithm: Optional[str] = typer.Option(None, "--algorithm", help="With --faithful: ppo (default) or reinforce."),
+    parametrization: Optional[str] = typer.Option(None, "--parametrization", help="With --faithful: sigmoid (default) or softmax."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Default search: reward points per nat of "
+                                                "distance from uniform; lower moves further on the same evidence."),
     resume: bool = typer.Option(False, "--resume", help="Continue the search in --run-dir after its last finished loop."),
     loader: str = typer.Option("auto", "--loader", help="auto: the pretrain's loader (memory or dali), which the search "
                                "must use: its shared weights were trained on that loader's crops and normalisation."),
@@ -116,18 +120,21 @@ def search(
     device: str = Device,
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the search (default: the pretrain's)."),
 ) -> None:
-    """Stage 2: search the policy with PPO over fine-tunes from the shared weights."""
+    """Stage 2: search the policy over fine-tunes from the shared weights."""
+    from rich.console import Console
+
+    from awsaug_cli.rich_reporting import verdict_panel
     from awsaug_cli.search_stage import SearchOptions, run_search
 
     options = SearchOptions(
         run_dir=run_dir, loops=loops, trajectories=trajectories, finetune_epochs=finetune_epochs, resume=resume,
-        device=device, seed=seed, independent_noise=independent_noise, algorithm=algorithm, parametrization=parametrization,
-        loader=loader,
+        device=device, seed=seed, independent_noise=independent_noise, faithful=faithful, algorithm=algorithm,
+        parametrization=parametrization, temperature=temperature, loader=loader,
     )
     outcome = _run_reported(run_search, options)
     if os.environ.get("RANK", "0") == "0":
-        typer.echo(f"best policy: {outcome.best_policy} (mean reward {outcome.best_reward:.2f} % at loop {outcome.best_loop + 1})")
-        typer.echo(f"final policy: {outcome.final_policy}; history: {outcome.history}")
+        Console().print(verdict_panel(outcome.verdict, f"What the search found ({outcome.loops} loops)"))
+        typer.echo(f"policy: {outcome.policy}; final policy: {outcome.final_policy}; history: {outcome.history}")
 
 
 @app.command("export-policy")
@@ -136,26 +143,31 @@ def export_policy(
     format: str = typer.Option("awsaug", "--format", help="awsaug (canonical JSON, exact), or albumentations, kornia, dali, fastaa (top-k pairs, coverage and KL stated)."),
     top_k: int = typer.Option(25, "--top-k", help="Pairs listed, and kept by the formats that cannot hold the full distribution."),
     slots: int = typer.Option(100, "--slots", help="kornia, dali, fastaa: the kept pairs are repeated in this many slots, in proportion to probability."),
-    from_file: Optional[Path] = typer.Option(None, "--from", help="Convert this file (canonical JSON, or the authors' agent checkpoint or history) instead of the run's best policy."),
+    from_file: Optional[Path] = typer.Option(None, "--from", help="Convert this file (canonical JSON, or the authors' agent checkpoint or history) instead of the run's searched policy."),
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
 ) -> None:
-    """Write the searched policy (the best θ of the run) as canonical JSON or for another library."""
+    """Write the searched policy of the run (with what the search found) as canonical JSON or for another library."""
     from rich.console import Console
     from rich.table import Table
 
     from awsaug_cli.formats import export_policy_file
+    from awsaug_cli.search_stage import run_verdict
     from awsaug_cli.formats.approximation import describe
+    from awsaug_cli.rich_reporting import verdict_panel
 
     with user_errors():
         policy, kept = export_policy_file(out, source=from_file, run_dir=run_dir, format=format, top_k=top_k, slots=slots)
+        verdict = None if from_file is not None else run_verdict(run_dir, policy)
+    console = Console()
+    if verdict is not None:
+        console.print(verdict_panel(verdict, f"What the search in {run_dir} found"))
     table = Table(title=f"{out}: top {min(top_k, 10)} of {len(policy.space) ** 2} pairs")
     for column in ("op1", "op2", "probability"):
         table.add_column(column)
     for pair in policy.top_pairs(min(top_k, 10)):
         table.add_row(pair["op1"], pair["op2"], f"{100 * pair['prob']:.3f} %")
-    console = Console()
     console.print(table)
     console.print(f"{format}: " + ("the exact distribution (all pairs)" if kept is None else describe(kept)))
 

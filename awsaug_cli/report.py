@@ -1,5 +1,5 @@
-"""Pictures of a run: the search report (rewards, entropy, the pair heat map, op-kind marginals)
-and the policy preview (real images, clean and under pairs sampled from a policy). PNGs are
+"""Pictures of a run: the search report (rewards, entropy, the pair heat map, op-kind marginals,
+each op's probability × uniform with its noise band) and the policy preview (real images, clean and under pairs sampled from a policy). PNGs are
 written atomically."""
 
 from __future__ import annotations
@@ -14,27 +14,31 @@ from PIL import Image, ImageDraw
 
 from awsaug_cli.atomic import atomic_write_bytes
 from awsaug_cli.policy import Policy
+from awsaug_cli.quality import Verdict, judge
 from awsaug_cli.runs import RunError, read_jsonl
 
 
 def run_report(run_dir: Path, out: Path) -> None:
-    """The search report of a run: its history, and its final θ (the state's, mid-search)."""
+    """The search report of a run: its history, its answer and final policy (mid-search: the
+    state's current policy for both)."""
     from awsaug_cli.formats import import_policy
-    from awsaug_cli.search_stage import load_state, search_paths
+    from awsaug_cli.runs import read_run
+    from awsaug_cli.search_stage import search_paths, state_policy
 
     paths = search_paths(run_dir)
     if not paths["history"].exists():
         raise RunError(f"{run_dir}: no search history ({paths['history']}); run `awsaug search` first")
     if paths["final"].exists():
-        final = import_policy(paths["final"])
+        final, answer = import_policy(paths["final"]), import_policy(paths["answer"])
     else:
-        tensors, scalars, _ = load_state(paths["state"])
-        final = Policy(tensors["first"], tensors["second"], scalars["settings"]["parametrization"])
-    search_report(paths["history"], final, out)
+        final = answer = state_policy(paths["state"])
+    temperature = read_run(run_dir).get("search", {}).get("agent", {}).get("temperature")
+    search_report(paths["history"], final, answer, out, temperature)
 
 
-def search_report(history_file: Path, final: Policy, out: Path) -> None:
-    """Four panels from search/history.jsonl and the final policy."""
+def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, temperature: float | None = None) -> None:
+    """Five panels from search/history.jsonl, the final policy and the answer. `temperature`
+    (awsaug's default search) turns the critic's standard errors into each op's noise band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,14 +49,14 @@ def search_report(history_file: Path, final: Policy, out: Path) -> None:
     if not loops:
         raise RunError(f"{history_file}: no finished search loop to report")
     x = np.array([r["loop"] + 1 for r in loops])
-    figure, axes = plt.subplots(2, 2, figsize=(15, 11))
+    figure, axes = plt.subplots(3, 2, figsize=(15, 16))
 
     rewards = axes[0, 0]
     for r in loops:
         rewards.scatter([r["loop"] + 1] * len(r["rewards"]), r["rewards"], s=8, color="0.6", zorder=1)
     rewards.plot(x, [r["mean_reward"] for r in loops], color="C0", label="mean over trajectories", zorder=2)
-    best = np.maximum.accumulate([r["mean_reward"] for r in loops])
-    rewards.plot(x, best, color="C3", linestyle="--", label="best mean so far", zorder=2)
+    if "best_reward" in loops[-1]:  # the paper's algorithm keeps the best loop's θ
+        rewards.plot(x, [r["best_reward"] for r in loops], color="C3", linestyle="--", label="best mean so far", zorder=2)
     rewards.scatter([], [], s=8, color="0.6", label="trajectory")
     rewards.set(title="Reward per loop (validation accuracy, %)", xlabel="loop", ylabel="reward (%)")
     rewards.legend()
@@ -80,11 +84,38 @@ def search_report(history_file: Path, final: Policy, out: Path) -> None:
     else:
         kinds.text(0.5, 0.5, "not recorded in this history", ha="center", va="center", transform=kinds.transAxes)
 
+    gs = axes[2, 0].get_gridspec()
+    for axis in axes[2]:
+        axis.remove()
+    multiples_panel(figure.add_subplot(gs[2, :]), judge(answer, records), temperature)
+
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     atomic_write_bytes(out, buffer.getvalue())
+
+
+def multiples_panel(axis, verdict: Verdict, temperature: float | None) -> None:
+    """The answer's op marginals × uniform, sorted; red/green where the evidence passes the
+    verdict's threshold. Noise band: per op ±2 standard errors of the critic carried
+    through p ∝ exp(β/T) (awsaug's default), or the twin gauge's spread around 1 (the paper's)."""
+    names = sorted(verdict.multiples, key=verdict.multiples.get)
+    values = np.array([verdict.multiples[name] for name in names])
+    evident = verdict.evident
+    colours = ["C3" if evident.get(n, 0) < 0 else "C2" if evident.get(n, 0) > 0 else "0.6" for n in names]
+    axis.bar(range(len(names)), values, color=colours)
+    if temperature is not None and verdict.errors is not None:
+        spread = np.array([2 * verdict.errors[n] * len(names) / 2 / temperature for n in names])
+        axis.errorbar(range(len(names)), values, yerr=[values * (1 - np.exp(-spread)), values * (np.exp(spread) - 1)],
+                      fmt="none", ecolor="k", capsize=2, label="±2 standard errors of the evidence")
+    elif verdict.twin_gap is not None and math.isfinite(verdict.twin_gap):
+        axis.axhspan(1 / (1 + verdict.twin_gap), 1 + verdict.twin_gap, color="0.9", label="twin gauge spread (noise)")
+    axis.axhline(1.0, color="0.3", linestyle=":", label="uniform")
+    axis.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    state = "found: red avoided, green favoured" if verdict.found else "nothing distinguishable from noise"
+    axis.set(title=f"Each op's probability in the answer × uniform (KL {verdict.kl:.3f} nats; {state})", ylabel="× uniform")
+    axis.legend(fontsize=8)
 
 
 TILE = 128

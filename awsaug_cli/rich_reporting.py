@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from awsaug_cli.bench import Measurement, speedups
+from awsaug_cli.quality import Verdict
 
 
 class RichReporter:
@@ -76,3 +78,9 @@ def bench_table(results: list[Measurement]) -> Table:
             "—" if ratio is None else f"{ratio:.1f}×",
         )
     return table
+
+
+def verdict_panel(verdict: Verdict, title: str) -> Panel:
+    """What the search found, framed so it cannot be missed; yellow when it found nothing."""
+    return Panel("\n".join(verdict.lines()), title=title, title_align="left",
+                 border_style="green" if verdict.found else "yellow")

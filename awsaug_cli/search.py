@@ -1,14 +1,17 @@
-"""Stage 2's loop: L loops of W trajectories; each trajectory scores the current policy with an
-evaluator, the agent updates θ from the rewards, and the best θ is kept.
+"""Stage 2's loop: L loops of W trajectories; each trajectory scores a policy with an evaluator
+and the agent updates from the rewards. Two agents: awsaug's default (contrast.py: twins that
+explore on purpose, a pooled critic) and the paper's (agent.py: PPO on credit by use, the best θ
+kept), chosen by the `algorithm` option ("contrast", or "ppo" / "reinforce" for the paper's).
 
 `search()` is the engine and takes any evaluator (the real fine-tune from the shared weights,
 awsaug_cli.finetune, or a synthetic one in tests):
 
     evaluate(policy, loop, trajectory, generator) -> Trial(reward_percent, usage LongTensor [K, K], details)
 
-where `generator` is that trajectory's own source of randomness for sampling pairs (the
-fine-tune also uses `loop` to share one loop's noise across trajectories) and `details` go
-into the trajectory's history record. Under torch.distributed the trajectories are spread over
+where `policy` is the one that trajectory samples its pairs from (the agent's exploration),
+`generator` is that trajectory's own source of randomness for sampling pairs (the fine-tune also
+uses `loop` to share one loop's noise across trajectories) and `details` go into the
+trajectory's history record. Under torch.distributed the trajectories are spread over
 the ranks and their results summed, so every rank makes the same update.
 """
 
@@ -17,16 +20,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import torch
 import torch.distributed as dist
 
 from awsaug_cli.agent import Agent, AgentSettings, entropy
+from awsaug_cli.contrast import ContrastAgent, ContrastSettings
+from awsaug_cli.critic import op_rates
 from awsaug_cli.policy import Policy
+from awsaug_cli.quality import GAUGE, kind_marginals, marginal, op_multiples
 from awsaug_cli.space import AWS36, Space
 from awsaug_cli.train import distributed, seeded_generator
-
 
 
 class Trial(NamedTuple):
@@ -38,37 +43,61 @@ class Trial(NamedTuple):
 
 
 Evaluate = Callable[[Policy, int, int, torch.Generator], Trial]
-# Identical operations under two names: their probabilities should move together (a noise gauge).
-GAUGE = ("Invert", "Solarize_mag0")
 
 
 class SearchError(ValueError):
     """A search that cannot go on (a diverged fine-tune, trajectories that do not fit the ranks)."""
 
 
+class SearchAgent(Protocol):
+    """What the engine needs of an agent (contrast.ContrastAgent, agent.Agent)."""
+
+    loop: int  # loops completed
+    space: Space
+
+    def explore(self) -> list[Policy]: ...  # the policy each trajectory of the coming loop samples
+
+    def update(self, rewards: torch.Tensor, usages: torch.Tensor) -> Any: ...  # an info with .record()
+
+    def policy(self) -> Policy: ...  # the current one
+
+    def answer(self) -> Policy: ...  # what the search hands back
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]: ...
+
+    def load_state(self, tensors: dict[str, torch.Tensor], scalars: dict) -> None: ...
+
+
+DEFAULT_ALGORITHM = "contrast"
+FAITHFUL_ALGORITHMS = ("ppo", "reinforce")  # the paper's update (agent.py)
+ALGORITHMS = (DEFAULT_ALGORITHM, *FAITHFUL_ALGORITHMS)
+
+
+def make_agent(trajectories: int, seed: int = 0, space: Space = AWS36, algorithm: str = DEFAULT_ALGORITHM,
+               **options: Any) -> SearchAgent:
+    """The agent of `algorithm` with `options` (fields of ContrastSettings, or of AgentSettings
+    for the paper's algorithms); TypeError names an option the algorithm does not have."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+    settings_type = ContrastSettings if algorithm == DEFAULT_ALGORITHM else AgentSettings
+    unknown = set(options) - {f.name for f in fields(settings_type)}
+    if unknown:
+        raise TypeError(f"unknown options for the {algorithm} algorithm: {', '.join(sorted(unknown))}")
+    if algorithm == DEFAULT_ALGORITHM:
+        return ContrastAgent(trajectories, ContrastSettings(**options), space, seed)
+    return Agent(trajectories, AgentSettings(algorithm=algorithm, **options), space)
+
+
 @dataclass
 class SearchResult:
-    best_policy: Policy
-    final_policy: Policy
+    answer: Policy  # what the search hands back: the default's final policy, or the paper's best θ
+    final_policy: Policy  # the policy after the last loop
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def marginal(joint: torch.Tensor, index: int) -> float:
-    """Probability that a pair contains op `index` (as op1, op2 or both)."""
-    return float(joint[index, :].sum() + joint[:, index].sum() - joint[index, index])
-
-
-def kind_marginals(joint: torch.Tensor, space: Space) -> dict[str, float]:
-    """Per op kind, the probability that a pair contains an op of that kind."""
-    kinds = [op.kind for op in space.ops]
-    marginals = {}
-    for kind in dict.fromkeys(kinds):
-        outside = torch.tensor([k != kind for k in kinds])
-        marginals[kind] = float(1 - joint[outside][:, outside].sum())
-    return marginals
-
-
-def loop_summary(agent: Agent, loop: int, rewards: torch.Tensor, before: Policy, info) -> dict[str, Any]:
+def loop_summary(agent: SearchAgent, loop: int, rewards: torch.Tensor, before: Policy, info) -> dict[str, Any]:
+    """The loop's history record: its rewards, the policy the loop explored around (`before`),
+    and what the agent's update reported."""
     joint = before.joint()
     space = agent.space
     return {
@@ -76,17 +105,12 @@ def loop_summary(agent: Agent, loop: int, rewards: torch.Tensor, before: Policy,
         "loop": loop,
         "rewards": rewards.tolist(),
         "mean_reward": float(rewards.mean()),
-        "best_reward": agent.best_reward,
-        "best_loop": agent.best_loop,
         "entropy": float(entropy(joint)),
-        "kl": info.kl,
-        "agent_lr": info.lr,
-        "ppo_steps": info.steps,
-        "advantages": info.advantages,
-        "baselines": info.baselines,
         "gauge": {name: marginal(joint, space.index(name)) for name in GAUGE if name in space.names},
+        "op_multiples": list(op_multiples(before).values()),
         "kind_marginals": kind_marginals(joint, space),
         "top_pairs": before.top_pairs(5),
+        **info.record(),
     }
 
 
@@ -103,32 +127,31 @@ def search(
     trajectories: int,
     seed: int = 0,
     space: Space = AWS36,
-    agent: Agent | None = None,
-    on_loop: Callable[[Agent, list[dict[str, Any]]], None] | None = None,
+    agent: SearchAgent | None = None,
+    on_loop: Callable[[SearchAgent, list[dict[str, Any]]], None] | None = None,
     **agent_options: Any,
 ) -> SearchResult:
     """Run loops `agent.loop` .. `loops − 1` (a fresh agent unless one is given to continue).
 
-    `agent_options` are AgentSettings fields. `on_loop(agent, records)` runs after every loop
-    with that loop's history records (trajectory records, then the loop summary)."""
+    `agent_options` go to `make_agent`: `algorithm` ("contrast", the default, or the paper's
+    "ppo" / "reinforce") and that algorithm's settings. `on_loop(agent, records)` runs after
+    every loop with that loop's history records (trajectory records, then the loop summary)."""
     if loops < 1 or trajectories < 1:
         raise SearchError(f"loops and trajectories must be positive, got {loops} and {trajectories}")
     rank, world = distributed()
     check_sharing(trajectories, world)
-    unknown = set(agent_options) - {f.name for f in fields(AgentSettings)}
-    if unknown:
-        raise TypeError(f"unknown agent options: {', '.join(sorted(unknown))}")
-    agent = agent or Agent(trajectories, AgentSettings(**agent_options), space)
+    agent = agent or make_agent(trajectories, seed, space, **agent_options)
     history: list[dict[str, Any]] = []
     k = len(space)
     while agent.loop < loops:
         loop = agent.loop
         policy = agent.policy()
+        explored = agent.explore()
         rewards = torch.zeros(trajectories, dtype=torch.float64)
         usages = torch.zeros(trajectories, k, k, dtype=torch.int64)
         details: dict[int, dict[str, Any]] = {}
         for trajectory in range(rank, trajectories, world):
-            trial = evaluate(policy, loop, trajectory, seeded_generator(seed, loop, trajectory))
+            trial = evaluate(explored[trajectory], loop, trajectory, seeded_generator(seed, loop, trajectory))
             rewards[trajectory] = trial.reward
             usages[trajectory] = trial.usage
             details[trajectory] = trial.details
@@ -143,12 +166,14 @@ def search(
             raise SearchError(f"loop {loop}: trajectory {bad[0]} gave a non-finite reward (a diverged fine-tune?); "
                               f"the search state stays at loop {loop}")
         info = agent.update(rewards, usages)
+        rates = op_rates(usages)
         records = [
-            {"kind": "trajectory", "loop": loop, "trajectory": t, "reward": float(rewards[t]), **details.get(t, {})}
+            {"kind": "trajectory", "loop": loop, "trajectory": t, "reward": float(rewards[t]),
+             "op_rates": rates[t].tolist(), **details.get(t, {})}
             for t in range(trajectories)
         ]
         records.append(loop_summary(agent, loop, rewards, policy, info))
         history += records
         if on_loop is not None:
             on_loop(agent, records)
-    return SearchResult(agent.best_policy(), agent.policy(), history)
+    return SearchResult(agent.answer(), agent.policy(), history)

@@ -1,10 +1,11 @@
 """Stage 2 (`awsaug search`): the policy search over fine-tunes from the run's shared weights.
 
 Reads the pretrain of the run directory (settings from run.json, ω_share from
-pretrain/shared.safetensors) and writes under search/: state.safetensors (θ, Adam state,
-baselines, best θ, loop index — saved atomically after every loop), history.jsonl (a record
-per trajectory and one per loop) and, at the end, best_policy.json and final_policy.json
-(canonical policy files). A search killed at any moment resumes with --resume from the last
+pretrain/shared.safetensors) and writes under search/: state.safetensors (the agent — awsaug's
+critic, or with --faithful the paper's θ, Adam state, baselines and best θ — and the loop index,
+saved atomically after every loop), history.jsonl (a record per trajectory and one per loop)
+and, at the end, policy.json (the search's answer) and final_policy.json (the policy after the
+last loop: the same for awsaug's default, the last θ for the paper's, whose answer is its best θ). A search killed at any moment resumes with --resume from the last
 finished loop; every loop's randomness derives from (seed, loop, trajectory), so on CPU the
 resumed θ history equals the uninterrupted one.
 """
@@ -20,17 +21,20 @@ from typing import Any
 
 import torch
 
-from awsaug_cli.agent import Agent, AgentSettings
+from awsaug_cli.agent import AgentSettings
 from awsaug_cli.checkpoint import load_checkpoint, read_tensors, write_tensors
 from awsaug_cli.data.sources import Augmentation, check_loader, open_source
 from awsaug_cli.devices import join_distributed, resolve_device
 from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
+from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.pretrain import checkpoint_path
 from awsaug_cli.reporting import Reporter, SilentReporter
-from awsaug_cli.runs import RunError, append_jsonl, check_same, read_run, rewind_jsonl, write_stage
-from awsaug_cli.search import check_sharing, search
+from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
+from awsaug_cli.contrast import ContrastSettings
+from awsaug_cli.quality import Verdict, judge, kl_from_uniform
+from awsaug_cli.search import DEFAULT_ALGORITHM, SearchAgent, check_sharing, make_agent, search
 from awsaug_cli.space import AWS36
 from awsaug_cli.train import barrier, distributed
 
@@ -47,32 +51,45 @@ class SearchOptions:
     device: str = "auto"
     seed: int | None = None  # None: the pretrain's seed
     independent_noise: bool = False
-    algorithm: str = "ppo"
-    parametrization: str = "sigmoid"
+    faithful: bool = False  # the paper's algorithm (agent.py) instead of awsaug's default (contrast.py)
+    algorithm: str | None = None  # faithful only: ppo (default) or reinforce
+    parametrization: str | None = None  # faithful only: sigmoid (default) or softmax
+    temperature: float | None = None  # default algorithm only: reward points per nat (contrast.py)
     loader: str = "auto"  # auto: the pretrain's; memory or dali must be the pretrain's
+
+    def agent_settings(self) -> dict[str, Any]:
+        """The agent's record for run.json: its algorithm and every setting."""
+        if self.faithful:
+            if self.temperature is not None:
+                raise ValueError("--temperature belongs to awsaug's default search; the paper's (--faithful) has none")
+            settings = AgentSettings(algorithm=self.algorithm or "ppo", parametrization=self.parametrization or "sigmoid")
+            return dataclasses.asdict(settings)
+        if self.algorithm is not None or self.parametrization is not None:
+            raise ValueError("--algorithm and --parametrization choose among the paper's variants: add --faithful")
+        contrast = ContrastSettings() if self.temperature is None else ContrastSettings(temperature=self.temperature)
+        return {"algorithm": DEFAULT_ALGORITHM, **dataclasses.asdict(contrast)}
 
 
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    best_policy: Path
+    policy: Path  # the answer
     final_policy: Path
     history: Path
     loops: int
-    best_reward: float
-    best_loop: int
+    verdict: Verdict
 
 
 def search_paths(run_dir: Path) -> dict[str, Path]:
     folder = run_dir / "search"
     return {"state": folder / "state.safetensors", "history": folder / "history.jsonl",
-            "best": folder / "best_policy.json", "final": folder / "final_policy.json"}
+            "answer": folder / "policy.json", "final": folder / "final_policy.json"}
 
 
 STATE_FORMAT = "awsaug.search"
 
 
-def save_state(path: Path, agent: Agent, settings: dict[str, Any], records: list[dict[str, Any]]) -> None:
+def save_state(path: Path, agent: SearchAgent, settings: dict[str, Any], records: list[dict[str, Any]]) -> None:
     """The agent after a loop, with that loop's history records (restored on resume if a crash
     came between this write and the history's)."""
     tensors, scalars = agent.state()
@@ -86,6 +103,7 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], lis
 
 def run_search(options: SearchOptions, reporter: Reporter | None = None) -> SearchOutcome:
     reporter = reporter or SilentReporter()
+    agent_settings = options.agent_settings()  # a bad combination of options fails before anything is read
     device = resolve_device(options.device)
     join_distributed(device)
     rank, world = distributed()
@@ -125,14 +143,13 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
     if source.fingerprint() != pretrain["data_fingerprint"]:
         raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
                        f"recorded {pretrain['data_fingerprint']})")
-    agent_settings = AgentSettings(parametrization=options.parametrization, algorithm=options.algorithm)
     settings = {
         "loops": options.loops or preset.search_loops,
         "trajectories": options.trajectories or preset.search_trajectories,
         "finetune_epochs": options.finetune_epochs or preset.finetune_epochs,
         "seed": pretrain["seed"] if options.seed is None else options.seed,
         "common_noise": not options.independent_noise,
-        "agent": dataclasses.asdict(agent_settings),
+        "agent": agent_settings,
         "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
         "world_size": world,
         "device": device.type,
@@ -140,7 +157,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
     check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
 
     paths = search_paths(options.run_dir)
-    agent = Agent(settings["trajectories"], agent_settings, AWS36)
+    agent = make_agent(settings["trajectories"], settings["seed"], AWS36, **agent_settings)
     recorded = run.get("search")
     if options.resume:
         if not recorded or not paths["state"].exists():
@@ -170,31 +187,68 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
                   f"{settings['finetune_epochs']} fine-tune epochs from {shared_file} on {device}")
     started, first_loop = time.perf_counter(), agent.loop
 
-    def after_loop(agent: Agent, records: list[dict[str, Any]]) -> None:
+    def after_loop(agent: SearchAgent, records: list[dict[str, Any]]) -> None:
         if rank == 0:
             save_state(paths["state"], agent, settings, records)  # first: history never runs ahead of the state
             for record in records:
                 append_jsonl(paths["history"], record)
-        summary = records[-1]
         elapsed = time.perf_counter() - started
         remaining = elapsed / (agent.loop - first_loop) * (settings["loops"] - agent.loop)
-        reporter.status(f"search loop {agent.loop}/{settings['loops']}", [
-            ("mean reward", f"{summary['mean_reward']:.2f} %"),
-            ("best mean reward", f"{summary['best_reward']:.2f} % (loop {summary['best_loop'] + 1})"),
-            ("entropy", f"{summary['entropy']:.3f} nats (uniform {2 * math.log(len(AWS36)):.3f})"),
-            ("top pairs", ", ".join(f"{p['op1']}+{p['op2']} {100 * p['prob']:.2f}%" for p in summary["top_pairs"][:3])),
-            ("noise gauge", ", ".join(f"{name} {100 * p:.2f}%" for name, p in summary["gauge"].items())),
-            ("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s"),
-        ])
+        reporter.status(f"search loop {agent.loop}/{settings['loops']}",
+                        loop_rows(records[-1], agent) + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")])
 
     result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
                     agent=agent, on_loop=after_loop)
+    verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history)
     if rank == 0:
         provenance = {"dataset": pretrain["data_name"], "model": pretrain["model"], "preset": pretrain["preset"],
-                      "seed": settings["seed"], "loops_run": agent.loop}
-        result.best_policy.provenance.update(provenance, best_reward=agent.best_reward, best_loop=agent.best_loop)
+                      "seed": settings["seed"], "loops_run": agent.loop, "algorithm": agent_settings["algorithm"]}
+        result.answer.provenance.update(provenance, **answer_provenance(result.history, verdict))
         result.final_policy.provenance.update(provenance, final=True)
-        result.best_policy.save(paths["best"])
+        result.answer.save(paths["answer"])
         result.final_policy.save(paths["final"])
     barrier()  # every rank returns once the policies are written
-    return SearchOutcome(paths["best"], paths["final"], paths["history"], agent.loop, agent.best_reward, agent.best_loop)
+    return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
+
+
+def loop_rows(summary: dict[str, Any], agent: SearchAgent) -> list[tuple[str, str]]:
+    """The live status after a loop: the reward, how far the policy moved and on what evidence."""
+    rows = [("mean reward", f"{summary['mean_reward']:.2f} %")]
+    if "best_reward" in summary:  # the paper's agent
+        rows.append(("best mean reward", f"{summary['best_reward']:.2f} % (loop {summary['best_loop'] + 1})"))
+    if summary.get("effect_errors"):  # awsaug's critic, once it has residual freedom
+        z = [(e / s if s and s > 0 else 0.0, name) for e, s, name in
+             zip(summary["effects"], summary["effect_errors"], agent.space.names)]
+        strongest = sorted(z, key=lambda item: -abs(item[0]))[:3]
+        rows.append(("strongest evidence", ", ".join(f"{name} z={value:+.1f}" for value, name in strongest) +
+                     f" (evidence from |z| ≥ {summary['evidence_threshold']:.1f})"))
+    rows += [
+        ("KL from uniform", f"{kl_from_uniform(agent.policy()):.3f} nats"),
+        ("top pairs", ", ".join(f"{p['op1']}+{p['op2']} {100 * p['prob']:.2f}%" for p in summary["top_pairs"][:3])),
+        ("noise gauge", ", ".join(f"{name} {100 * p:.2f}%" for name, p in summary["gauge"].items())),
+    ]
+    return rows
+
+
+def answer_provenance(history: list[dict[str, Any]], verdict: Verdict) -> dict[str, Any]:
+    """What the answer records of how it was found: the paper's best loop, and the verdict."""
+    loops = [record for record in history if record.get("kind") == "loop"]
+    found = {"found": verdict.found, "evident": verdict.evident, "kl_from_uniform": verdict.kl}
+    if loops and "best_reward" in loops[-1]:
+        return {**found, "best_reward": loops[-1]["best_reward"], "best_loop": loops[-1]["best_loop"]}
+    return found
+
+
+def run_verdict(run_dir: Path, answer: Policy) -> Verdict | None:
+    """The verdict on `answer` from the run's search history; None when the run has none."""
+    history = read_jsonl(search_paths(run_dir)["history"])
+    return judge(answer, history) if history else None
+
+
+def state_policy(path: Path) -> Policy:
+    """The current policy of a search in progress, from its saved state."""
+    tensors, metadata = read_tensors(path, STATE_FORMAT)
+    settings = metadata["settings"]
+    agent = make_agent(settings["trajectories"], settings["seed"], AWS36, **settings["agent"])
+    agent.load_state(tensors, metadata["scalars"])
+    return agent.policy()

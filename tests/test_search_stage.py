@@ -54,19 +54,37 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           cwd=REPO, env={**os.environ, **(env or {})})
 
 
-def test_search_writes_state_history_and_policies(pretrained, tmp_path):
+@pytest.mark.parametrize("faithful, algorithm, agent_fields", [
+    (False, "contrast", {"effects", "effect_errors", "reward_noise"}),
+    (True, "ppo", {"kl", "agent_lr", "best_reward", "best_loop"}),
+])
+def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful, algorithm, agent_fields):
     run_dir = copy_run(pretrained, tmp_path / "run")
-    outcome = run_search(SearchOptions(run_dir=run_dir, loops=2, trajectories=2, finetune_epochs=1))
+    outcome = run_search(SearchOptions(run_dir=run_dir, loops=2, trajectories=2, finetune_epochs=1, faithful=faithful))
     records = [json.loads(line) for line in (run_dir / "search" / "history.jsonl").read_text().splitlines()]
     assert [(r["kind"], r["loop"]) for r in records] == [("trajectory", 0), ("trajectory", 0), ("loop", 0),
                                                          ("trajectory", 1), ("trajectory", 1), ("loop", 1)]
     trajectory, summary = records[0], records[2]
     assert len(trajectory["epoch_acc"]) == 1 and trajectory["reward"] == trajectory["epoch_acc"][0]
-    assert {"entropy", "kl", "agent_lr", "top_pairs", "gauge", "mean_reward"} <= set(summary)
+    assert len(trajectory["op_rates"]) == 36 and sum(trajectory["op_rates"]) == pytest.approx(2.0)
+    assert {"entropy", "top_pairs", "gauge", "mean_reward"} | agent_fields <= set(summary)
     assert set(summary["gauge"]) == {"Invert", "Solarize_mag0"}
-    best = Policy.load(outcome.best_policy)
-    assert best.provenance["loops_run"] == 2 and outcome.loops == 2
-    assert json.loads((run_dir / "run.json").read_text())["search"]["common_noise"] is True
+    answer = Policy.load(outcome.policy)
+    assert answer.provenance["loops_run"] == 2 and outcome.loops == 2
+    assert answer.provenance["algorithm"] == algorithm and answer.provenance["found"] == outcome.verdict.found
+    assert ("best_loop" in answer.provenance) == faithful
+    recorded = json.loads((run_dir / "run.json").read_text())["search"]
+    assert recorded["common_noise"] is True and recorded["agent"]["algorithm"] == algorithm
+    exported = CliRunner().invoke(app, ["export-policy", str(tmp_path / "out.json"), "--run-dir", str(run_dir)])
+    assert exported.exit_code == 0 and "What the search" in exported.output and "nothing distinguishable" in exported.output
+    assert Policy.load(tmp_path / "out.json").provenance == answer.provenance
+    for finished in (True, False):  # mid-search, the report draws the state's policy
+        if not finished:
+            (run_dir / "search" / "policy.json").unlink()
+            (run_dir / "search" / "final_policy.json").unlink()
+        drawn = CliRunner().invoke(app, ["report", "--run-dir", str(run_dir), "--out", str(tmp_path / f"r{finished}.png")])
+        assert drawn.exit_code == 0, drawn.output
+        assert (tmp_path / f"r{finished}.png").stat().st_size > 10_000
 
 
 def fine_tune(run_dir: Path, common_noise: bool) -> FineTune:
@@ -136,7 +154,7 @@ def test_two_processes_give_the_theta_of_one_running_the_trajectories_in_turn(pr
         env={**os.environ, **threads})
     assert finished.returncode == 0, finished.stderr[-2000:]
     a, b = load_file(str(single / "search" / "state.safetensors")), load_file(str(double / "search" / "state.safetensors"))
-    assert torch.equal(a["first"], b["first"]) and torch.equal(a["second"], b["second"])
+    assert set(a) == set(b) and all(torch.equal(a[name], b[name]) for name in a)
     assert json.loads((double / "run.json").read_text())["search"]["world_size"] == 2
 
 
@@ -168,6 +186,11 @@ def test_search_refusals(pretrained, tmp_path):
         run_search(SearchOptions(run_dir=other_model, loops=1))
     result = CliRunner().invoke(app, ["search", "--run-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "awsaug pretrain" in result.output
+    for args, message in ((["--algorithm", "reinforce"], "add --faithful"), (["--faithful", "--temperature", "5"], "has none"),
+                          (["--temperature", "-1"], "temperature must be positive")):
+        result = CliRunner().invoke(app, ["search", "--run-dir", str(pretrained), "--loops", "1", *args])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (pretrained / "search").exists()
 
 
 def test_changed_data_is_refused(tmp_path):

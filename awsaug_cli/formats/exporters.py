@@ -43,14 +43,14 @@ def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25, s
 
 def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format: str = "awsaug", top_k: int = 25,
                        slots: int = 100) -> tuple[Policy, Approximation | None]:
-    """Export `source` (default: the run's best policy) to `out`; returns the policy and, for a
+    """Export `source` (default: the run's searched policy) to `out`; returns the policy and, for a
     non-canonical format, what the export kept of it."""
     from awsaug_cli.formats.importers import import_policy
     from awsaug_cli.runs import RunError
     from awsaug_cli.search_stage import search_paths
 
     if source is None:
-        source = search_paths(run_dir)["best"]
+        source = search_paths(run_dir)["answer"]
         if not source.exists():
             raise RunError(f"{run_dir}: no finished search (no {source}); run `awsaug search` or pass --from FILE")
     policy = import_policy(source)

@@ -1,0 +1,133 @@
+"""awsaug's default search update: contrasts explored on purpose, a pooled critic, and the policy
+that trades the critic's predicted gain against distance from the shared policy.
+
+Why (README "How the search works", BENCHMARKS.md "Search quality"): in the paper's update every
+trajectory samples from the same p, so trajectories differ in op use only by sampling noise
+(about ±5 % per op) and the credit-by-use gradient is mostly noise, which Adam's normalised
+step then follows. Here:
+
+1. **Twins explore on purpose.** Trajectories come in pairs; for each pair a random half of the
+   ops is made e^tilt times more likely in one twin and e^-tilt times in the other (the other
+   half the reverse), so op use differs by about ±46 % between twins (tilt 0.5). With common
+   random numbers the twins share everything else.
+2. **Credit by regression.** The critic (critic.py) fits every trajectory's reward to the op use
+   it actually sampled, pooled over all loops.
+3. **The policy is the critic's.** p(i, j) ∝ exp((β̃_i + β̃_j) / T): the distribution that maximises
+   the critic's predicted reward minus T · KL(p ‖ uniform), where β̃ = β̂ · β̂² / (β̂² + (c·se)²) is
+   each estimate shrunk by its own evidence (c = `shrinkage`): an effect within its noise moves
+   the policy little, so noise does not pass for a finding, and until the fit can state its
+   errors the policy stays uniform and the twins explore around it. The shared weights were trained under
+   the uniform policy and the fine-tune ranks policies near it; T (reward points per nat) says how
+   far evidence may take the policy. Nothing is integrated step by step, so early noisy estimates
+   do not linger, and the answer is the last policy (no best-loop choice, no winner's curse).
+
+The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from awsaug_cli.critic import Critic, op_rates
+from awsaug_cli.policy import Policy
+from awsaug_cli.space import AWS36, Space
+from awsaug_cli.train import seeded_generator
+
+EXPLORATION_STREAM = -3  # seeded_generator(seed, -3, loop): the loop's exploration directions
+
+
+@dataclass(frozen=True)
+class ContrastSettings:
+    tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the policy does
+    temperature: float = 8.0  # reward points per nat: an op costing T points per image gets e× less probability
+    ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) points are believed a priori
+    shrinkage: float = 1.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
+
+    def __post_init__(self) -> None:
+        for name in ("tilt", "temperature", "ridge", "shrinkage"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class ContrastInfo:
+    effects: list[float]  # β̂ per op after this loop (reward points per application per image)
+    errors: list[float] | None  # their standard errors (None until the fit has residual freedom)
+    noise: float | None  # residual standard deviation of a trajectory's reward (None: as errors)
+    threshold: float | None  # |β̂| / error that counts as evidence (None: as errors)
+
+    def record(self) -> dict:
+        return {"effects": self.effects, "effect_errors": self.errors, "reward_noise": self.noise,
+                "evidence_threshold": self.threshold}
+
+
+def split_directions(count: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """`count` directions ±1 [count, size], each +1 on a random half of the ops."""
+    directions = torch.ones(count, size, dtype=torch.float64)
+    for row in directions:
+        row[torch.randperm(size, generator=generator)[: size // 2]] = -1.0
+    return directions
+
+
+class ContrastAgent:
+    """The critic and what the next loop explores; same interface as the paper's Agent."""
+
+    def __init__(self, trajectories: int, settings: ContrastSettings = ContrastSettings(), space: Space = AWS36,
+                 seed: int = 0) -> None:
+        self.trajectories, self.settings, self.space, self.seed = trajectories, settings, space, seed
+        self.critic = Critic.empty(len(space), settings.ridge)
+        self.loop = 0  # loops completed
+
+    def _logits(self) -> torch.Tensor:
+        """β̃ / T: the critic's effects shrunk by their evidence (all zero until errors exist)."""
+        effects = self.critic.effects()
+        if math.isnan(self.critic.noise()):
+            return torch.zeros_like(effects)
+        spread = (self.settings.shrinkage * self.critic.errors()) ** 2
+        weight = torch.where(effects != 0, effects**2 / (effects**2 + spread), torch.zeros_like(effects))
+        return effects * weight / self.settings.temperature
+
+    def policy(self) -> Policy:
+        logits = self._logits()
+        return Policy(logits, logits.repeat(len(self.space), 1), "softmax", space=self.space)
+
+    def answer(self) -> Policy:
+        return self.policy()
+
+    def explore(self) -> list[Policy]:
+        """The policy each trajectory of the coming loop samples from: twins tilted apart along
+        a random split of the ops; an odd last trajectory samples the policy itself."""
+        logits = self._logits()
+        generator = seeded_generator(self.seed, EXPLORATION_STREAM, self.loop)
+        policies = []
+        for direction in split_directions(self.trajectories // 2, len(self.space), generator):
+            for sign in (1.0, -1.0):
+                tilted = logits + sign * self.settings.tilt * direction
+                policies.append(Policy(tilted, tilted.repeat(len(self.space), 1), "softmax", space=self.space))
+        return policies + [self.policy()] * (self.trajectories % 2)
+
+    def update(self, rewards: torch.Tensor, usages: torch.Tensor) -> ContrastInfo:
+        """Add one loop's rewards [W] (percent) and pair counts [W, K, K] to the critic."""
+        k = len(self.space)
+        if rewards.shape != (self.trajectories,) or usages.shape != (self.trajectories, k, k):
+            raise ValueError(f"expected rewards [{self.trajectories}] and usages [{self.trajectories}, K, K]")
+        if not torch.isfinite(rewards).all():
+            raise ValueError("non-finite reward")
+        self.critic.add(op_rates(usages), rewards)
+        self.loop += 1
+        noise = self.critic.noise()
+        if math.isnan(noise):
+            return ContrastInfo(self.critic.effects().tolist(), None, None, None)
+        return ContrastInfo(self.critic.effects().tolist(), self.critic.errors().tolist(), noise,
+                            self.critic.evidence_threshold())
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors, scalars = self.critic.state()
+        return tensors, {**scalars, "loop": self.loop, "settings": {"algorithm": "contrast", **asdict(self.settings)}}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+        self.critic.load_state(tensors, scalars)
+        self.loop = int(scalars["loop"])

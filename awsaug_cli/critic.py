@@ -1,0 +1,102 @@
+"""How much each op moves the reward, estimated from every trajectory seen so far.
+
+The model is linear in op use: R = c_loop + Σ_o β_o · x_o, where x_o is how often op o was
+applied per image (as op1 or op2; the 36 rates sum to 2) and c_loop absorbs everything a loop's
+trajectories share (the policy they explored around, the batch order and crops of common random
+numbers). Each loop therefore contributes its trajectories' differences from the loop mean, and
+ridge regression pools them over all loops: every op is estimated from every trajectory, so one
+op's noise does not leak into another's estimate the way it does when each loop's rewards are
+credited to the pairs used (the faithful update).
+
+`effects()` are the estimates β̂ (reward points per application per image); `errors()` their
+standard errors from the fit's residuals. Both are plain functions of the pooled sums, which is
+what the search state stores.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from scipy.stats import t as student_t
+
+# An op is called distinguishable from noise when its estimate is far enough from zero that pure
+# noise would show any of the ops so with at most this chance (Bonferroni over the ops, Student's t
+# at the fit's residual freedom).
+FALSE_ALARM = 0.05
+
+
+def op_rates(usages: torch.Tensor) -> torch.Tensor:
+    """Applications of each op per image [W, K] from pair counts [W, K, K] (op1 and op2 both count)."""
+    counts = usages.to(torch.float64)
+    images = counts.sum(dim=(1, 2)).clamp_min(1.0).unsqueeze(1)
+    return (counts.sum(dim=2) + counts.sum(dim=1)) / images
+
+
+@dataclass
+class Critic:
+    """The pooled sums of the ridge fit: Σ xxᵀ, Σ x·y, Σ y² over within-loop differences."""
+
+    gram: torch.Tensor  # [K, K]
+    moment: torch.Tensor  # [K]
+    square: float
+    observations: int  # trajectories seen, less one per loop (the loop means)
+    ridge: float
+
+    @classmethod
+    def empty(cls, size: int, ridge: float) -> Critic:
+        return cls(torch.zeros(size, size, dtype=torch.float64), torch.zeros(size, dtype=torch.float64), 0.0, 0, ridge)
+
+    def add(self, rates: torch.Tensor, rewards: torch.Tensor) -> None:
+        """One loop: rates [W, K] and rewards [W] of its trajectories."""
+        x = rates.to(torch.float64) - rates.to(torch.float64).mean(dim=0)
+        y = rewards.to(torch.float64) - rewards.to(torch.float64).mean()
+        self.gram += x.T @ x
+        self.moment += x.T @ y
+        self.square += float(y @ y)
+        self.observations += len(y) - 1
+
+    def _inverse(self) -> torch.Tensor:
+        size = len(self.moment)
+        return torch.linalg.inv(self.gram + self.ridge * torch.eye(size, dtype=torch.float64))
+
+    def effects(self) -> torch.Tensor:
+        """β̂ [K]: reward points gained per application of each op per image."""
+        return self._inverse() @ self.moment
+
+    def freedom(self) -> float:
+        """Residual degrees of freedom: observations less the effective number of parameters."""
+        return self.observations - float(torch.trace(self.gram @ self._inverse()))
+
+    def noise(self) -> float:
+        """The residual standard deviation of a trajectory's reward (points); NaN before there
+        are more observations than the fit uses."""
+        beta = self.effects()
+        residual = self.square - 2 * float(beta @ self.moment) + float(beta @ self.gram @ beta)
+        freedom = self.freedom()
+        return math.sqrt(max(residual, 0.0) / freedom) if freedom > 1 else math.nan
+
+    def evidence_threshold(self) -> float:
+        """|β̂| / standard error beyond which an op is called distinguishable from noise (∞ while
+        the fit has no residual freedom)."""
+        freedom = self.freedom()
+        if freedom <= 1:
+            return math.inf
+        return float(student_t.ppf(1 - FALSE_ALARM / (2 * len(self.moment)), freedom))
+
+    def errors(self) -> torch.Tensor:
+        """Standard errors of β̂ [K] (the ridge estimate's sampling spread under the residual noise)."""
+        inverse = self._inverse()
+        covariance = inverse @ self.gram @ inverse
+        return self.noise() * covariance.diagonal().clamp_min(0.0).sqrt()
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        return ({"critic.gram": self.gram.clone(), "critic.moment": self.moment.clone()},
+                {"critic_square": self.square, "critic_observations": self.observations})
+
+    def load_state(self, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+        self.gram = tensors["critic.gram"].clone()
+        self.moment = tensors["critic.moment"].clone()
+        self.square = float(scalars["critic_square"])
+        self.observations = int(scalars["critic_observations"])

@@ -1,0 +1,149 @@
+"""The datasets of the search-quality benchmark, written as MNIST-family IDX folders so that the
+real `awsaug` commands read them: plain real data (digits, a Fashion-MNIST subset) and
+known-answer tasks built from the same real images so that named ops change what the label
+means. The search never sees these names; the benchmark only reads where those ops ended.
+
+* `fashion-polarity` (photometric): every Fashion-MNIST item is shown either as it is or
+  inverted, and the label says which (class + 10 for the inverted). Invert and Solarize_mag0
+  (the same operation) turn an image into one of the other label exactly.
+* `digits-tilt` (geometric): every digit is shown either upright or turned by 30° (either way),
+  and the label says which (digit + 10 for the turned). Rotate_mag30 turns an upright digit into
+  one of the other label exactly, and a turned one to upright or 60°; Rotate_mag20 carries every
+  upright digit, and half the turned ones, across the 15° midway between the labels.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+SUBSET_SEED = 0
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    harmful: tuple[str, ...]  # ops that change what the label means, by construction
+    needs_fashion: bool
+    write: Callable[[Path], str]  # writes the data under a folder, returns the --data spec
+    about: str
+
+
+# ---------------------------------------------------------------- IDX files
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An unsigned-byte IDX file (the MNIST format), gzipped."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(gzip.compress(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes(), mtime=0))
+
+
+def write_idx_folder(folder: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, (images, labels) in (("train", train), ("t10k", test)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return str(folder)
+
+
+# ---------------------------------------------------------------- real sources
+
+
+def stratified_subset(labels: np.ndarray, size: int, seed: int = SUBSET_SEED) -> np.ndarray:
+    """`size` indices with every class in proportion (sorted)."""
+    from awsaug_cli.data.split import stratified_split
+
+    if size >= len(labels):
+        return np.arange(len(labels))
+    _, chosen = stratified_split(torch.from_numpy(labels.astype(np.int64)), size, seed)
+    return chosen.numpy()
+
+
+def fashion_subset(train_size: int, test_size: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Fixed stratified subsets of Fashion-MNIST's training and test parts (28×28 grey)."""
+    from awsaug_cli.data.idx import read_idx
+
+    if not FASHION.is_dir():
+        raise FileNotFoundError(f"{FASHION}: install Debian's dataset-fashion-mnist")
+    parts = []
+    for prefix, size in (("train", train_size), ("t10k", test_size)):
+        images = read_idx(FASHION / f"{prefix}-images-idx3-ubyte.gz", 3)
+        labels = read_idx(FASHION / f"{prefix}-labels-idx1-ubyte.gz", 1)
+        chosen = stratified_subset(labels, size)
+        parts.append((images[chosen], labels[chosen]))
+    return parts[0], parts[1]
+
+
+# ---------------------------------------------------------------- the tasks
+
+
+def with_polarity(images: np.ndarray, labels: np.ndarray, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Half of the images (fixed by `seed`) inverted, their label moved up by `classes`."""
+    inverted = np.random.default_rng(seed).random(len(images)) < 0.5
+    shown = np.where(inverted[:, None, None], 255 - images, images)
+    return shown.astype(np.uint8), (labels + classes * inverted).astype(np.uint8)
+
+
+TILT_DEGREES = 30
+
+
+def with_tilt(images: np.ndarray, labels: np.ndarray, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Half of the images (fixed by `seed`) turned by ±30° the way the Rotate ops turn them
+    (Pillow, nearest, black fill; the sign at random: the training flip mirrors it anyway),
+    their label moved up by `classes`."""
+    from PIL import Image
+
+    generator = np.random.default_rng(seed)
+    tilted = generator.random(len(images)) < 0.5
+    signs = np.where(generator.random(len(images)) < 0.5, -1, 1)
+    shown = images.copy()
+    for index in np.flatnonzero(tilted):
+        turned = Image.fromarray(images[index]).rotate(TILT_DEGREES * int(signs[index]), resample=Image.NEAREST, fillcolor=0)
+        shown[index] = np.asarray(turned)
+    return shown, (labels + classes * tilted).astype(np.uint8)
+
+
+def digits_images() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The built-in digits exactly as `--data digits` reads them (32×32 grey), train and test."""
+    from awsaug_cli.data.builtin import read_digits
+
+    digits = read_digits(32)
+    return ((digits.train_images[:, 0].numpy(), digits.train_labels.numpy()),
+            (digits.test_images[:, 0].numpy(), digits.test_labels.numpy()))
+
+
+FASHION_TRAIN, FASHION_TEST = 3000, 1000
+
+
+def write_fashion(folder: Path) -> str:
+    train, test = fashion_subset(FASHION_TRAIN, FASHION_TEST)
+    return write_idx_folder(folder / "fashion", train, test)
+
+
+def write_fashion_polarity(folder: Path) -> str:
+    (train_images, train_labels), (test_images, test_labels) = fashion_subset(FASHION_TRAIN, FASHION_TEST)
+    return write_idx_folder(folder / "fashion-polarity", with_polarity(train_images, train_labels, 10, seed=1),
+                            with_polarity(test_images, test_labels, 10, seed=2))
+
+
+def write_digits_tilt(folder: Path) -> str:
+    (train_images, train_labels), (test_images, test_labels) = digits_images()
+    return write_idx_folder(folder / "digits-tilt", with_tilt(train_images, train_labels, 10, seed=1),
+                            with_tilt(test_images, test_labels, 10, seed=2))
+
+
+TASKS: dict[str, Task] = {task.name: task for task in (
+    Task("digits", (), False, lambda folder: "digits", "the built-in digits (no answer known)"),
+    Task("fashion", (), True, write_fashion, f"Fashion-MNIST, stratified {FASHION_TRAIN} train / {FASHION_TEST} test"),
+    Task("fashion-polarity", ("Invert", "Solarize_mag0"), True, write_fashion_polarity,
+         "photometric: label = class + 10 if shown inverted"),
+    Task("digits-tilt", ("Rotate_mag30", "Rotate_mag20"), False, write_digits_tilt,
+         "geometric: label = digit + 10 if shown turned by 30°"),
+)}

@@ -1,0 +1,198 @@
+"""Search quality, measured with the real commands (`awsaug pretrain`, `awsaug search`,
+`awsaug train`) on the tasks of known_answer.py, for awsaug's default search and the paper's
+(`--faithful`) in the same run. Each part appends its results to a JSON file; `table` prints
+them as the Markdown of BENCHMARKS.md "Search quality".
+
+    python benchmarks/search_quality.py known-answer --task digits-tilt --seeds 0 1 2
+    python benchmarks/search_quality.py agreement --task digits --seeds 0 1
+    python benchmarks/search_quality.py ab --task fashion --seeds 0 1 2
+    python benchmarks/search_quality.py table
+
+known-answer: one pretrain per task, then a search per seed and algorithm from those shared
+weights; for each harmful op its multiple of uniform in the answer, its rank among the 36 ops
+(1 = lowest), and the loop at which every harmful op first fell below 0.7× and 0.5× uniform.
+agreement: the same on data with no known answer: Spearman of the 36 multiples between seeds,
+and the twin gauge (Invert vs Solarize_mag0). ab: `awsaug train` with the default search's
+answer (seed 0 of agreement), uniform and none, on the same seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from known_answer import TASKS  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+AWSAUG = [sys.executable, "-m", "awsaug_cli"]
+MODES = {"default": [], "faithful": ["--faithful"]}
+THRESHOLDS = (0.7, 0.5)
+
+
+def run(*args: str) -> float:
+    """Run one awsaug command; its wall seconds."""
+    start = time.perf_counter()
+    subprocess.run([*AWSAUG, *args], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def pretrained(task: str, work: Path) -> tuple[Path, float]:
+    """The task's data and shared weights under `work` (made once); the pretrain's seconds."""
+    run_dir = work / task / "pretrain-run"
+    record = work / task / "pretrain-seconds.json"
+    if not record.exists():
+        data = TASKS[task].write(work / "data")
+        shutil.rmtree(run_dir, ignore_errors=True)
+        seconds = run("pretrain", "--data", data, "--run-dir", str(run_dir))
+        record.write_text(json.dumps({"seconds": seconds}))
+    return run_dir, json.loads(record.read_text())["seconds"]
+
+
+def searched(task: str, work: Path, mode: str, seed: int) -> tuple[Path, float]:
+    """A search from the task's shared weights (a copy of the pretrain's run directory)."""
+    source, _ = pretrained(task, work)
+    run_dir = work / task / f"{mode}-seed{seed}"
+    timing = run_dir / "search-seconds.json"
+    if not timing.exists():
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.copytree(source, run_dir)
+        seconds = run("search", "--run-dir", str(run_dir), "--seed", str(seed), *MODES[mode])
+        timing.write_text(json.dumps({"seconds": seconds}))
+    return run_dir, json.loads(timing.read_text())["seconds"]
+
+
+def outcome(run_dir: Path, harmful: tuple[str, ...]) -> dict:
+    """What one search gave: the answer's multiples, the harmful ops' ranks, cost to the answer."""
+    from awsaug_cli.policy import Policy
+    from awsaug_cli.quality import judge, op_multiples
+    from awsaug_cli.runs import read_jsonl
+
+    answer = Policy.load(run_dir / "search" / "policy.json")
+    history = read_jsonl(run_dir / "search" / "history.jsonl")
+    multiples = op_multiples(answer)
+    order = sorted(multiples, key=multiples.get)
+    loops = [r for r in history if r["kind"] == "loop"]
+    settings = json.loads((run_dir / "run.json").read_text())["search"]
+    per_loop = [dict(zip(answer.space.names, r["op_multiples"])) for r in loops[1:]] + [multiples]
+    cost = {}
+    for threshold in THRESHOLDS:  # per_loop[L - 1]: the policy after L loops
+        reached = [L for L, m in enumerate(per_loop, 1) if harmful and all(m[name] < threshold for name in harmful)]
+        cost[str(threshold)] = reached[0] if reached else None
+    verdict = judge(answer, history)
+    return {
+        "multiples": multiples, "harmful": {name: multiples[name] for name in harmful},
+        "ranks": {name: order.index(name) + 1 for name in harmful}, "loops": len(loops), "cost_loops": cost,
+        "epochs_per_loop": settings["trajectories"] * settings["finetune_epochs"], "found": verdict.found,
+        "twin_gap": verdict.twin_gap, "kl": verdict.kl, "evident": verdict.evident,
+        "mean_reward_first_last": [loops[0]["mean_reward"], loops[-1]["mean_reward"]],
+    }
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    ranks = lambda values: np.argsort(np.argsort(values))
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def known_answer(task: str, seeds: list[int], work: Path) -> dict:
+    harmful = TASKS[task].harmful
+    _, pretrain_seconds = pretrained(task, work)
+    result = {"part": "known-answer", "task": task, "harmful": harmful, "pretrain_seconds": pretrain_seconds, "modes": {}}
+    for mode, seed in itertools.product(MODES, seeds):
+        run_dir, seconds = searched(task, work, mode, seed)
+        result["modes"].setdefault(mode, {})[str(seed)] = {**outcome(run_dir, harmful), "search_seconds": seconds}
+    return result
+
+
+def agreement(task: str, seeds: list[int], work: Path) -> dict:
+    result = known_answer(task, seeds, work)
+    result["part"] = "agreement"
+    for mode, runs in result["modes"].items():
+        names = list(next(iter(runs.values()))["multiples"])
+        pairs = itertools.combinations(runs, 2)
+        result.setdefault("spearman", {})[mode] = {
+            f"{a}-{b}": spearman([runs[a]["multiples"][n] for n in names], [runs[b]["multiples"][n] for n in names])
+            for a, b in pairs}
+    return result
+
+
+def ab(task: str, seeds: list[int], work: Path) -> dict:
+    """`awsaug train` with the default search's answer (seed 0), uniform and none."""
+    searched_run, _ = searched(task, work, "default", 0)
+    data = TASKS[task].write(work / "data")
+    policies = {"searched": str(searched_run / "search" / "policy.json"), "uniform": "uniform", "none": "none"}
+    result = {"part": "ab", "task": task, "seeds": seeds, "policies": {}}
+    for name, policy in policies.items():
+        run_dir = work / task / f"train-{name}"
+        results = run_dir / "train" / "results.jsonl"
+        if not results.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run("train", "--policy", policy, "--data", data, "--run-dir", str(run_dir), "--seed", str(seeds[0]),
+                "--seeds", str(len(seeds)))
+        finals = [json.loads(line)["final_test_acc"] for line in results.read_text().splitlines()]
+        result["policies"][name] = {"final_test_acc": finals, "mean": statistics.mean(finals),
+                                    "std": statistics.stdev(finals) if len(finals) > 1 else 0.0}
+    return result
+
+
+def table(results: list[dict]) -> str:
+    """The Markdown of BENCHMARKS.md "Search quality" from the results file."""
+    lines = []
+    for r in results:
+        if r["part"] in ("known-answer", "agreement"):
+            lines += [f"\n**{r['part']}: {r['task']}** (pretrain {r['pretrain_seconds']:.0f} s)\n",
+                      "| mode | seed | " + " | ".join(f"{h} × uniform (rank)" for h in r["harmful"]) +
+                      " | loops to < 0.7× / < 0.5× | twin gap | evidence found | search s |",
+                      "|---|---|" + "---|" * len(r["harmful"]) + "---|---|---|---|"]
+            for mode, runs in r["modes"].items():
+                for seed, o in runs.items():
+                    cost = " / ".join("—" if o["cost_loops"][str(t)] is None else str(o["cost_loops"][str(t)]) for t in THRESHOLDS)
+                    lines.append(f"| {mode} | {seed} | " + " | ".join(f"{o['harmful'][h]:.2f} ({o['ranks'][h]})" for h in r["harmful"]) +
+                                 f" | {cost if r['harmful'] else 'n/a'} | {100 * o['twin_gap']:.0f} % | {'yes' if o['found'] else 'no'} "
+                                 f"| {o['search_seconds']:.0f} |")
+            for mode, values in r.get("spearman", {}).items():
+                lines.append(f"\nSpearman of the 36 op multiples between seeds, {mode}: " +
+                             ", ".join(f"{pair} {value:.2f}" for pair, value in values.items()))
+        elif r["part"] == "ab":
+            lines += [f"\n**A/B: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n", "| policy | final-epoch test acc (mean ± std) | per seed |",
+                      "|---|---|---|"]
+            for name, p in r["policies"].items():
+                lines.append(f"| {name} | {p['mean']:.2f} ± {p['std']:.2f} | {', '.join(f'{a:.2f}' for a in p['final_test_acc'])} |")
+    return "\n".join(lines)
+
+
+PARTS = {"known-answer": known_answer, "agreement": agreement, "ab": ab}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=[*PARTS, "table"])
+    parser.add_argument("--task", choices=list(TASKS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--work", type=Path, default=Path("runs/search-quality"))
+    parser.add_argument("--results", type=Path, default=Path("runs/search-quality/results.json"))
+    args = parser.parse_args()
+    results = json.loads(args.results.read_text()) if args.results.exists() else []
+    if args.part == "table":
+        print(table(results))
+        return
+    if args.task is None:
+        parser.error(f"{args.part} needs --task")
+    result = PARTS[args.part](args.task, args.seeds, args.work)
+    results = [r for r in results if (r["part"], r["task"]) != (result["part"], result["task"])] + [result]
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=1) + "\n")
+    print(table([result]))
+
+
+if __name__ == "__main__":
+    main()

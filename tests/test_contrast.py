@@ -1,0 +1,121 @@
+"""awsaug's default search (contrast.py, critic.py) and the verdict (quality.py): the critic
+recovers known effects, twins explore balanced contrasts, the state resumes exactly, and on a
+small synthetic known-answer task the search pushes the harmful ops down where the paper's
+algorithm at the same budget does not — and says it found nothing when there is nothing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from awsaug_cli.contrast import ContrastAgent, ContrastSettings, split_directions
+from awsaug_cli.critic import Critic, op_rates
+from awsaug_cli.policy import Policy
+from awsaug_cli.quality import judge, kl_from_uniform, op_multiples
+from awsaug_cli.search import Trial, search
+from awsaug_cli.space import AWS36
+
+K = len(AWS36)
+HARMFUL = (AWS36.index("Rotate_mag30"), AWS36.index("Posterize_mag4"))
+
+
+class KnownAnswer:
+    """Reward = 80 − `harm` points per unit share of pairs holding a harmful op, plus noise: the
+    linear stand-in for a fine-tune, at the tiny preset's noise level (±0.3 points)."""
+
+    def __init__(self, seed: int, harm: float = 20.0, noise: float = 0.3) -> None:
+        self.harm, self.noise = harm, noise
+        self.generator = torch.Generator().manual_seed(1000 + seed)
+
+    def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
+        pairs = policy.sample(4000, generator)
+        share = torch.isin(pairs, torch.tensor(HARMFUL)).any(dim=1).double().mean()
+        reward = 80 - self.harm * float(share) + self.noise * float(torch.randn((), generator=self.generator, dtype=torch.float64))
+        return Trial(reward, torch.bincount(pairs[:, 0] * K + pairs[:, 1], minlength=K * K).view(K, K))
+
+
+def test_the_critic_recovers_linear_effects_from_within_loop_differences():
+    generator = torch.Generator().manual_seed(0)
+    truth = torch.randn(K, generator=generator, dtype=torch.float64) * 3
+    critic = Critic.empty(K, ridge=1e-6)
+    for loop in range(60):
+        rates = 2 / K * (1 + 0.5 * torch.randn(4, K, generator=generator, dtype=torch.float64))
+        rewards = 50 + loop + rates @ truth + 0.002 * torch.randn(4, generator=generator, dtype=torch.float64)
+        critic.add(rates, rewards)  # the loop offset (50 + loop) cancels within the loop
+    torch.testing.assert_close(critic.effects(), truth, atol=0.05, rtol=0)
+    assert critic.noise() == pytest.approx(0.002, rel=0.3)
+    assert (critic.errors() < 0.02).all() and critic.evidence_threshold() > 3
+
+
+def test_op_rates_count_both_places_per_image():
+    usage = torch.zeros(1, K, K, dtype=torch.int64)
+    usage[0, 2, 5], usage[0, 2, 2] = 3, 1
+    rates = op_rates(usage)[0]
+    assert rates[2] == 1.25 and rates[5] == 0.75 and float(rates.sum()) == 2.0
+
+
+def test_twins_tilt_a_balanced_half_of_the_ops_in_opposite_directions():
+    directions = split_directions(3, K, torch.Generator().manual_seed(0))
+    assert (directions.sum(dim=1) == 0).all() and set(directions.unique().tolist()) == {-1.0, 1.0}
+    agent = ContrastAgent(5, ContrastSettings(tilt=0.5), seed=3)
+    explored = agent.explore()
+    assert len(explored) == 5 and torch.equal(explored[4].first_logits, agent.policy().first_logits)
+    up, down = explored[0].first_logits, explored[1].first_logits
+    torch.testing.assert_close(up, -down)  # around the uniform start
+    assert set(up.abs().tolist()) == {0.5}
+    assert torch.equal(agent.explore()[0].first_logits, up)  # seeded by (seed, loop)
+    assert not torch.equal(ContrastAgent(5, seed=4).explore()[0].first_logits, up)
+
+
+def test_the_policy_is_the_critics_gain_shrunk_by_its_evidence_and_traded_against_distance_from_uniform():
+    agent = ContrastAgent(4, ContrastSettings(temperature=10.0, shrinkage=1.0), seed=0)
+    assert torch.equal(agent.policy().first_logits, torch.zeros(K, dtype=torch.float64))  # no evidence yet
+    search(KnownAnswer(0), loops=12, trajectories=4, seed=0, agent=agent)
+    beta, errors = agent.critic.effects(), agent.critic.errors()
+    first, second = agent.policy().probs()
+    torch.testing.assert_close(first, torch.softmax(beta**3 / (beta**2 + errors**2) / 10, 0))
+    torch.testing.assert_close(second, first.repeat(K, 1))  # op2 does not depend on op1
+    assert op_multiples(agent.policy())["Rotate_mag30"] < 1
+
+
+def test_contrast_state_round_trip_continues_exactly():
+    straight = search(KnownAnswer(0), loops=4, trajectories=4, seed=0)
+    evaluator = KnownAnswer(0)  # one noise stream, continued across the interruption
+    first = ContrastAgent(4, seed=0)
+    search(evaluator, loops=2, trajectories=4, seed=0, agent=first)
+    resumed = ContrastAgent(4, seed=0)
+    resumed.load_state(*first.state())
+    result = search(evaluator, loops=4, trajectories=4, seed=0, agent=resumed)
+    assert resumed.loop == 4
+    assert torch.equal(result.answer.first_logits, straight.answer.first_logits)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_known_answer_the_default_pushes_harmful_ops_below_half_of_uniform(seed):
+    default = search(KnownAnswer(seed), loops=30, trajectories=4, seed=seed)
+    faithful = search(KnownAnswer(seed), loops=30, trajectories=4, seed=seed, algorithm="ppo")
+    names = [AWS36.names[i] for i in HARMFUL]
+    for name in names:
+        assert op_multiples(default.answer)[name] <= 0.5
+        assert op_multiples(faithful.answer)[name] > 0.5  # the paper's update at this budget and noise
+    verdict = judge(default.answer, default.history)
+    assert verdict.found and set(names) <= {name for name, z in verdict.evident.items() if z < 0}
+    assert verdict.twin_gap < 0.15  # Invert and Solarize_mag0 had no effect and end together
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_on_pure_noise_the_verdict_says_nothing_was_found(seed):
+    result = search(KnownAnswer(seed, harm=0.0), loops=30, trajectories=4, seed=seed)
+    verdict = judge(result.answer, result.history)
+    assert not verdict.found and verdict.evident == {}
+    assert "nothing distinguishable from noise" in verdict.lines()[0]
+    assert kl_from_uniform(result.answer) < 0.05
+
+
+def test_the_verdict_without_recorded_op_use_says_so():
+    verdict = judge(Policy.uniform(), [{"kind": "trajectory", "loop": 0, "reward": 90.0}])
+    assert verdict.effects is None and not verdict.found and "no op use" in verdict.lines()[0]
+    assert verdict.kl == pytest.approx(0.0, abs=1e-9) and verdict.twin_gap == pytest.approx(0.0)
+    assert all(math.isclose(m, 1.0) for m in verdict.multiples.values())
