@@ -6,20 +6,24 @@ trajectory samples from the same p, so trajectories differ in op use only by sam
 (about ±5 % per op) and the credit-by-use gradient is mostly noise, which Adam's normalised
 step then follows. Here:
 
-1. **Twins explore on purpose.** Trajectories come in pairs; for each pair a random half of the
-   ops is made e^tilt times more likely in one twin and e^-tilt times in the other (the other
-   half the reverse), so op use differs by about ±46 % between twins (tilt 0.5). With common
-   random numbers the twins share everything else.
+1. **Twins explore on purpose, around the shared policy.** Trajectories come in pairs; for each
+   pair a random half of the ops is made e^tilt times more likely than uniform in one twin and
+   e^-tilt times in the other (the other half the reverse), so each op's use differs by about
+   ±46 % of its uniform share between twins (tilt 0.5; tilt 1 doubled the unexplained reward
+   noise: BENCHMARKS.md). With common random numbers the twins share
+   everything else. The design does not follow the policy: the shared weights were trained
+   under the uniform policy, every op stays as well measured as the others, and an op the
+   evidence pushed down early is still measured (a policy-centred design starves it of the
+   data that could clear it: BENCHMARKS.md).
 2. **Credit by regression.** The critic (critic.py) fits every trajectory's reward to the op use
    it actually sampled, pooled over all loops.
 3. **The policy is the critic's.** p(i, j) ∝ exp((β̃_i + β̃_j) / T): the distribution that maximises
    the critic's predicted reward minus T · KL(p ‖ uniform), where β̃ = β̂ · β̂² / (β̂² + (c·se)²) is
    each estimate shrunk by its own evidence (c = `shrinkage`): an effect within its noise moves
-   the policy little, so noise does not pass for a finding, and until the fit can state its
-   errors the policy stays uniform and the twins explore around it. The shared weights were trained under
-   the uniform policy and the fine-tune ranks policies near it; T (reward points per nat) says how
-   far evidence may take the policy. Nothing is integrated step by step, so early noisy estimates
-   do not linger, and the answer is the last policy (no best-loop choice, no winner's curse).
+   the policy little, so noise does not pass for a finding; until the fit can state its errors
+   the policy stays uniform. T (reward points per nat) says how far evidence may take the policy
+   from the uniform one. Nothing is integrated step by step, so early noisy estimates do not
+   linger, and the answer is the last policy (no best-loop choice, no winner's curse).
 
 The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T.
 """
@@ -41,7 +45,7 @@ EXPLORATION_STREAM = -3  # seeded_generator(seed, -3, loop): the loop's explorat
 
 @dataclass(frozen=True)
 class ContrastSettings:
-    tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the policy does
+    tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the uniform policy does
     temperature: float = 8.0  # reward points per nat: an op costing T points per image gets e× less probability
     ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) points are believed a priori
     shrinkage: float = 1.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
@@ -98,16 +102,17 @@ class ContrastAgent:
         return self.policy()
 
     def explore(self) -> list[Policy]:
-        """The policy each trajectory of the coming loop samples from: twins tilted apart along
-        a random split of the ops; an odd last trajectory samples the policy itself."""
-        logits = self._logits()
+        """The policy each trajectory of the coming loop samples from: twins tilted apart around
+        the uniform policy along a random split of the ops; an odd last trajectory samples the
+        uniform policy itself."""
         generator = seeded_generator(self.seed, EXPLORATION_STREAM, self.loop)
+        k = len(self.space)
         policies = []
-        for direction in split_directions(self.trajectories // 2, len(self.space), generator):
+        for direction in split_directions(self.trajectories // 2, k, generator):
             for sign in (1.0, -1.0):
-                tilted = logits + sign * self.settings.tilt * direction
-                policies.append(Policy(tilted, tilted.repeat(len(self.space), 1), "softmax", space=self.space))
-        return policies + [self.policy()] * (self.trajectories % 2)
+                tilted = sign * self.settings.tilt * direction
+                policies.append(Policy(tilted, tilted.repeat(k, 1), "softmax", space=self.space))
+        return policies + [Policy.uniform(self.space, "softmax")] * (self.trajectories % 2)
 
     def update(self, rewards: torch.Tensor, usages: torch.Tensor) -> ContrastInfo:
         """Add one loop's rewards [W] (percent) and pair counts [W, K, K] to the critic."""

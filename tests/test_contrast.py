@@ -61,12 +61,15 @@ def test_twins_tilt_a_balanced_half_of_the_ops_in_opposite_directions():
     assert (directions.sum(dim=1) == 0).all() and set(directions.unique().tolist()) == {-1.0, 1.0}
     agent = ContrastAgent(5, ContrastSettings(tilt=0.5), seed=3)
     explored = agent.explore()
-    assert len(explored) == 5 and torch.equal(explored[4].first_logits, agent.policy().first_logits)
+    assert len(explored) == 5 and torch.equal(explored[4].joint(), Policy.uniform().joint())
     up, down = explored[0].first_logits, explored[1].first_logits
     torch.testing.assert_close(up, -down)  # around the uniform start
     assert set(up.abs().tolist()) == {0.5}
     assert torch.equal(agent.explore()[0].first_logits, up)  # seeded by (seed, loop)
     assert not torch.equal(ContrastAgent(5, seed=4).explore()[0].first_logits, up)
+    search(KnownAnswer(0), loops=15, trajectories=5, seed=3, agent=agent)
+    assert op_multiples(agent.policy())["Rotate_mag30"] < 0.9  # the policy moved …
+    assert set(agent.explore()[0].first_logits.abs().tolist()) == {0.5}  # … the design did not
 
 
 def test_the_policy_is_the_critics_gain_shrunk_by_its_evidence_and_traded_against_distance_from_uniform():
