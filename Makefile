@@ -25,8 +25,8 @@ test: install
 DEMO_RUN ?= runs/demo
 
 demo: install
-	$(BIN)/awsaug pretrain --run-dir $(DEMO_RUN) $$(grep -q '"pretrain"' $(DEMO_RUN)/run.json 2>/dev/null && echo --resume)
-	$(BIN)/awsaug search --run-dir $(DEMO_RUN) $$(grep -q '"search"' $(DEMO_RUN)/run.json 2>/dev/null && echo --resume)
+	$(BIN)/awsaug pretrain --run-dir $(DEMO_RUN) --resume
+	$(BIN)/awsaug search --run-dir $(DEMO_RUN) --resume
 	$(BIN)/awsaug export-policy $(DEMO_RUN)/policy.json --run-dir $(DEMO_RUN)
 	$(BIN)/awsaug preview $(DEMO_RUN)/policy.json --out $(DEMO_RUN)/preview.png
 	$(BIN)/awsaug report --run-dir $(DEMO_RUN) --out $(DEMO_RUN)/report.png

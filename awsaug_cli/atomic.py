@@ -24,9 +24,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise WriteError(f"{target}: cannot write ({error.strerror or error})") from None
 
 
+def _file_mode() -> int:
+    """What a plain open() would give a new file under the current umask (0644 under 022):
+    mkstemp's 0600 would hide results from teammates."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _replace(target: Path, data: bytes) -> None:
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(descriptor, _file_mode())
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()

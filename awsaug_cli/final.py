@@ -20,6 +20,7 @@ from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.run_lock import locked
 from awsaug_cli.runs import append_jsonl
 from awsaug_cli.train import check_schedule, make_optimizer, run_epoch, score, seeded_generator, steps_per_epoch
 
@@ -74,6 +75,14 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
     if options.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {options.seeds}")
     policy = resolve_policy(options.policy)
+    with locked(options.run_dir) as note:
+        if note:
+            reporter.info(note)
+        return _train(options, policy, reporter)
+
+
+def _train(options: TrainOptions, policy: Policy | None, reporter: Reporter) -> TrainOutcome:
+    """The final trainings, with the run directory locked."""
     device = resolve_device(options.device)
     preset = get_preset(options.preset, device)
     epochs = options.epochs if options.epochs is not None else preset.final_epochs

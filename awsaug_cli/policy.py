@@ -26,8 +26,9 @@ PROBABILITY_TOLERANCE = 1e-6
 
 
 def _sigmoid_normalised(logits: torch.Tensor) -> torch.Tensor:
-    weights = torch.sigmoid(logits)
-    return weights / weights.sum(dim=-1, keepdim=True)
+    """σ(θ) / Σσ(θ), computed as a softmax of log σ(θ): the same numbers, but any finite logits
+    (−800 included, where every σ underflows to 0) give a valid distribution."""
+    return torch.softmax(torch.nn.functional.logsigmoid(logits), dim=-1)
 
 
 # How logits become probabilities along the last axis (θ = 0 is uniform for both).
@@ -79,6 +80,17 @@ class Policy:
         self.space = space
         self.provenance = dict(provenance or {})
         self._cdfs: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._check_distribution()
+
+    def _check_distribution(self) -> None:
+        """Every policy, however made (file, checkpoint, agent), is a distribution: the last
+        guard before sampling or writing one."""
+        for name, probs in zip(("first_probs", "second_probs"), self.probs()):
+            if not torch.isfinite(probs).all() or (probs < 0).any():
+                raise PolicyFormatError(f"{name}: the logits give probabilities that are not finite and non-negative")
+            error = (probs.sum(dim=-1) - 1).abs().max().item()
+            if error > PROBABILITY_TOLERANCE:
+                raise PolicyFormatError(f"{name}: the probabilities sum to 1 ± {error:.1e}, beyond {PROBABILITY_TOLERANCE:g}")
 
     @classmethod
     def uniform(cls, space: Space = AWS36, parametrization: str = "sigmoid") -> Policy:

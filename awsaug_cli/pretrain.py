@@ -21,6 +21,7 @@ from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
 from awsaug_cli.train import barrier, check_schedule, distributed, make_optimizer, run_epoch, score, seeded_generator, steps_per_epoch
 
@@ -67,6 +68,14 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
         raise ValueError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
     device = resolve_device(options.device)
     join_distributed(device)
+    with locked_run(options.run_dir, distributed()[0]) as note:
+        if note:
+            reporter.info(note)
+        return _pretrain(options, reporter, device)
+
+
+def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device) -> PretrainResult:
+    """The pretrain, with the run directory locked."""
     rank, world = distributed()
     if rank != 0 and options.mode == "ddp":
         reporter = SilentReporter()  # one voice for one model
@@ -118,7 +127,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
     optimizer = make_optimizer(model, preset.optim)
     checkpoint_file = checkpoint_path(options.run_dir, options.mode, rank)
     metrics_file = options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")
-    start_epoch = _start(options, settings, model, optimizer, checkpoint_file, metrics_file, rank)
+    start_epoch = _start(options, settings, model, optimizer, checkpoint_file, metrics_file, rank, reporter)
     reporter.info(f"{source.describe()}; model {settings['model']}; preset {preset.name}; {device}"
                   + (f"; {world} processes ({options.mode})" if world > 1 else ""))
 
@@ -147,24 +156,29 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
     return PretrainResult(checkpoint_file, metrics_file, epochs, val_acc)
 
 
-def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoint_file: Path, metrics_file: Path, rank: int) -> int:
-    """The first epoch to run: 0 for a new run (recorded in run.json), or the epoch after the
-    last one checkpointed when resuming (after checking the run matches). Every rank checks
-    before any writes."""
+def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoint_file: Path, metrics_file: Path, rank: int,
+           reporter: Reporter) -> int:
+    """The first epoch to run: 0 for a new run (recorded in run.json; also where a recorded run
+    left no checkpoint), or the epoch after the last one checkpointed when resuming (after
+    checking the run matches). Every rank checks before any writes."""
     recorded = read_run(options.run_dir).get("pretrain")
-    if not options.resume and (checkpoint_file.exists() or recorded):
+    resuming = checkpoint_file.exists()  # a pretrain stopped before its first checkpoint is started again
+    if resuming and not options.resume:
         raise RunError(f"{options.run_dir} already holds a pretrain run; --resume continues it, --run-dir picks another directory")
-    if options.resume and (not recorded or not checkpoint_file.exists()):
-        raise RunError(f"{options.run_dir}: nothing to resume (no pretrain checkpoint yet)")
     writer = rank == 0 or options.mode == "independent"
     epoch = 0
-    if options.resume:
+    if resuming:
+        if not recorded:
+            raise RunError(f"{options.run_dir}: {checkpoint_file} exists but run.json records no pretrain")
         check_same(recorded, settings, RESUME_KEYS, f"the pretrain run in {options.run_dir}")
         checkpoint = load_checkpoint(checkpoint_file)
         restore(checkpoint, model, optimizer, source=str(checkpoint_file))
         epoch = int(checkpoint.metadata.get("epoch", 0))
+    elif (recorded or options.resume) and writer:
+        reporter.info(f"{options.run_dir}: no pretrain checkpoint to resume; starting the pretrain"
+                      + (" (the recorded one stopped before its first epoch finished)" if recorded else ""))
     barrier()
-    if options.resume and writer:
+    if resuming and writer:
         rewind_jsonl(metrics_file, "epoch", epoch, [checkpoint.metadata["metrics"]] if epoch else [])
     elif writer:
         if rank == 0:

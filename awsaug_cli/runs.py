@@ -66,15 +66,20 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The complete records of a JSON-lines file (a line cut short by a crash is skipped)."""
+    """The complete records of a JSON-lines file. A last line cut short by a crash is skipped;
+    a damaged line anywhere else is a RunError naming it (the run's records stay whole or the
+    command stops)."""
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            continue
+            if number == len(lines):
+                continue
+            raise RunError(f"{path}, line {number}: not a JSON record; repair or remove that line") from None
     return records
 
 

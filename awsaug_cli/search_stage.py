@@ -31,6 +31,7 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.pretrain import checkpoint_path
 from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
 from awsaug_cli.contrast import ContrastSettings
 from awsaug_cli.quality import Verdict, judge, kl_from_uniform
@@ -109,10 +110,19 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
     rank, world = distributed()
     if rank:
         reporter = SilentReporter()
-    run = read_run(options.run_dir)
-    pretrain = run.get("pretrain")
-    if not pretrain:
+    if not read_run(options.run_dir).get("pretrain"):
         raise RunError(f"{options.run_dir}: no pretrain run to search from; run `awsaug pretrain --run-dir {options.run_dir}` first")
+    with locked_run(options.run_dir, rank) as note:
+        if note:
+            reporter.info(note)
+        return _search(options, reporter, agent_settings, device, rank, world)
+
+
+def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str, Any], device: torch.device, rank: int,
+            world: int) -> SearchOutcome:
+    """The search, with the run directory locked (run.json is read again under the lock)."""
+    run = read_run(options.run_dir)
+    pretrain = run["pretrain"]
     if pretrain.get("mode") != "ddp":
         raise RunError(f"{options.run_dir}: the search needs one shared model (a pretrain with --mode ddp)")
     shared_file = checkpoint_path(options.run_dir, "ddp", 0)
@@ -159,17 +169,21 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
     paths = search_paths(options.run_dir)
     agent = make_agent(settings["trajectories"], settings["seed"], AWS36, **agent_settings)
     recorded = run.get("search")
-    if options.resume:
-        if not recorded or not paths["state"].exists():
-            raise RunError(f"{options.run_dir}: no search to resume")
+    resuming = paths["state"].exists()  # a search stopped before its first loop finished is started again
+    if resuming and not options.resume:
+        raise RunError(f"{options.run_dir} already holds a search; --resume continues it, --run-dir picks another directory")
+    if resuming:
+        if not recorded:
+            raise RunError(f"{options.run_dir}: {paths['state']} exists but run.json records no search")
         check_same(recorded, settings, RESUME_KEYS, f"the search in {options.run_dir}")
         tensors, scalars, last_records = load_state(paths["state"])
         agent.load_state(tensors, scalars)
-    elif recorded or paths["state"].exists():
-        raise RunError(f"{options.run_dir} already holds a search; --resume continues it, --run-dir picks another directory")
+    elif recorded or options.resume:
+        reporter.info(f"{options.run_dir}: no finished search loop to resume; starting the search"
+                      + (" (the recorded one stopped before its first loop finished)" if recorded else ""))
     barrier()
     if rank == 0:
-        if options.resume:
+        if resuming:
             rewind_jsonl(paths["history"], "loop", agent.loop - 1, last_records)
         else:
             write_stage(options.run_dir, "search", settings)

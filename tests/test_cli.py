@@ -81,7 +81,6 @@ def _bad_inputs(tmp_path):
     batch = tmp_path / "cifar" / "cifar-10-batches-py" / "test_batch"
     batch.write_bytes(batch.read_bytes()[:300])
     cases["truncated CIFAR"] = (["--data", str(tmp_path / "cifar")], "test_batch")
-    cases["resume without a run"] = (["--resume", "--run-dir", str(tmp_path / "empty-run")], "nothing to resume")
     cases["unknown model"] = (["--model", "vgg"], "unknown model 'vgg'")
     cases["unknown preset"] = (["--preset", "huge"], "unknown preset 'huge'")
     cases["bad device"] = (["--device", "tpu"], "--device 'tpu'")

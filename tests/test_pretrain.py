@@ -79,8 +79,8 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path)
 
 
 def test_resume_refusals(tmp_path):
-    with pytest.raises(RunError, match="nothing to resume"):
-        pretrain(PretrainOptions(run_dir=tmp_path / "new", epochs=1, resume=True))
+    started = pretrain(PretrainOptions(run_dir=tmp_path / "new", epochs=1, resume=True))  # nothing to resume: starts
+    assert started.epochs == 1 and started.checkpoint.exists()
     pretrain(PretrainOptions(run_dir=tmp_path, epochs=1))
     with pytest.raises(RunError, match="already holds a pretrain run"):
         pretrain(PretrainOptions(run_dir=tmp_path, epochs=1))

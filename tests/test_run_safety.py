@@ -1,0 +1,144 @@
+"""Run directories that cannot be corrupted or stranded (issue: locks, stranded runs, stable
+probabilities, file modes): real processes, real SIGKILLs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from awsaug_cli import policy as policy_module
+from awsaug_cli.atomic import atomic_write_text
+from awsaug_cli.cli import app
+from awsaug_cli.policy import Policy, PolicyFormatError
+from awsaug_cli.run_lock import LOCK_NAME, locked
+from awsaug_cli.runs import RunError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "awsaug_cli", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def wait_for(condition, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def recorded(run_dir: Path, stage: str) -> bool:
+    try:
+        return stage in json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def test_a_second_process_on_a_locked_run_directory_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_path):
+    run_dir = tmp_path / "run"
+    first = start("pretrain", "--run-dir", str(run_dir), "--epochs", "5", "--batch-size", "4")  # long enough to overlap
+    try:
+        wait_for(lambda: recorded(run_dir, "pretrain"))
+        second = cli("pretrain", "--run-dir", str(run_dir), "--epochs", "1")
+        assert second.returncode == 2
+        assert f"is in use by pid {first.pid} on" in second.stderr and "pretrain" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        assert first.poll() is None  # the holder goes on, untouched
+        with pytest.raises(RunError, match=f"in use by pid {first.pid}"):
+            with locked(run_dir):
+                pass
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert json.loads((run_dir / LOCK_NAME).read_text())["pid"] == first.pid  # what the dead holder left
+    with locked(run_dir) as note:
+        assert note is not None and f"left by pid {first.pid}" in note and "no longer running" in note
+    assert (run_dir / LOCK_NAME).read_text() == ""  # released cleanly
+
+
+def test_a_pretrain_and_a_search_killed_before_their_first_checkpoint_start_again(tmp_path):
+    stranded = tmp_path / "stranded"
+    process = start("pretrain", "--run-dir", str(stranded), "--epochs", "1", "--batch-size", "2")
+    wait_for(lambda: recorded(stranded, "pretrain"))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (stranded / "pretrain" / "shared.safetensors").exists()
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(stranded), str(copy)], check=True)
+    resumed = cli("pretrain", "--run-dir", str(stranded), "--epochs", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "starting the pretrain" in resumed.stderr and "no longer running" in resumed.stderr
+    rerun = cli("pretrain", "--run-dir", str(copy), "--epochs", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    for run_dir in (stranded, copy):
+        assert json.loads((run_dir / "run.json").read_text())["pretrain"]["epochs"] == 2
+        assert len((run_dir / "pretrain" / "metrics.jsonl").read_text().splitlines()) == 2
+
+    search = ("search", "--run-dir", str(stranded), "--loops", "2", "--trajectories", "2", "--finetune-epochs", "3")
+    process = start(*search)
+    wait_for(lambda: recorded(stranded, "search"))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (stranded / "search" / "state.safetensors").exists()
+    again = cli(*search, "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "starting the search" in again.stderr
+    assert (stranded / "search" / "policy.json").exists()
+
+
+def test_extreme_logits_give_a_valid_distribution_and_exports_stay_readable(tmp_path):
+    first = torch.full((36,), -800.0)
+    first[3] = -790.0
+    policy = Policy(first, torch.full((36, 36), -800.0))
+    p1, p2 = policy.probs()
+    assert torch.isfinite(p1).all() and float(p1.sum()) == pytest.approx(1.0) and int(p1.argmax()) == 3
+    torch.testing.assert_close(p2, torch.full((36, 36), 1 / 36, dtype=torch.float64))
+    policy.save(tmp_path / "extreme.json")
+    for format in ("awsaug", "albumentations"):
+        out = tmp_path / f"out-{format}.json"
+        result = CliRunner().invoke(app, ["export-policy", str(out), "--from", str(tmp_path / "extreme.json"), "--format", format])
+        assert result.exit_code == 0, result.output
+        assert "NaN" not in out.read_text() and "0 pairs" not in result.output
+    assert Policy.load(tmp_path / "out-awsaug.json").probs()[0].argmax() == 3
+
+
+def test_a_parametrization_that_breaks_the_distribution_is_refused(monkeypatch):
+    monkeypatch.setitem(policy_module.PARAMETRIZATIONS, "sigmoid", lambda logits: logits * float("nan"))
+    with pytest.raises(PolicyFormatError, match="not finite"):
+        Policy.uniform()
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_written_files_get_the_umasks_mode(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "out.json", "{}")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == mode
+
+
+def test_a_damaged_line_inside_a_log_is_named_and_a_cut_last_line_is_skipped(tmp_path):
+    from awsaug_cli.runs import read_jsonl
+
+    log = tmp_path / "history.jsonl"
+    log.write_text('{"loop": 0}\n{"loop": 1}\n{"loo')
+    assert read_jsonl(log) == [{"loop": 0}, {"loop": 1}]  # a crash cut the last line short
+    log.write_text('{"loop": 0}\ngarbage\n{"loop": 1}\n')
+    with pytest.raises(RunError, match="history.jsonl, line 2: not a JSON record"):
+        read_jsonl(log)
