@@ -18,10 +18,11 @@ step then follows. Here:
 2. **Credit by regression.** The critic (critic.py) fits every trajectory's reward to the op use
    it actually sampled, pooled over all loops.
 3. **The policy is the critic's.** p(i, j) ∝ exp((β̃_i + β̃_j) / T): the distribution that maximises
-   the critic's predicted reward minus T · KL(p ‖ uniform), where β̃ = β̂ · β̂² / (β̂² + (c·se)²) is
-   each estimate shrunk by its own evidence (c = `shrinkage`): an effect within its noise moves
-   the policy little, so noise does not pass for a finding; until the fit can state its errors
-   the policy stays uniform. T (reward points per nat) says how far evidence may take the policy
+   the critic's predicted reward minus T · KL(p ‖ uniform), where β̃ = β̂ · β̂² / (β̂² + (c·d·se)²)
+   is each estimate shrunk by its own evidence (c = `shrinkage`; d = Critic.doubt(), large while
+   the fit has few residual degrees of freedom to estimate the noise with, → 1 later): an effect
+   within its noise moves the policy little, so noise does not pass for a finding; until the fit
+   can state its errors the policy stays uniform. T (reward points per nat) says how far evidence may take the policy
    from the uniform one. Nothing is integrated step by step, so early noisy estimates do not
    linger, and the answer is the last policy (no best-loop choice, no winner's curse).
 
@@ -76,6 +77,20 @@ def split_directions(count: int, size: int, generator: torch.Generator) -> torch
     return directions
 
 
+def critic_policy(critic: Critic, settings: ContrastSettings, space: Space = AWS36) -> Policy:
+    """p(i, j) ∝ exp((β̃_i + β̃_j) / T), β̃ the critic's effects shrunk by their evidence (the
+    uniform policy until the fit can state its errors). The exploration never depends on it, so
+    the same history gives the policy of any temperature and shrinkage."""
+    effects = critic.effects()
+    if math.isnan(critic.noise()):
+        logits = torch.zeros_like(effects)
+    else:
+        spread = (settings.shrinkage * critic.doubt() * critic.errors()) ** 2
+        weight = torch.where(effects != 0, effects**2 / (effects**2 + spread), torch.zeros_like(effects))
+        logits = effects * weight / settings.temperature
+    return Policy(logits, logits.repeat(len(space), 1), "softmax", space=space)
+
+
 class ContrastAgent:
     """The critic and what the next loop explores; same interface as the paper's Agent."""
 
@@ -85,18 +100,8 @@ class ContrastAgent:
         self.critic = Critic.empty(len(space), settings.ridge)
         self.loop = 0  # loops completed
 
-    def _logits(self) -> torch.Tensor:
-        """β̃ / T: the critic's effects shrunk by their evidence (all zero until errors exist)."""
-        effects = self.critic.effects()
-        if math.isnan(self.critic.noise()):
-            return torch.zeros_like(effects)
-        spread = (self.settings.shrinkage * self.critic.errors()) ** 2
-        weight = torch.where(effects != 0, effects**2 / (effects**2 + spread), torch.zeros_like(effects))
-        return effects * weight / self.settings.temperature
-
     def policy(self) -> Policy:
-        logits = self._logits()
-        return Policy(logits, logits.repeat(len(self.space), 1), "softmax", space=self.space)
+        return critic_policy(self.critic, self.settings, self.space)
 
     def answer(self) -> Policy:
         return self.policy()

@@ -7,6 +7,7 @@ them as the Markdown of BENCHMARKS.md "Search quality".
     python benchmarks/search_quality.py agreement --task digits --seeds 0 1
     python benchmarks/search_quality.py ab --task fashion --seeds 0 1 2
     python benchmarks/search_quality.py table
+    python benchmarks/search_quality.py grid        # the default's answers at other T and shrinkage
 
 known-answer: one pretrain per task, then a search per seed and algorithm from those shared
 weights; for each harmful op its multiple of uniform in the answer, its rank among the 36 ops
@@ -71,19 +72,41 @@ def searched(task: str, work: Path, mode: str, seed: int) -> tuple[Path, float]:
     return run_dir, json.loads(timing.read_text())["seconds"]
 
 
-def outcome(run_dir: Path, harmful: tuple[str, ...]) -> dict:
-    """What one search gave: the answer's multiples, the harmful ops' ranks, cost to the answer."""
+def answer_after(records: list[dict], loops: int, settings) -> "Policy":
+    """The default search's answer after `loops` loops of `records`, at `settings`
+    (ContrastSettings): its exploration does not depend on the policy, so one history gives
+    the answer of any temperature and shrinkage exactly."""
+    from awsaug_cli.contrast import critic_policy
+    from awsaug_cli.quality import critic_from_history
+
+    critic = critic_from_history([r for r in records if r.get("loop", 0) < loops], 36, settings.ridge)
+    return critic_policy(critic, settings)
+
+
+def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -> dict:
+    """What one search gave: the answer's multiples, the harmful ops' ranks, cost to the answer.
+    The default mode's answers are recomputed from the history at `settings` (default: the
+    ones the search ran with)."""
+    from awsaug_cli.contrast import ContrastSettings
     from awsaug_cli.policy import Policy
     from awsaug_cli.quality import judge, op_multiples
     from awsaug_cli.runs import read_jsonl
 
-    answer = Policy.load(run_dir / "search" / "policy.json")
     history = read_jsonl(run_dir / "search" / "history.jsonl")
+    loops = [r for r in history if r["kind"] == "loop"]
+    recorded = json.loads((run_dir / "run.json").read_text())["search"]
+    if mode == "default":
+        ran = ContrastSettings(**{k: v for k, v in recorded["agent"].items() if k != "algorithm"})
+        settings = settings or ran
+        per_loop = [op_multiples(answer_after(history, n, settings)) for n in range(1, len(loops) + 1)]
+        answer = answer_after(history, len(loops), settings)
+    else:
+        answer = Policy.load(run_dir / "search" / "policy.json")
+        names = answer.space.names
+        final = Policy.load(run_dir / "search" / "final_policy.json")  # θ after the last loop
+        per_loop = [dict(zip(names, r["op_multiples"])) for r in loops[1:]] + [op_multiples(final)]
     multiples = op_multiples(answer)
     order = sorted(multiples, key=multiples.get)
-    loops = [r for r in history if r["kind"] == "loop"]
-    settings = json.loads((run_dir / "run.json").read_text())["search"]
-    per_loop = [dict(zip(answer.space.names, r["op_multiples"])) for r in loops[1:]] + [multiples]
     cost = {}
     for threshold in THRESHOLDS:  # per_loop[L - 1]: the policy after L loops
         reached = [L for L, m in enumerate(per_loop, 1) if harmful and all(m[name] < threshold for name in harmful)]
@@ -92,7 +115,7 @@ def outcome(run_dir: Path, harmful: tuple[str, ...]) -> dict:
     return {
         "multiples": multiples, "harmful": {name: multiples[name] for name in harmful},
         "ranks": {name: order.index(name) + 1 for name in harmful}, "loops": len(loops), "cost_loops": cost,
-        "epochs_per_loop": settings["trajectories"] * settings["finetune_epochs"], "found": verdict.found,
+        "epochs_per_loop": recorded["trajectories"] * recorded["finetune_epochs"], "found": verdict.found,
         "twin_gap": verdict.twin_gap, "kl": verdict.kl, "evident": verdict.evident,
         "mean_reward_first_last": [loops[0]["mean_reward"], loops[-1]["mean_reward"]],
     }
@@ -103,18 +126,18 @@ def spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
-def known_answer(task: str, seeds: list[int], work: Path) -> dict:
+def known_answer(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     harmful = TASKS[task].harmful
     _, pretrain_seconds = pretrained(task, work)
     result = {"part": "known-answer", "task": task, "harmful": harmful, "pretrain_seconds": pretrain_seconds, "modes": {}}
     for mode, seed in itertools.product(MODES, seeds):
         run_dir, seconds = searched(task, work, mode, seed)
-        result["modes"].setdefault(mode, {})[str(seed)] = {**outcome(run_dir, harmful), "search_seconds": seconds}
+        result["modes"].setdefault(mode, {})[str(seed)] = {**outcome(run_dir, harmful, mode, settings), "search_seconds": seconds}
     return result
 
 
-def agreement(task: str, seeds: list[int], work: Path) -> dict:
-    result = known_answer(task, seeds, work)
+def agreement(task: str, seeds: list[int], work: Path, settings=None) -> dict:
+    result = known_answer(task, seeds, work, settings)
     result["part"] = "agreement"
     for mode, runs in result["modes"].items():
         names = list(next(iter(runs.values()))["multiples"])
@@ -125,11 +148,18 @@ def agreement(task: str, seeds: list[int], work: Path) -> dict:
     return result
 
 
-def ab(task: str, seeds: list[int], work: Path) -> dict:
+def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     """`awsaug train` with the default search's answer (seed 0), uniform and none."""
     searched_run, _ = searched(task, work, "default", 0)
     data = TASKS[task].write(work / "data")
-    policies = {"searched": str(searched_run / "search" / "policy.json"), "uniform": "uniform", "none": "none"}
+    policy = searched_run / "search" / "policy.json"
+    if settings is not None:  # the answer at other settings, from the same history
+        from awsaug_cli.runs import read_jsonl
+
+        history = read_jsonl(searched_run / "search" / "history.jsonl")
+        policy = work / task / f"answer-T{settings.temperature:g}-c{settings.shrinkage:g}.json"
+        answer_after(history, max(r["loop"] for r in history) + 1, settings).save(policy)
+    policies = {"searched": str(policy), "uniform": "uniform", "none": "none"}
     result = {"part": "ab", "task": task, "seeds": seeds, "policies": {}}
     for name, policy in policies.items():
         run_dir = work / task / f"train-{name}"
@@ -170,24 +200,65 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
+    """How the default's answers on every finished run in `work` depend on the temperature and
+    the shrinkage (the same histories: the exploration does not depend on them). Per setting:
+    the worst harmful op (× uniform, over seeds) per known-answer task, and on the tasks with
+    no known answer the largest twin gap and the smallest Spearman between seeds."""
+    from awsaug_cli.contrast import ContrastSettings
+
+    tasks = sorted(p.name for p in work.iterdir() if (p / "default-seed0" / "search-seconds.json").exists())
+    header = "| T | c | " + " | ".join(f"{t}: {'worst harmful ×' if TASKS[t].harmful else 'twin gap / Spearman'}"
+                                      for t in tasks) + " |"
+    lines = [header, "|---|---|" + "---|" * len(tasks)]
+    for temperature, shrinkage in itertools.product(temperatures, shrinkages):
+        settings = ContrastSettings(temperature=temperature, shrinkage=shrinkage)
+        cells = []
+        for task in tasks:
+            runs = sorted(work.glob(f"{task}/default-seed*/search-seconds.json"))
+            outcomes = [outcome(r.parent, TASKS[task].harmful, "default", settings) for r in runs]
+            if TASKS[task].harmful:
+                cells.append(f"{max(max(o['harmful'].values()) for o in outcomes):.2f}")
+            else:
+                names = list(outcomes[0]["multiples"])
+                rho = min(spearman([a["multiples"][n] for n in names], [b["multiples"][n] for n in names])
+                          for a, b in itertools.combinations(outcomes, 2))
+                cells.append(f"{100 * max(o['twin_gap'] for o in outcomes):.0f} % / {rho:.2f}")
+        lines.append(f"| {temperature:g} | {shrinkage:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 PARTS = {"known-answer": known_answer, "agreement": agreement, "ab": ab}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=[*PARTS, "table"])
+    parser.add_argument("part", choices=[*PARTS, "table", "grid"])
     parser.add_argument("--task", choices=list(TASKS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=Path("runs/search-quality"))
     parser.add_argument("--results", type=Path, default=Path("runs/search-quality/results.json"))
+    parser.add_argument("--temperature", type=float, help="default search: answers recomputed at this temperature")
+    parser.add_argument("--shrinkage", type=float, help="default search: answers recomputed at this shrinkage")
     args = parser.parse_args()
     results = json.loads(args.results.read_text()) if args.results.exists() else []
     if args.part == "table":
         print(table(results))
         return
+    if args.part == "grid":
+        print(grid(args.work, [5, 8, 12, 20], [1, 2, 3]))
+        return
     if args.task is None:
         parser.error(f"{args.part} needs --task")
-    result = PARTS[args.part](args.task, args.seeds, args.work)
+    settings = None
+    if args.temperature is not None or args.shrinkage is not None:
+        from awsaug_cli.contrast import ContrastSettings
+
+        settings = ContrastSettings(**{name: value for name, value in (("temperature", args.temperature),
+                                                                       ("shrinkage", args.shrinkage)) if value is not None})
+    result = PARTS[args.part](args.task, args.seeds, args.work, settings)
+    if settings is not None:
+        result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}
     results = [r for r in results if (r["part"], r["task"]) != (result["part"], result["task"])] + [result]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")

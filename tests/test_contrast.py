@@ -76,9 +76,10 @@ def test_the_policy_is_the_critics_gain_shrunk_by_its_evidence_and_traded_agains
     agent = ContrastAgent(4, ContrastSettings(temperature=10.0, shrinkage=1.0), seed=0)
     assert torch.equal(agent.policy().first_logits, torch.zeros(K, dtype=torch.float64))  # no evidence yet
     search(KnownAnswer(0), loops=12, trajectories=4, seed=0, agent=agent)
-    beta, errors = agent.critic.effects(), agent.critic.errors()
+    beta, errors, doubt = agent.critic.effects(), agent.critic.errors(), agent.critic.doubt()
+    assert 1 < doubt < 3  # 12 loops: some residual freedom, not much
     first, second = agent.policy().probs()
-    torch.testing.assert_close(first, torch.softmax(beta**3 / (beta**2 + errors**2) / 10, 0))
+    torch.testing.assert_close(first, torch.softmax(beta**3 / (beta**2 + (doubt * errors) ** 2) / 10, 0))
     torch.testing.assert_close(second, first.repeat(K, 1))  # op2 does not depend on op1
     assert op_multiples(agent.policy())["Rotate_mag30"] < 1
 
