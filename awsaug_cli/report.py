@@ -32,13 +32,17 @@ def run_report(run_dir: Path, out: Path) -> None:
         final, answer = import_policy(paths["final"]), import_policy(paths["answer"])
     else:
         final = answer = state_policy(paths["state"])
-    temperature = read_run(run_dir).get("search", {}).get("agent", {}).get("temperature")
-    search_report(paths["history"], final, answer, out, temperature)
+    search_report(paths["history"], final, answer, out, read_run(run_dir).get("search", {}))
 
 
-def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, temperature: float | None = None) -> None:
-    """Five panels from search/history.jsonl, the final policy and the answer. `temperature`
-    (awsaug's default search) turns the critic's standard errors into each op's noise band."""
+def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, settings: dict | None = None) -> None:
+    """Five panels from search/history.jsonl, the final policy and the answer. `settings` (the
+    search's record in run.json) name the reward and, for awsaug's default search, turn the
+    critic's standard errors into the noise band."""
+    from awsaug_cli.finetune import REWARDS
+
+    settings = settings or {}
+    unit = REWARDS[settings.get("reward", "accuracy")][1]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +62,7 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
     if "best_reward" in loops[-1]:  # the paper's algorithm keeps the best loop's θ
         rewards.plot(x, [r["best_reward"] for r in loops], color="C3", linestyle="--", label="best mean so far", zorder=2)
     rewards.scatter([], [], s=8, color="0.6", label="trajectory")
-    rewards.set(title="Reward per loop (validation accuracy, %)", xlabel="loop", ylabel="reward (%)")
+    rewards.set(title=f"Reward per loop ({settings.get('reward', 'accuracy')}, {unit})", xlabel="loop", ylabel=unit)
     rewards.legend()
 
     entropy = axes[0, 1]
@@ -87,7 +91,7 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
     gs = axes[2, 0].get_gridspec()
     for axis in axes[2]:
         axis.remove()
-    multiples_panel(figure.add_subplot(gs[2, :]), judge(answer, records), temperature)
+    multiples_panel(figure.add_subplot(gs[2, :]), judge(answer, records, unit), settings.get("agent", {}))
 
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -96,22 +100,24 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
     atomic_write_bytes(out, buffer.getvalue())
 
 
-def multiples_panel(axis, verdict: Verdict, temperature: float | None) -> None:
+def multiples_panel(axis, verdict: Verdict, agent: dict) -> None:
     """The answer's op marginals × uniform, sorted; red/green where the evidence passes the
-    verdict's threshold. Noise band: per op ±2 standard errors of the critic carried
-    through p ∝ exp(β/T) (awsaug's default), or the twin gauge's spread around 1 (the paper's)."""
+    verdict's threshold. The grey band is where noise alone puts an op: for awsaug's default
+    search, the multiple of an op two median standard errors from zero after the shrinkage
+    (contrast.critic_policy); for the paper's, the twin gauge's spread."""
     names = sorted(verdict.multiples, key=verdict.multiples.get)
     values = np.array([verdict.multiples[name] for name in names])
     evident = verdict.evident
     colours = ["C3" if evident.get(n, 0) < 0 else "C2" if evident.get(n, 0) > 0 else "0.6" for n in names]
-    axis.bar(range(len(names)), values, color=colours)
-    if temperature is not None and verdict.errors is not None:
-        spread = np.array([2 * verdict.errors[n] * len(names) / 2 / temperature for n in names])
-        axis.errorbar(range(len(names)), values, yerr=[values * (1 - np.exp(-spread)), values * (np.exp(spread) - 1)],
-                      fmt="none", ecolor="k", capsize=2, label="±2 standard errors of the evidence")
+    axis.bar(range(len(names)), values, color=colours, zorder=2)
+    if "temperature" in agent and verdict.errors is not None:
+        error = float(np.median(list(verdict.errors.values()))) * len(names) / 2  # per application per image
+        shrunk = 2 * error * 4 / (4 + agent["shrinkage"] ** 2)  # β̃ of an op at z = 2
+        low, high = math.exp(-shrunk / agent["temperature"]), math.exp(shrunk / agent["temperature"])
+        axis.axhspan(low, high, color="0.9", zorder=0, label="noise band (|z| ≤ 2)")
     elif verdict.twin_gap is not None and math.isfinite(verdict.twin_gap):
-        axis.axhspan(1 / (1 + verdict.twin_gap), 1 + verdict.twin_gap, color="0.9", label="twin gauge spread (noise)")
-    axis.axhline(1.0, color="0.3", linestyle=":", label="uniform")
+        axis.axhspan(1 / (1 + verdict.twin_gap), 1 + verdict.twin_gap, color="0.9", zorder=0, label="twin gauge spread (noise)")
+    axis.axhline(1.0, color="0.3", linestyle=":", zorder=3, label="uniform")
     axis.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     state = "found: red avoided, green favoured" if verdict.found else "nothing distinguishable from noise"
     axis.set(title=f"Each op's probability in the answer × uniform (KL {verdict.kl:.3f} nats; {state})", ylabel="× uniform")
