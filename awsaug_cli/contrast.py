@@ -6,15 +6,16 @@ trajectory samples from the same p, so trajectories differ in op use only by sam
 (about ±5 % per op) and the credit-by-use gradient is mostly noise, which Adam's normalised
 step then follows. Here:
 
-1. **Twins explore on purpose, around the shared policy.** Trajectories come in pairs; for each
-   pair a random half of the ops is made e^tilt times more likely than uniform in one twin and
-   e^-tilt times in the other (the other half the reverse), so each op's use differs by about
-   ±46 % of its uniform share between twins (tilt 0.5; tilt 1 doubled the unexplained reward
-   noise: BENCHMARKS.md). With common random numbers the twins share
-   everything else. The design does not follow the policy: the shared weights were trained
-   under the uniform policy, every op stays as well measured as the others, and an op the
-   evidence pushed down early is still measured (a policy-centred design starves it of the
-   data that could clear it: BENCHMARKS.md).
+1. **Twins explore on purpose, around what is proven.** Trajectories come in pairs; for each
+   pair a random half of the ops is made e^tilt times more likely than the centre in one twin
+   and e^-tilt times in the other (the other half the reverse), so each op's use differs by
+   about ±46 % between twins (tilt 0.5; tilt 1 doubled the unexplained reward noise:
+   BENCHMARKS.md). With common random numbers the twins share everything else. The centre is
+   the policy for the ops whose evidence is conclusive (Critic.evident) and uniform for the
+   rest: an op not yet judged stays as well measured as any other, even if its estimate leans
+   one way (centring on the whole policy starved such ops of the data that could clear them),
+   while a proven label-destroying op stops adding its large, imperfectly linear effect to
+   every comparison (centring on uniform left it there and made the rest noisy).
 2. **Credit by regression.** The critic (critic.py) fits every trajectory's reward to the op use
    it actually sampled, pooled over all loops.
 3. **The policy is the critic's.** p(i, j) ∝ exp((β̃_i + β̃_j) / T): the distribution that maximises
@@ -22,8 +23,8 @@ step then follows. Here:
    is each estimate shrunk by its own evidence (c = `shrinkage`; d = Critic.doubt(), large while
    the fit has few residual degrees of freedom to estimate the noise with, → 1 later): an effect
    within its noise moves the policy little, so noise does not pass for a finding; until the fit
-   can state its errors the policy stays uniform. T (reward points per nat) says how far evidence may take the policy
-   from the uniform one. Nothing is integrated step by step, so early noisy estimates do not
+   can state its errors the policy stays uniform. T (reward units per nat) says how far evidence
+   may take the policy from the uniform one. Nothing is integrated step by step, so early noisy estimates do not
    linger, and the answer is the last policy (no best-loop choice, no winner's curse).
 
 The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T.
@@ -47,9 +48,9 @@ EXPLORATION_STREAM = -3  # seeded_generator(seed, -3, loop): the loop's explorat
 @dataclass(frozen=True)
 class ContrastSettings:
     tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the uniform policy does
-    temperature: float = 8.0  # reward points per nat: an op costing T points per image gets e× less probability
-    ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) points are believed a priori
-    shrinkage: float = 1.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
+    temperature: float = 8.0  # reward units per nat: an op costing T units per application per image gets e× less probability
+    ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) units are believed a priori
+    shrinkage: float = 2.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
 
     def __post_init__(self) -> None:
         for name in ("tilt", "temperature", "ridge", "shrinkage"):
@@ -79,8 +80,7 @@ def split_directions(count: int, size: int, generator: torch.Generator) -> torch
 
 def critic_policy(critic: Critic, settings: ContrastSettings, space: Space = AWS36) -> Policy:
     """p(i, j) ∝ exp((β̃_i + β̃_j) / T), β̃ the critic's effects shrunk by their evidence (the
-    uniform policy until the fit can state its errors). The exploration never depends on it, so
-    the same history gives the policy of any temperature and shrinkage."""
+    uniform policy until the fit can state its errors)."""
     effects = critic.effects()
     if math.isnan(critic.noise()):
         logits = torch.zeros_like(effects)
@@ -107,17 +107,18 @@ class ContrastAgent:
         return self.policy()
 
     def explore(self) -> list[Policy]:
-        """The policy each trajectory of the coming loop samples from: twins tilted apart around
-        the uniform policy along a random split of the ops; an odd last trajectory samples the
-        uniform policy itself."""
+        """The policy each trajectory of the coming loop samples from: twins tilted apart along a
+        random split of the ops, around the policy where the evidence is conclusive and around
+        uniform elsewhere; an odd last trajectory samples that centre itself."""
         generator = seeded_generator(self.seed, EXPLORATION_STREAM, self.loop)
         k = len(self.space)
+        centre = torch.where(self.critic.evident(), self.policy().first_logits, torch.zeros(k, dtype=torch.float64))
         policies = []
         for direction in split_directions(self.trajectories // 2, k, generator):
             for sign in (1.0, -1.0):
-                tilted = sign * self.settings.tilt * direction
+                tilted = centre + sign * self.settings.tilt * direction
                 policies.append(Policy(tilted, tilted.repeat(k, 1), "softmax", space=self.space))
-        return policies + [Policy.uniform(self.space, "softmax")] * (self.trajectories % 2)
+        return policies + [Policy(centre, centre.repeat(k, 1), "softmax", space=self.space)] * (self.trajectories % 2)
 
     def update(self, rewards: torch.Tensor, usages: torch.Tensor) -> ContrastInfo:
         """Add one loop's rewards [W] (percent) and pair counts [W, K, K] to the critic."""

@@ -85,6 +85,13 @@ class Critic:
             return math.inf
         return float(student_t.ppf(1 - FALSE_ALARM / (2 * len(self.moment)), freedom))
 
+    def evident(self) -> torch.Tensor:
+        """Bool [K]: the ops whose effect is distinguishable from noise (all False before the
+        fit can state its errors)."""
+        if math.isnan(self.noise()):
+            return torch.zeros(len(self.moment), dtype=torch.bool)
+        return self.effects().abs() >= self.evidence_threshold() * self.errors()
+
     def doubt(self) -> float:
         """How much less the errors can be trusted than with unlimited residual freedom: the
         evidence threshold now over its limit (8.4 at 2 degrees of freedom, 1.37 at 10, 1.06 at 50).

@@ -82,6 +82,7 @@ class Verdict:
     noise: float | None  # residual standard deviation of a trajectory's reward (points)
     trajectories: int  # observations behind the evidence
     threshold: float = math.inf  # |effect| / error that counts as evidence (critic.evidence_threshold)
+    unit: str = "points"  # of the reward, the effects and the noise (finetune.REWARDS)
 
     @property
     def evident(self) -> dict[str, float]:
@@ -130,27 +131,28 @@ class Verdict:
             lines.append(f"Noise gauge (identical ops): {GAUGE[0]} {self.twins[0]:.2f}×, {GAUGE[1]} {self.twins[1]:.2f}× "
                          f"({100 * self.twin_gap:.0f} % apart).")
         if self.noise is not None and math.isfinite(self.noise):
-            lines.append(f"Reward noise between trajectories: ±{self.noise:.2f} points.")
+            lines.append(f"Reward noise between trajectories: ±{self.noise:.2f} {self.unit}; effects: reward "
+                         f"{self.unit} if an op had its uniform share.")
         return lines
 
     def _describe(self, name: str) -> str:
         assert self.effects is not None and self.errors is not None
-        return f"{name} {self.multiples[name]:.2f}× ({self.effects[name]:+.2f} ± {self.errors[name]:.2f} pts)"
+        return f"{name} {self.multiples[name]:.2f}× ({self.effects[name]:+.2f} ± {self.errors[name]:.2f} {self.unit})"
 
     def to_json(self) -> dict[str, Any]:
         return {"found": self.found, "evident": self.evident, "multiples": self.multiples, "kl": self.kl,
                 "twins": self.twins, "effects": self.effects, "errors": self.errors, "noise": self.noise,
-                "trajectories": self.trajectories, "threshold": self.threshold}
+                "trajectories": self.trajectories, "threshold": self.threshold, "unit": self.unit}
 
 
-def judge(answer: Policy, records: list[dict[str, Any]]) -> Verdict:
-    """The verdict on `answer` given the search history `records`."""
+def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points") -> Verdict:
+    """The verdict on `answer` given the search history `records` (rewards in `unit`)."""
     space = answer.space
     multiples = op_multiples(answer)
     twins = (multiples[GAUGE[0]], multiples[GAUGE[1]]) if all(name in multiples for name in GAUGE) else None
     critic = critic_from_history(records, len(space))
     if critic is None:
-        return Verdict(multiples, kl_from_uniform(answer), twins, None, None, None, 0)
+        return Verdict(multiples, kl_from_uniform(answer), twins, None, None, None, 0, unit=unit)
     share = 2 / len(space)  # applications per image of one op under the uniform policy
     effects = (critic.effects() * share).tolist()
     errors = (critic.errors() * share).tolist()
@@ -159,4 +161,4 @@ def judge(answer: Policy, records: list[dict[str, Any]]) -> Verdict:
     return Verdict(multiples, kl_from_uniform(answer), twins, dict(zip(space.names, effects)),
                    dict(zip(space.names, errors)) if known else None, noise if known else None,
                    critic.observations + len({r["loop"] for r in records if r.get("kind") == "trajectory"}),
-                   critic.evidence_threshold())
+                   critic.evidence_threshold(), unit)

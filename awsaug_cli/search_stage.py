@@ -25,7 +25,7 @@ from awsaug_cli.agent import AgentSettings
 from awsaug_cli.checkpoint import load_checkpoint, read_tensors, write_tensors
 from awsaug_cli.data.sources import Augmentation, check_loader, open_source
 from awsaug_cli.devices import join_distributed, resolve_device
-from awsaug_cli.finetune import FineTune
+from awsaug_cli.finetune import REWARDS, FineTune
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
@@ -39,7 +39,9 @@ from awsaug_cli.search import DEFAULT_ALGORITHM, SearchAgent, check_sharing, mak
 from awsaug_cli.space import AWS36
 from awsaug_cli.train import barrier, distributed
 
-RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "pretrain_fingerprint")
+RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "reward", "pretrain_fingerprint")
+# the fine-tune's reward per algorithm (finetune.REWARDS): the paper's accuracy for its algorithms
+REWARD_OF = {DEFAULT_ALGORITHM: "loss", "ppo": "accuracy", "reinforce": "accuracy"}
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "seed": pretrain["seed"] if options.seed is None else options.seed,
         "common_noise": not options.independent_noise,
         "agent": agent_settings,
+        "reward": REWARD_OF[agent_settings["algorithm"]],
         "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
         "world_size": world,
         "device": device.type,
@@ -207,7 +210,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     evaluator = FineTune(
         source, model, shared, preset.optim, epochs=settings["finetune_epochs"], batch_size=pretrain["batch_size"],
         seed=settings["seed"],
-        common_noise=settings["common_noise"], reporter=reporter,
+        common_noise=settings["common_noise"], reward=settings["reward"], reporter=reporter,
     )
     reporter.info(f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
                   f"{settings['finetune_epochs']} fine-tune epochs from {shared_file} on {device}")
@@ -221,11 +224,13 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         elapsed = time.perf_counter() - started
         remaining = elapsed / (agent.loop - first_loop) * (settings["loops"] - agent.loop)
         reporter.status(f"search loop {agent.loop}/{settings['loops']}",
-                        loop_rows(records[-1], agent) + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")])
+                        loop_rows(records[-1], agent, REWARDS[settings["reward"]][1])
+                        + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")])
 
     result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
                     agent=agent, on_loop=after_loop)
-    verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history)
+    unit = REWARDS[settings["reward"]][1]
+    verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history, unit)
     if rank == 0:
         provenance = {"dataset": pretrain["data_name"], "model": pretrain["model"], "preset": pretrain["preset"],
                       "seed": settings["seed"], "loops_run": agent.loop, "algorithm": agent_settings["algorithm"]}
@@ -237,11 +242,11 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
 
 
-def loop_rows(summary: dict[str, Any], agent: SearchAgent) -> list[tuple[str, str]]:
+def loop_rows(summary: dict[str, Any], agent: SearchAgent, unit: str) -> list[tuple[str, str]]:
     """The live status after a loop: the reward, how far the policy moved and on what evidence."""
-    rows = [("mean reward", f"{summary['mean_reward']:.2f} %")]
+    rows = [("mean reward", f"{summary['mean_reward']:.2f} {unit}")]
     if "best_reward" in summary:  # the paper's agent
-        rows.append(("best mean reward", f"{summary['best_reward']:.2f} % (loop {summary['best_loop'] + 1})"))
+        rows.append(("best mean reward", f"{summary['best_reward']:.2f} {unit} (loop {summary['best_loop'] + 1})"))
     if summary.get("effect_errors"):  # awsaug's critic, once it has residual freedom
         z = [(e / s if s and s > 0 else 0.0, name) for e, s, name in
              zip(summary["effects"], summary["effect_errors"], agent.space.names)]
@@ -268,7 +273,8 @@ def answer_provenance(history: list[dict[str, Any]], verdict: Verdict) -> dict[s
 def run_verdict(run_dir: Path, answer: Policy) -> Verdict | None:
     """The verdict on `answer` from the run's search history; None when the run has none."""
     history = read_jsonl(search_paths(run_dir)["history"])
-    return judge(answer, history) if history else None
+    reward = read_run(run_dir).get("search", {}).get("reward", "accuracy")
+    return judge(answer, history, REWARDS[reward][1]) if history else None
 
 
 def state_policy(path: Path) -> Policy:

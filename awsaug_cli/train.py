@@ -199,21 +199,29 @@ def memory_eval_batches(images: torch.Tensor, labels: torch.Tensor, mean, std, *
 
 
 @torch.no_grad()
-def score(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, sharded: bool = True) -> float:
-    """Top-1 accuracy (percent) over `batches`. When `sharded`, each rank scores its share and
-    the counts are summed, so every rank returns the same number."""
+def score_with_loss(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
+                    sharded: bool = True) -> tuple[float, float]:
+    """Top-1 accuracy (percent) and mean cross-entropy (nats) over `batches`. When `sharded`,
+    each rank scores its share and the sums are combined, so every rank returns the same."""
     world = distributed()[1] if sharded else 1
     device = model_device(model)
     cuda = device.type == "cuda"
     model.eval()
-    counts = torch.zeros(2, dtype=torch.int64, device=device)
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # correct, cross-entropy, images
     for inputs, targets in batches:
         if cuda:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            predictions = model(inputs).argmax(dim=1)
-        counts[0] += (predictions == targets).sum()
-        counts[1] += len(targets)
+            logits = model(inputs)
+        sums[0] += (logits.argmax(dim=1) == targets).sum()
+        sums[1] += nn.functional.cross_entropy(logits.float(), targets, reduction="sum").double()
+        sums[2] += len(targets)
     if world > 1:
-        dist.all_reduce(counts)
-    return 100.0 * counts[0].item() / max(1, counts[1].item())
+        dist.all_reduce(sums)
+    correct, loss, images = sums.tolist()
+    return 100.0 * correct / max(1.0, images), loss / max(1.0, images)
+
+
+def score(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, sharded: bool = True) -> float:
+    """Top-1 accuracy (percent) over `batches` (score_with_loss's first number)."""
+    return score_with_loss(model, batches, sharded=sharded)[0]

@@ -74,8 +74,9 @@ def searched(task: str, work: Path, mode: str, seed: int) -> tuple[Path, float]:
 
 def answer_after(records: list[dict], loops: int, settings) -> "Policy":
     """The default search's answer after `loops` loops of `records`, at `settings`
-    (ContrastSettings): its exploration does not depend on the policy, so one history gives
-    the answer of any temperature and shrinkage exactly."""
+    (ContrastSettings). At the settings the search ran with, exactly its policy; at others, the
+    answer from the same evidence (a search run at them would have explored proven ops around
+    a slightly different centre)."""
     from awsaug_cli.contrast import critic_policy
     from awsaug_cli.quality import critic_from_history
 
@@ -202,7 +203,7 @@ def table(results: list[dict]) -> str:
 
 def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
     """How the default's answers on every finished run in `work` depend on the temperature and
-    the shrinkage (the same histories: the exploration does not depend on them). Per setting:
+    the shrinkage, from the same histories (answer_after). Per setting:
     the worst harmful op (× uniform, over seeds) per known-answer task, and on the tasks with
     no known answer the largest twin gap and the smallest Spearman between seeds."""
     from awsaug_cli.contrast import ContrastSettings

@@ -65,7 +65,9 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful
     assert [(r["kind"], r["loop"]) for r in records] == [("trajectory", 0), ("trajectory", 0), ("loop", 0),
                                                          ("trajectory", 1), ("trajectory", 1), ("loop", 1)]
     trajectory, summary = records[0], records[2]
-    assert len(trajectory["epoch_acc"]) == 1 and trajectory["reward"] == trajectory["epoch_acc"][0]
+    assert len(trajectory["epoch_acc"]) == len(trajectory["epoch_val_loss"]) == 1
+    reward = trajectory["epoch_acc"][0] if faithful else -100 * trajectory["epoch_val_loss"][0]  # finetune.REWARDS
+    assert trajectory["reward"] == pytest.approx(reward, abs=1e-12)
     assert len(trajectory["op_rates"]) == 36 and sum(trajectory["op_rates"]) == pytest.approx(2.0)
     assert {"entropy", "top_pairs", "gauge", "mean_reward"} | agent_fields <= set(summary)
     assert set(summary["gauge"]) == {"Invert", "Solarize_mag0"}
@@ -75,6 +77,7 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful
     assert ("best_loop" in answer.provenance) == faithful
     recorded = json.loads((run_dir / "run.json").read_text())["search"]
     assert recorded["common_noise"] is True and recorded["agent"]["algorithm"] == algorithm
+    assert recorded["reward"] == ("accuracy" if faithful else "loss")
     exported = CliRunner().invoke(app, ["export-policy", str(tmp_path / "out.json"), "--run-dir", str(run_dir)])
     assert exported.exit_code == 0 and "What the search" in exported.output and "nothing distinguishable" in exported.output
     assert Policy.load(tmp_path / "out.json").provenance == answer.provenance
