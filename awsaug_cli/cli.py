@@ -56,21 +56,26 @@ def user_errors() -> Iterator[None]:
 
 @app.command()
 def pretrain(
-    data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
+    data: Optional[str] = typer.Option(None, "--data", help="digits (built in; the default), or a CIFAR / IDX / "
+                                       "image-folder path."),
     model: Optional[str] = typer.Option(None, "--model", help="tiny, resnet18, wrn-40-2 or wrn-28-10 (default: the preset's)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: paper when training on a GPU, tiny otherwise)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the preset's epochs."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the preset's batch size."),
     val_size: Optional[int] = typer.Option(None, "--val-size", min=1, help="Validation images split off the training part."),
-    image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
-    mode: str = typer.Option("ddp", "--mode", help="Under torchrun: ddp (one model) or independent (one model per rank)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir after its last finished epoch."),
-    loader: str = Loader,
+    image_size: Optional[int] = typer.Option(None, "--image-size", min=8, help="Side of the built-in digits and of "
+                                             "image-folder images (default 32)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Under torchrun: ddp (one model; the default) or "
+                                       "independent (one model per rank)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir after its last finished epoch, "
+                                "with its recorded settings (an option given that differs is refused)."),
+    loader: Optional[str] = typer.Option(None, "--loader", help=Loader.help),
     skip_bad_files: bool = SkipBadFiles,
     pairs_in_pipeline: bool = PairsInPipeline,
     run_dir: Path = RunDir,
     device: str = Device,
-    seed: int = Seed,
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0); same seed, same "
+                                       "result on CPU."),
 ) -> None:
     """Stage 1: train the shared weights under the uniform policy."""
     from awsaug_cli.pretrain import PretrainOptions, pretrain as run

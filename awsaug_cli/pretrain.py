@@ -32,21 +32,36 @@ RESUME_KEYS = ("model", "loader", "pairs_in_pipeline", "image_size", "data_finge
 
 @dataclass(frozen=True)
 class PretrainOptions:
+    """None means "not given": with --resume the recorded run's value, otherwise the default
+    after the comment."""
+
     run_dir: Path = Path("runs/default")
-    data: str = "digits"
-    model: str | None = None  # None: the preset's
-    preset: str | None = None  # None: tiny without a GPU, paper with one
-    epochs: int | None = None
-    batch_size: int | None = None
-    val_size: int | None = None  # None: the preset's fraction of the training part
-    image_size: int = 32
+    data: str | None = None  # digits
+    model: str | None = None  # the preset's
+    preset: str | None = None  # tiny without a GPU, paper with one
+    epochs: int | None = None  # the preset's
+    batch_size: int | None = None  # the preset's
+    val_size: int | None = None  # the preset's fraction of the training part
+    image_size: int | None = None  # 32
     resume: bool = False
     device: str = "auto"
-    seed: int = 0
-    mode: str = "ddp"  # under torchrun: one model, gradients averaged; or one model per rank
-    loader: str = "auto"  # memory, dali, or auto (dali for image folders on CUDA)
+    seed: int | None = None  # 0
+    mode: str | None = None  # ddp (under torchrun: one model, gradients averaged) or independent (one per rank)
+    loader: str | None = None  # auto: memory, or dali for image folders on CUDA
     skip_bad_files: bool = False  # image folders: leave out files that are not usable images
     pairs_in_pipeline: bool = False  # DALI loader on CPU: the DALI ops apply the pairs in the pipeline
+
+    def resolved(self, recorded: dict | None) -> PretrainOptions:
+        """Every option not given: the recorded run's value when resuming one, else the default."""
+        given = {"data": "digits", "image_size": 32, "seed": 0, "mode": "ddp", "loader": "auto"}
+        if self.resume and recorded:
+            given.update(data=recorded["data"], model=recorded["model"], preset=recorded["preset"],
+                         epochs=recorded["epochs"], batch_size=recorded["batch_size"],
+                         image_size=recorded["image_size"][-1], seed=recorded["seed"], mode=recorded["mode"],
+                         loader=recorded["loader"])
+            if self.data in (None, recorded["data"]):  # the recorded split size belongs to the recorded data
+                given["val_size"] = recorded["data_sizes"]["val"]
+        return dataclasses.replace(self, **{name: value for name, value in given.items() if getattr(self, name) is None})
 
 
 @dataclass(frozen=True)
@@ -64,14 +79,14 @@ def checkpoint_path(run_dir: Path, mode: str, rank: int) -> Path:
 
 def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> PretrainResult:
     reporter = reporter or SilentReporter()
-    if options.mode not in MODES:
+    if options.mode not in (None, *MODES):
         raise ValueError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
     device = resolve_device(options.device)
     join_distributed(device)
     with locked_run(options.run_dir, distributed()[0]) as note:
         if note:
             reporter.info(note)
-        return _pretrain(options, reporter, device)
+        return _pretrain(options.resolved(read_run(options.run_dir).get("pretrain")), reporter, device)
 
 
 def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device) -> PretrainResult:

@@ -60,6 +60,10 @@ class SearchOptions:
     temperature: float | None = None  # default algorithm only: reward points per nat (contrast.py)
     loader: str = "auto"  # auto: the pretrain's; memory or dali must be the pretrain's
 
+    def agent_given(self) -> bool:
+        """Whether any option choosing the agent was given (else --resume keeps the recorded one)."""
+        return self.faithful or any(value is not None for value in (self.algorithm, self.parametrization, self.temperature))
+
     def agent_settings(self) -> dict[str, Any]:
         """The agent's record for run.json: its algorithm and every setting."""
         if self.faithful:
@@ -155,6 +159,17 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     if source.fingerprint() != pretrain["data_fingerprint"]:
         raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
                        f"recorded {pretrain['data_fingerprint']})")
+    paths = search_paths(options.run_dir)
+    recorded = run.get("search")
+    resuming = paths["state"].exists()  # a search stopped before its first loop finished is started again
+    if resuming and options.resume and recorded:  # what --resume was not told: the recorded search's
+        given = {"loops": options.loops, "trajectories": options.trajectories, "finetune_epochs": options.finetune_epochs,
+                 "seed": options.seed}
+        options = dataclasses.replace(options, **{key: recorded[key] for key, value in given.items() if value is None})
+        if options.agent_given():
+            agent_settings = options.agent_settings()
+        else:
+            agent_settings = recorded["agent"]
     settings = {
         "loops": options.loops or preset.search_loops,
         "trajectories": options.trajectories or preset.search_trajectories,
@@ -169,10 +184,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     }
     check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
 
-    paths = search_paths(options.run_dir)
     agent = make_agent(settings["trajectories"], settings["seed"], AWS36, **agent_settings)
-    recorded = run.get("search")
-    resuming = paths["state"].exists()  # a search stopped before its first loop finished is started again
     if resuming and not options.resume:
         raise RunError(f"{options.run_dir} already holds a search; --resume continues it, --run-dir picks another directory")
     if resuming:

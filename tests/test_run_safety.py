@@ -34,6 +34,11 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
+def flat(text: str) -> str:
+    """Output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
 def wait_for(condition, seconds: float = 120) -> None:
     deadline = time.time() + seconds
     while not condition():
@@ -82,7 +87,7 @@ def test_a_pretrain_and_a_search_killed_before_their_first_checkpoint_start_agai
     subprocess.run(["cp", "-r", str(stranded), str(copy)], check=True)
     resumed = cli("pretrain", "--run-dir", str(stranded), "--epochs", "2", "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert "starting the pretrain" in resumed.stderr and "no longer running" in resumed.stderr
+    assert "starting the pretrain" in flat(resumed.stderr) and "no longer running" in flat(resumed.stderr)
     rerun = cli("pretrain", "--run-dir", str(copy), "--epochs", "2")
     assert rerun.returncode == 0, rerun.stderr
     for run_dir in (stranded, copy):
@@ -97,7 +102,7 @@ def test_a_pretrain_and_a_search_killed_before_their_first_checkpoint_start_agai
     assert not (stranded / "search" / "state.safetensors").exists()
     again = cli(*search, "--resume")
     assert again.returncode == 0, again.stderr
-    assert "starting the search" in again.stderr
+    assert "starting the search" in flat(again.stderr)
     assert (stranded / "search" / "policy.json").exists()
 
 
@@ -142,3 +147,23 @@ def test_a_damaged_line_inside_a_log_is_named_and_a_cut_last_line_is_skipped(tmp
     log.write_text('{"loop": 0}\ngarbage\n{"loop": 1}\n')
     with pytest.raises(RunError, match="history.jsonl, line 2: not a JSON record"):
         read_jsonl(log)
+
+
+def test_resume_takes_the_recorded_settings_and_refuses_a_given_one_that_differs(tmp_path):
+    run_dir = str(tmp_path / "run")
+    assert cli("pretrain", "--run-dir", run_dir, "--epochs", "1", "--seed", "3", "--batch-size", "32").returncode == 0
+    again = cli("pretrain", "--run-dir", run_dir, "--resume")  # no flags repeated
+    assert again.returncode == 0, again.stderr
+    assert "all 1 epochs already trained" in flat(again.stderr)
+    refused = cli("pretrain", "--run-dir", run_dir, "--resume", "--epochs", "5")
+    assert refused.returncode == 2 and "made with epochs = 1, now 5" in flat(refused.stderr)
+    refused = cli("pretrain", "--run-dir", run_dir, "--resume", "--seed", "0")
+    assert refused.returncode == 2 and "seed = 3, now 0" in flat(refused.stderr)
+
+    small = ("--loops", "1", "--trajectories", "2", "--finetune-epochs", "1")
+    assert cli("search", "--run-dir", run_dir, *small, "--faithful").returncode == 0
+    resumed = cli("search", "--run-dir", run_dir, "--resume")  # the recorded loops, seed and agent
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((Path(run_dir) / "run.json").read_text())["search"]["agent"]["algorithm"] == "ppo"
+    refused = cli("search", "--run-dir", run_dir, "--resume", "--temperature", "5")
+    assert refused.returncode == 2 and "made with agent" in flat(refused.stderr)
