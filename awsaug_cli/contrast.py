@@ -24,7 +24,10 @@ step then follows. Here:
    the fit has few residual degrees of freedom to estimate the noise with, → 1 later): an effect
    within its noise moves the policy little, so noise does not pass for a finding; until the fit
    can state its errors the policy stays uniform. T (reward units per nat) says how far evidence
-   may take the policy from the uniform one. Nothing is integrated step by step, so early noisy estimates do not
+   may take the policy from the uniform one, and no op's logit goes further than `reach` (3)
+   from the mean: the critic is a linear fit made near the explored policies, and a validation
+   loss can move by tens of centi-nats on a label-destroying task, which without this bound
+   collapsed the policy onto one pair (BENCHMARKS.md). Nothing is integrated step by step, so early noisy estimates do not
    linger, and the answer is the last policy (no best-loop choice, no winner's curse).
 
 The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T.
@@ -51,9 +54,10 @@ class ContrastSettings:
     temperature: float = 8.0  # reward units per nat: an op costing T units per application per image gets e× less probability
     ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) units are believed a priori
     shrinkage: float = 2.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
+    reach: float = 3.0  # no op's logit moves more than this from the mean: the critic is linear and local
 
     def __post_init__(self) -> None:
-        for name in ("tilt", "temperature", "ridge", "shrinkage"):
+        for name in ("tilt", "temperature", "ridge", "shrinkage", "reach"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -88,6 +92,7 @@ def critic_policy(critic: Critic, settings: ContrastSettings, space: Space = AWS
         spread = (settings.shrinkage * critic.doubt() * critic.errors()) ** 2
         weight = torch.where(effects != 0, effects**2 / (effects**2 + spread), torch.zeros_like(effects))
         logits = effects * weight / settings.temperature
+        logits = (logits - logits.mean()).clamp(-settings.reach, settings.reach)
     return Policy(logits, logits.repeat(len(space), 1), "softmax", space=space)
 
 

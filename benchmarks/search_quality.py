@@ -165,7 +165,7 @@ def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     for name, policy in policies.items():
         run_dir = work / task / f"train-{name}"
         results = run_dir / "train" / "results.jsonl"
-        if not results.exists():
+        if not results.exists() or len(results.read_text().splitlines()) != len(seeds):  # none, or cut short
             shutil.rmtree(run_dir, ignore_errors=True)
             run("train", "--policy", policy, "--data", data, "--run-dir", str(run_dir), "--seed", str(seeds[0]),
                 "--seeds", str(len(seeds)))
