@@ -51,7 +51,7 @@ EXPLORATION_STREAM = -3  # seeded_generator(seed, -3, loop): the loop's explorat
 @dataclass(frozen=True)
 class ContrastSettings:
     tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the uniform policy does
-    temperature: float = 8.0  # reward units per nat: an op costing T units per application per image gets e× less probability
+    temperature: float = 6.0  # reward units per nat: an op costing T units per application per image gets e× less probability
     ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) units are believed a priori
     shrinkage: float = 2.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
     reach: float = 3.0  # no op's logit moves more than this from the mean: the critic is linear and local

@@ -163,7 +163,8 @@ def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     policies = {"searched": str(policy), "uniform": "uniform", "none": "none"}
     result = {"part": "ab", "task": task, "seeds": seeds, "policies": {}}
     for name, policy in policies.items():
-        run_dir = work / task / f"train-{name}"
+        suffix = f"-T{settings.temperature:g}-c{settings.shrinkage:g}" if settings is not None and name == "searched" else ""
+        run_dir = work / task / f"train-{name}{suffix}"
         results = run_dir / "train" / "results.jsonl"
         if not results.exists() or len(results.read_text().splitlines()) != len(seeds):  # none, or cut short
             shutil.rmtree(run_dir, ignore_errors=True)
