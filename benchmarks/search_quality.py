@@ -182,18 +182,18 @@ def table(results: list[dict]) -> str:
     for r in results:
         if r["part"] in ("known-answer", "agreement"):
             lines += [f"\n**{r['part']}: {r['task']}** (pretrain {r['pretrain_seconds']:.0f} s)\n",
-                      "| mode | seed | " + " | ".join(f"{h} × uniform (rank)" for h in r["harmful"]) +
-                      " | loops to < 0.7× / < 0.5× | twin gap | evidence found | search s |",
-                      "|---|---|" + "---|" * len(r["harmful"]) + "---|---|---|---|"]
+                      "| mode | seed | " + "".join(f"{h} × uniform (rank) | " for h in r["harmful"]) +
+                      "loops to < 0.7× / < 0.5× | twin gap | KL (nats) | evidence found | search s |",
+                      "|---|---|" + "---|" * len(r["harmful"]) + "---|---|---|---|---|"]
             for mode, runs in r["modes"].items():
                 for seed, o in runs.items():
                     cost = " / ".join("—" if o["cost_loops"][str(t)] is None else str(o["cost_loops"][str(t)]) for t in THRESHOLDS)
-                    lines.append(f"| {mode} | {seed} | " + " | ".join(f"{o['harmful'][h]:.2f} ({o['ranks'][h]})" for h in r["harmful"]) +
-                                 f" | {cost if r['harmful'] else 'n/a'} | {100 * o['twin_gap']:.0f} % | {'yes' if o['found'] else 'no'} "
-                                 f"| {o['search_seconds']:.0f} |")
+                    lines.append(f"| {mode} | {seed} | " + "".join(f"{o['harmful'][h]:.2f} ({o['ranks'][h]}) | " for h in r["harmful"]) +
+                                 f"{cost if r['harmful'] else 'n/a'} | {100 * o['twin_gap']:.0f} % | {o['kl']:.2f} | "
+                                 f"{'yes' if o['found'] else 'no'} | {o['search_seconds']:.0f} |")
             for mode, values in r.get("spearman", {}).items():
                 lines.append(f"\nSpearman of the 36 op multiples between seeds, {mode}: " +
-                             ", ".join(f"{pair} {value:.2f}" for pair, value in values.items()))
+                             ", ".join(f"{pair} {value:.3f}" for pair, value in values.items()))
         elif r["part"] == "ab":
             lines += [f"\n**A/B: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n", "| policy | final-epoch test acc (mean ± std) | per seed |",
                       "|---|---|---|"]
