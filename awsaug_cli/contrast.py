@@ -82,6 +82,13 @@ def split_directions(count: int, size: int, generator: torch.Generator) -> torch
     return directions
 
 
+def shrink(effects: torch.Tensor, errors: torch.Tensor, shrinkage: float) -> torch.Tensor:
+    """Each effect times β̂² / (β̂² + (c·se)²): an effect c standard errors from zero keeps half
+    its size, one well within its noise almost none."""
+    weight = torch.where(effects != 0, effects**2 / (effects**2 + (shrinkage * errors) ** 2), torch.zeros_like(effects))
+    return effects * weight
+
+
 def critic_policy(critic: Critic, settings: ContrastSettings, space: Space = AWS36) -> Policy:
     """p(i, j) ∝ exp((β̃_i + β̃_j) / T), β̃ the critic's effects shrunk by their evidence (the
     uniform policy until the fit can state its errors)."""
@@ -89,9 +96,7 @@ def critic_policy(critic: Critic, settings: ContrastSettings, space: Space = AWS
     if math.isnan(critic.noise()):
         logits = torch.zeros_like(effects)
     else:
-        spread = (settings.shrinkage * critic.doubt() * critic.errors()) ** 2
-        weight = torch.where(effects != 0, effects**2 / (effects**2 + spread), torch.zeros_like(effects))
-        logits = effects * weight / settings.temperature
+        logits = shrink(effects, critic.doubt() * critic.errors(), settings.shrinkage) / settings.temperature
         logits = (logits - logits.mean()).clamp(-settings.reach, settings.reach)
     return Policy(logits, logits.repeat(len(space), 1), "softmax", space=space)
 

@@ -75,9 +75,7 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
     if options.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {options.seeds}")
     policy = resolve_policy(options.policy)
-    with locked(options.run_dir) as note:
-        if note:
-            reporter.info(note)
+    with locked(options.run_dir, reporter):
         return _train(options, policy, reporter)
 
 

@@ -83,9 +83,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
         raise ValueError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
     device = resolve_device(options.device)
     join_distributed(device)
-    with locked_run(options.run_dir, distributed()[0]) as note:
-        if note:
-            reporter.info(note)
+    with locked_run(options.run_dir, distributed()[0], reporter):
         return _pretrain(options.resolved(read_run(options.run_dir).get("pretrain")), reporter, device)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -83,14 +83,7 @@ class Verdict:
     trajectories: int  # observations behind the evidence
     threshold: float = math.inf  # |effect| / error that counts as evidence (critic.evidence_threshold)
     unit: str = "points"  # of the reward, the effects and the noise (finetune.REWARDS)
-
-    @property
-    def evident(self) -> dict[str, float]:
-        """Ops whose effect is at least `threshold` standard errors from zero → z."""
-        if self.effects is None or self.errors is None:
-            return {}
-        return {name: self.effects[name] / self.errors[name] for name in self.effects
-                if self.errors[name] > 0 and abs(self.effects[name]) >= self.threshold * self.errors[name]}
+    evident: dict[str, float] = field(default_factory=dict)  # ops distinguishable from noise (Critic.evident) → z
 
     @property
     def found(self) -> bool:
@@ -158,7 +151,9 @@ def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points") -
     errors = (critic.errors() * share).tolist()
     noise = critic.noise()
     known = not math.isnan(noise)  # residual freedom left: the errors can be stated
+    evident = {name: effect / error for name, effect, error, shown in zip(space.names, effects, errors, critic.evident().tolist())
+               if shown}
     return Verdict(multiples, kl_from_uniform(answer), twins, dict(zip(space.names, effects)),
                    dict(zip(space.names, errors)) if known else None, noise if known else None,
                    critic.observations + len({r["loop"] for r in records if r.get("kind") == "trajectory"}),
-                   critic.evidence_threshold(), unit)
+                   critic.evidence_threshold(), unit, evident)

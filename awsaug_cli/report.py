@@ -13,6 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from awsaug_cli.atomic import atomic_write_bytes
+from awsaug_cli.contrast import shrink
 from awsaug_cli.policy import Policy
 from awsaug_cli.quality import Verdict, judge
 from awsaug_cli.runs import RunError, read_jsonl
@@ -104,7 +105,7 @@ def multiples_panel(axis, verdict: Verdict, agent: dict) -> None:
     """The answer's op marginals × uniform, sorted; red/green where the evidence passes the
     verdict's threshold. The grey band is where noise alone puts an op: for awsaug's default
     search, the multiple of an op two median standard errors from zero after the shrinkage
-    (contrast.critic_policy); for the paper's, the twin gauge's spread."""
+    (contrast.shrink); for the paper's, the twin gauge's spread."""
     names = sorted(verdict.multiples, key=verdict.multiples.get)
     values = np.array([verdict.multiples[name] for name in names])
     evident = verdict.evident
@@ -112,7 +113,8 @@ def multiples_panel(axis, verdict: Verdict, agent: dict) -> None:
     axis.bar(range(len(names)), values, color=colours, zorder=2)
     if "temperature" in agent and verdict.errors is not None:
         error = float(np.median(list(verdict.errors.values()))) * len(names) / 2  # per application per image
-        shrunk = 2 * error * 4 / (4 + agent["shrinkage"] ** 2)  # β̃ of an op at z = 2
+        z_two = torch.tensor(2 * error, dtype=torch.float64)
+        shrunk = float(shrink(z_two, z_two / 2, agent["shrinkage"]))  # β̃ of an op two standard errors from zero
         low, high = math.exp(-shrunk / agent["temperature"]), math.exp(shrunk / agent["temperature"])
         axis.axhspan(low, high, color="0.9", zorder=0, label="noise band (|z| ≤ 2)")
     elif verdict.twin_gap is not None and math.isfinite(verdict.twin_gap):

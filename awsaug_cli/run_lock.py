@@ -20,6 +20,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from awsaug_cli.reporting import Reporter
 from awsaug_cli.runs import RunError
 
 LOCK_NAME = ".awsaug.lock"
@@ -50,9 +51,10 @@ def _prepare(root: Path) -> Path:
 
 
 @contextmanager
-def locked(root: Path) -> Iterator[str | None]:
-    """Hold the run directory's lock in this process. Yields a note when the lock was left by
-    a process that died; RunError naming the holder when another live process has it."""
+def locked(root: Path, reporter: Reporter | None = None) -> Iterator[str | None]:
+    """Hold the run directory's lock in this process. Yields a note (also told to `reporter`)
+    when the lock was left by a process that died; RunError naming the holder when another live
+    process has it."""
     path = _prepare(root)
     try:
         handle = open(path, "a+", encoding="utf-8")
@@ -68,6 +70,8 @@ def locked(root: Path) -> Iterator[str | None]:
         handle.seek(0)
         left = handle.read().strip()
         note = f"took over the lock of {root} left by {_describe(left)}, which is no longer running" if left else None
+        if note and reporter is not None:
+            reporter.info(note)
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps(_holder()))
@@ -82,19 +86,19 @@ def locked(root: Path) -> Iterator[str | None]:
 
 
 @contextmanager
-def locked_run(root: Path, rank: int) -> Iterator[str | None]:
+def locked_run(root: Path, rank: int, reporter: Reporter | None = None) -> Iterator[str | None]:
     """`locked` on rank 0, shared with the other ranks of a torchrun job: every rank raises the
     same RunError when rank 0 could not take the lock."""
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
-        with locked(root) as note:
+        with locked(root, reporter) as note:
             yield note
         return
     held, failure, note = ExitStack(), None, None
     if rank == 0:
         try:
-            note = held.enter_context(locked(root))
+            note = held.enter_context(locked(root, reporter))
         except RunError as error:
             failure = str(error)
     shared = [failure]

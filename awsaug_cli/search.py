@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, Protocol
 import torch
 import torch.distributed as dist
 
+from awsaug_cli.agent import ALGORITHMS as FAITHFUL_ALGORITHMS  # the paper's update (agent.py)
 from awsaug_cli.agent import Agent, AgentSettings, entropy
 from awsaug_cli.contrast import ContrastAgent, ContrastSettings
 from awsaug_cli.critic import op_rates
@@ -69,7 +70,6 @@ class SearchAgent(Protocol):
 
 
 DEFAULT_ALGORITHM = "contrast"
-FAITHFUL_ALGORITHMS = ("ppo", "reinforce")  # the paper's update (agent.py)
 ALGORITHMS = (DEFAULT_ALGORITHM, *FAITHFUL_ALGORITHMS)
 
 

@@ -35,13 +35,13 @@ from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
 from awsaug_cli.contrast import ContrastSettings
 from awsaug_cli.quality import Verdict, judge, kl_from_uniform
-from awsaug_cli.search import DEFAULT_ALGORITHM, SearchAgent, check_sharing, make_agent, search
+from awsaug_cli.search import DEFAULT_ALGORITHM, FAITHFUL_ALGORITHMS, SearchAgent, check_sharing, make_agent, search
 from awsaug_cli.space import AWS36
 from awsaug_cli.train import barrier, distributed
 
 RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "reward", "pretrain_fingerprint")
 # the fine-tune's reward per algorithm (finetune.REWARDS): the paper's accuracy for its algorithms
-REWARD_OF = {DEFAULT_ALGORITHM: "loss", "ppo": "accuracy", "reinforce": "accuracy"}
+REWARD_OF = {DEFAULT_ALGORITHM: "loss", **dict.fromkeys(FAITHFUL_ALGORITHMS, "accuracy")}
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
         reporter = SilentReporter()
     if not read_run(options.run_dir).get("pretrain"):
         raise RunError(f"{options.run_dir}: no pretrain run to search from; run `awsaug pretrain --run-dir {options.run_dir}` first")
-    with locked_run(options.run_dir, rank) as note:
-        if note:
-            reporter.info(note)
+    with locked_run(options.run_dir, rank, reporter):
         return _search(options, reporter, agent_settings, device, rank, world)
 
 
@@ -215,6 +213,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     reporter.info(f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
                   f"{settings['finetune_epochs']} fine-tune epochs from {shared_file} on {device}")
     started, first_loop = time.perf_counter(), agent.loop
+    unit = REWARDS[settings["reward"]][1]
 
     def after_loop(agent: SearchAgent, records: list[dict[str, Any]]) -> None:
         if rank == 0:
@@ -224,12 +223,11 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         elapsed = time.perf_counter() - started
         remaining = elapsed / (agent.loop - first_loop) * (settings["loops"] - agent.loop)
         reporter.status(f"search loop {agent.loop}/{settings['loops']}",
-                        loop_rows(records[-1], agent, REWARDS[settings["reward"]][1])
+                        loop_rows(records[-1], agent, unit)
                         + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")])
 
     result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
                     agent=agent, on_loop=after_loop)
-    unit = REWARDS[settings["reward"]][1]
     verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history, unit)
     if rank == 0:
         provenance = {"dataset": pretrain["data_name"], "model": pretrain["model"], "preset": pretrain["preset"],
