@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import PARAMETRIZATIONS, Policy, joint_probabilities
 from awsaug_cli.space import AWS36, Space
 
@@ -39,9 +40,9 @@ class AgentSettings:
 
     def __post_init__(self) -> None:
         if self.parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"parametrization {self.parametrization!r}: choose one of {', '.join(PARAMETRIZATIONS)}")
+            raise OptionError(f"parametrization {self.parametrization!r}: choose one of {', '.join(PARAMETRIZATIONS)}")
         if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm {self.algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+            raise OptionError(f"algorithm {self.algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,37 @@ import os
 import tempfile
 from pathlib import Path
 
+from awsaug_cli.errors import UserError
 
-class WriteError(ValueError):
+
+class WriteError(UserError):
     """An output that cannot be written (a missing folder, no permission, a folder in the way,
     a full disk): the user's to fix, so the CLI reports it in one line."""
+
+
+PICTURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}  # suffix → format written
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """WriteError now for an output that could not be written at the end of the work."""
+    target = Path(path)
+    if target.is_dir():
+        raise WriteError(f"{target}: is a folder; name a file")
+    if not target.parent.is_dir():
+        raise WriteError(f"{target}: the folder {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK):
+        raise WriteError(f"{target}: the folder {target.parent} is not writable")
+    return target
+
+
+def picture_format(path: str | os.PathLike) -> str:
+    """The picture format `path`'s suffix names (checked with check_writable, before drawing):
+    a .jpg name gets a JPEG, never a PNG under the wrong name."""
+    target = check_writable(path)
+    suffix = target.suffix.lower()
+    if suffix not in PICTURE_FORMATS:
+        raise WriteError(f"{target}: name a {' or '.join(PICTURE_FORMATS)} file (the suffix picks the format)")
+    return PICTURE_FORMATS[suffix]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -17,12 +17,13 @@ from safetensors.torch import save as save_tensors
 from torch import nn
 
 from awsaug_cli.atomic import atomic_write_bytes
+from awsaug_cli.errors import UserError
 
 FORMAT_NAME = "awsaug.checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, corrupt, or does not fit the model it is loaded into."""
 
 
@@ -55,7 +56,7 @@ def read_tensors(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Te
         raise CheckpointError(f"{file}: {kind} version {header.get('version')}, this awsaug reads {FORMAT_VERSION}")
     try:
         return tensors, json.loads(header.get("metadata", "{}"))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{file}: unreadable metadata") from None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import NoReturn, Optional
 
 import typer
+
+from awsaug_cli.atomic import atomic_write_text, check_writable
 
 app = typer.Typer(
     name="awsaug",
@@ -46,11 +49,11 @@ def fail(message: str) -> NoReturn:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Bad input raised inside becomes one line and exit code 2; anything else stays a bug."""
-    from awsaug_cli.errors import USER_ERRORS
+    from awsaug_cli.errors import UserError
 
     try:
         yield
-    except USER_ERRORS as error:
+    except UserError as error:
         fail(str(error))
 
 
@@ -78,22 +81,24 @@ def pretrain(
                                        "result on CPU."),
 ) -> None:
     """Stage 1: train the shared weights under the uniform policy."""
-    from awsaug_cli.pretrain import PretrainOptions, pretrain as run
+    from awsaug_cli.pretrain import PretrainOptions
+    from awsaug_cli.pretrain import pretrain as run
 
     options = PretrainOptions(
         run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs, batch_size=batch_size,
         val_size=val_size, image_size=image_size, resume=resume, device=device, seed=seed, mode=mode, loader=loader,
         skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline,
     )
-    result = _run_reported(run, options)
+    result = _run_reported(run, options, resume_with=f"awsaug pretrain --run-dir {shlex.quote(str(run_dir))} --resume")
     if mode == "independent" or os.environ.get("RANK", "0") == "0":
         typer.echo(f"shared weights: {result.checkpoint} ({result.epochs} epochs, validation accuracy {result.val_acc:.2f} %)")
         typer.echo(f"metrics: {result.metrics}; settings: {run_dir / 'run.json'}")
 
 
-def _run_reported(function, *args, **kwargs):
+def _run_reported(function, *args, resume_with: str | None = None, **kwargs):
     """Run library work with a rich reporter (closed however it ends: the live view restores the
-    cursor); bad input becomes one line and exit code 2."""
+    cursor); bad input becomes one line and exit code 2; Ctrl-C says how to go on (`resume_with`:
+    the command that resumes the work) and exits with 130."""
     from rich.console import Console
 
     from awsaug_cli.rich_reporting import RichReporter
@@ -102,6 +107,10 @@ def _run_reported(function, *args, **kwargs):
     try:
         with user_errors():
             return function(*args, reporter=reporter, **kwargs)
+    except KeyboardInterrupt:
+        reporter.close()
+        typer.echo("awsaug: interrupted" + (f"; continue with `{resume_with}`" if resume_with else ""), err=True)
+        raise typer.Exit(130) from None
     finally:
         reporter.close()
 
@@ -136,7 +145,7 @@ def search(
         device=device, seed=seed, independent_noise=independent_noise, faithful=faithful, algorithm=algorithm,
         parametrization=parametrization, temperature=temperature, loader=loader,
     )
-    outcome = _run_reported(run_search, options)
+    outcome = _run_reported(run_search, options, resume_with=f"awsaug search --run-dir {shlex.quote(str(run_dir))} --resume")
     if os.environ.get("RANK", "0") == "0":
         Console().print(verdict_panel(outcome.verdict, f"What the search found ({outcome.loops} loops)"))
         typer.echo(f"policy: {outcome.policy}; final policy: {outcome.final_policy}; history: {outcome.history}")
@@ -158,9 +167,9 @@ def export_policy(
     from rich.table import Table
 
     from awsaug_cli.formats import export_policy_file
-    from awsaug_cli.search_stage import run_verdict
     from awsaug_cli.formats.approximation import describe
     from awsaug_cli.rich_reporting import verdict_panel
+    from awsaug_cli.search_stage import run_verdict
 
     with user_errors():
         policy, kept = export_policy_file(out, source=from_file, run_dir=run_dir, format=format, top_k=top_k, slots=slots)
@@ -209,7 +218,7 @@ def train(
 def preview(
     policy_file: str = typer.Argument(..., help="A policy file, or 'uniform'."),
     data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
-    out: Path = typer.Option(Path("preview.png"), "--out", help="PNG grid to write."),
+    out: Path = typer.Option(Path("preview.png"), "--out", help="Grid to write: .png or .jpg."),
     images: int = typer.Option(6, "--images", min=1, help="Test images shown (rows)."),
     columns: int = typer.Option(5, "--columns", min=1, help="Sampled pairs per image."),
     image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
@@ -219,20 +228,21 @@ def preview(
 ) -> None:
     """A PNG grid of real images, clean and under pairs sampled from the policy."""
     from awsaug_cli.devices import resolve_device
+    from awsaug_cli.errors import OptionError
     from awsaug_cli.final import resolve_policy
     from awsaug_cli.report import preview as draw
 
     with user_errors():
         policy = resolve_policy(policy_file)
         if policy is None:
-            raise ValueError("preview needs a policy ('none' has no pairs to show)")
+            raise OptionError("preview needs a policy ('none' has no pairs to show)")
         draw(policy, data, out, images=images, columns=columns, image_size=image_size, seed=seed, device=resolve_device(device))
     typer.echo(f"preview: {out}")
 
 
 @app.command()
 def report(
-    out: Path = typer.Option(Path("report.png"), "--out", help="PNG figure to write."),
+    out: Path = typer.Option(Path("report.png"), "--out", help="Figure to write: .png or .jpg."),
     run_dir: Path = RunDir,
     device: str = Device,
     seed: int = Seed,
@@ -280,12 +290,13 @@ def bench(
     cases = tuple(_parse_case(text) for text in case) if case else benchmark.DEFAULT_CASES
     if device not in ("auto", "cpu", "cuda"):
         fail(f"--device {device!r}: bench takes auto, cpu or cuda")
+    if json_out is not None:
+        with user_errors():
+            check_writable(json_out)  # before the benchmark, not after it
     results = _run_reported(benchmark.run, cases, rounds=rounds, threads=threads, only=tuple(only) if only else None,
                             device=device, seed=seed)
     Console().print(bench_table(results))
     if json_out is not None:
-        from awsaug_cli.atomic import atomic_write_text
-
         atomic_write_text(json_out, json.dumps(benchmark.as_json(results), indent=1) + "\n")
 
 

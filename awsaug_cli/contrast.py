@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from awsaug_cli.critic import Critic, op_rates
+from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36, Space
 from awsaug_cli.train import seeded_generator
@@ -59,7 +60,7 @@ class ContrastSettings:
     def __post_init__(self) -> None:
         for name in ("tilt", "temperature", "ridge", "shrinkage", "reach"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise OptionError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ import os
 import torch
 import torch.distributed as dist
 
+from awsaug_cli.errors import UserError
 
-class DeviceError(ValueError):
+
+class DeviceError(UserError):
     pass
 
 

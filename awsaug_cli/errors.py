@@ -1,25 +1,14 @@
-"""The exceptions that mean "bad input or a prerequisite missing": the CLI reports each as one
-line and exit code 2; anything else is a bug and keeps its traceback."""
+"""The root of the exceptions that mean "bad input or a prerequisite missing". The CLI reports
+each as one line and exit code 2; any other exception (a bare ValueError included) is a bug and
+keeps its traceback. Every project error type derives from UserError; each is also a
+ValueError, so library callers may catch them as one."""
 
-from awsaug_cli.atomic import WriteError
-from awsaug_cli.checkpoint import CheckpointError
-from awsaug_cli.data.dataset import DataError
-from awsaug_cli.devices import DeviceError
-from awsaug_cli.kernels.backends import BackendUnavailableError
-from awsaug_cli.models import UnknownModelError
-from awsaug_cli.policy import PolicyFormatError
-from awsaug_cli.runs import RunError
-from awsaug_cli.search import SearchError
+from __future__ import annotations
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    CheckpointError,
-    DataError,
-    DeviceError,
-    BackendUnavailableError,
-    UnknownModelError,
-    PolicyFormatError,
-    RunError,
-    SearchError,
-    WriteError,
-    ValueError,
-)
+
+class UserError(ValueError):
+    """Something the person running awsaug can fix: a path, a file, an option, a machine."""
+
+
+class OptionError(UserError):
+    """An option value, or a combination of options, that cannot be used."""

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from awsaug_cli.data.sources import Augmentation, open_source, resolve_loader, skipped_message
+from awsaug_cli.data.sources import Augmentation, check_training_memory, open_source, resolve_loader, skipped_message
 from awsaug_cli.devices import resolve_device
+from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
@@ -73,7 +74,7 @@ def resolve_policy(spec: str) -> Policy | None:
 def final_train(options: TrainOptions, reporter: Reporter | None = None) -> TrainOutcome:
     reporter = reporter or SilentReporter()
     if options.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {options.seeds}")
+        raise OptionError(f"--seeds must be at least 1, got {options.seeds}")
     policy = resolve_policy(options.policy)
     with locked(options.run_dir, reporter):
         return _train(options, policy, reporter)
@@ -86,6 +87,8 @@ def _train(options: TrainOptions, policy: Policy | None, reporter: Reporter) -> 
     epochs = options.epochs if options.epochs is not None else preset.final_epochs
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
     check_schedule(epochs, batch_size)
+    model_name = options.model or preset.model
+    check_training_memory(options.data, options.image_size, model_name, batch_size, device)
     source = open_source(
         options.data, loader=resolve_loader(options.loader, options.data, device, options.image_size), image_size=options.image_size,
         val_size=None, val_fraction=preset.val_fraction, split_seed=options.seed, device=device,
@@ -94,7 +97,6 @@ def _train(options: TrainOptions, policy: Policy | None, reporter: Reporter) -> 
     )
     if source.skipped:
         reporter.info(skipped_message(source.skipped))
-    model_name = options.model or preset.model
     steps = steps_per_epoch(source.sizes["train"], batch_size)
     results_file = options.run_dir / "train" / "results.jsonl"
     results_file.parent.mkdir(parents=True, exist_ok=True)

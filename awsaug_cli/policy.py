@@ -18,6 +18,7 @@ import torch
 
 from awsaug_cli import __version__
 from awsaug_cli.atomic import atomic_write_text
+from awsaug_cli.errors import UserError
 from awsaug_cli.space import AWS36, SPACES, Space
 
 FORMAT_NAME = "awsaug.policy"
@@ -44,7 +45,7 @@ def joint_probabilities(first_logits: torch.Tensor, second_logits: torch.Tensor,
     return normalise(first_logits).unsqueeze(1) * normalise(second_logits)
 
 
-class PolicyFormatError(ValueError):
+class PolicyFormatError(UserError):
     """A policy file or policy tensors that cannot be used; the message names the field."""
 
 
@@ -174,6 +175,8 @@ class Policy:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise PolicyFormatError(f"{file}: not valid JSON (line {error.lineno}, column {error.colno})") from None
+        except RecursionError:
+            raise PolicyFormatError(f"{file}: JSON nested too deeply to be a policy") from None
         return _parse_policy(data, str(file))
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from awsaug_cli.errors import OptionError
 from awsaug_cli.train import OptimSettings
 
 
@@ -81,5 +82,5 @@ def get_preset(name: str | None, device: torch.device) -> Preset:
     """The preset `name`, or the default for `device` when none is named."""
     key = name or default_preset(device)
     if key not in PRESETS:
-        raise ValueError(f"unknown preset {key!r}; choose one of {', '.join(PRESETS)}")
+        raise OptionError(f"unknown preset {key!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[key]

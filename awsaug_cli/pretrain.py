@@ -12,22 +12,45 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from awsaug_cli.checkpoint import load_checkpoint, restore, save_checkpoint
-from awsaug_cli.data.sources import Augmentation, open_source, resolve_loader, skipped_message
+from awsaug_cli.data.sources import Augmentation, check_training_memory, open_source, resolve_loader, skipped_message
 from awsaug_cli.devices import join_distributed, resolve_device
+from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporting import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
-from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
-from awsaug_cli.train import barrier, check_schedule, distributed, make_optimizer, run_epoch, score, seeded_generator, steps_per_epoch
+from awsaug_cli.runs import (
+    RunError,
+    append_jsonl,
+    check_same,
+    check_saved,
+    missing_record,
+    read_jsonl,
+    read_run,
+    rewind_jsonl,
+    write_stage,
+)
+from awsaug_cli.train import (
+    barrier,
+    check_schedule,
+    distributed,
+    make_optimizer,
+    run_epoch,
+    score,
+    seeded_generator,
+    steps_per_epoch,
+)
 
 MODES = ("ddp", "independent")
 # what a resumed run must share with the run it continues
 RESUME_KEYS = ("model", "loader", "pairs_in_pipeline", "image_size", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "seed", "mode", "world_size")
+# what the checkpoint keeps of run.json's record, to tell an edited or foreign run.json
+SAVED_KEYS = (*RESUME_KEYS, "split_seed", "data_sizes", "classes", "mean", "std")
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,7 @@ def checkpoint_path(run_dir: Path, mode: str, rank: int) -> Path:
 def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> PretrainResult:
     reporter = reporter or SilentReporter()
     if options.mode not in (None, *MODES):
-        raise ValueError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
+        raise OptionError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
     device = resolve_device(options.device)
     join_distributed(device)
     with locked_run(options.run_dir, distributed()[0], reporter):
@@ -97,8 +120,11 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
     check_schedule(epochs, batch_size)
     if options.mode == "ddp" and batch_size % world:
-        raise ValueError(f"batch size {batch_size} is not a multiple of the {world} processes")
+        raise OptionError(f"batch size {batch_size} is not a multiple of the {world} processes")
 
+    model_name = options.model or preset.model
+    check_training_memory(options.data, options.image_size, model_name, batch_size // world if options.mode == "ddp" else batch_size,
+                          device)
     loader = resolve_loader(options.loader, options.data, device, options.image_size)
     source = open_source(
         options.data, loader=loader, image_size=options.image_size, val_size=options.val_size,
@@ -110,7 +136,7 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
         reporter.info(skipped_message(source.skipped))
     settings = {
         "preset": preset.name,
-        "model": options.model or preset.model,
+        "model": model_name,
         "epochs": epochs,
         "batch_size": batch_size,
         "optim": dataclasses.asdict(preset.optim),
@@ -182,9 +208,10 @@ def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoin
     epoch = 0
     if resuming:
         if not recorded:
-            raise RunError(f"{options.run_dir}: {checkpoint_file} exists but run.json records no pretrain")
-        check_same(recorded, settings, RESUME_KEYS, f"the pretrain run in {options.run_dir}")
+            raise missing_record(options.run_dir, "pretrain", checkpoint_file)
         checkpoint = load_checkpoint(checkpoint_file)
+        check_saved(recorded, checkpoint.metadata.get("settings", {}), SAVED_KEYS, checkpoint_file)
+        check_same(recorded, settings, RESUME_KEYS, f"the pretrain run in {options.run_dir}")
         restore(checkpoint, model, optimizer, source=str(checkpoint_file))
         epoch = int(checkpoint.metadata.get("epoch", 0))
     elif (recorded or options.resume) and writer:
@@ -215,6 +242,7 @@ def _record_epoch(epoch: int, stats, val_acc: float, optimizer, model, settings:
     metadata = {
         "stage": "pretrain", "epoch": epoch + 1, "model": settings["model"], "preset": settings["preset"],
         "data_fingerprint": settings["data_fingerprint"], "num_classes": len(settings["classes"]), "metrics": record,
+        "settings": {key: settings[key] for key in SAVED_KEYS},
     }
     # the checkpoint first (it carries the record too): metrics never claim an epoch it lacks
     save_checkpoint(checkpoint_file, model, optimizer, metadata)

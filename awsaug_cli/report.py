@@ -1,5 +1,6 @@
 """Pictures of a run: the search report (rewards, entropy, the pair heat map, op-kind marginals,
-each op's probability × uniform with its noise band) and the policy preview (real images, clean and under pairs sampled from a policy). PNGs are
+each op's probability × uniform with its noise band) and the policy preview (real images, clean
+and under pairs sampled from a policy). Pictures are PNG or JPEG as the file's suffix says,
 written atomically."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from awsaug_cli.atomic import atomic_write_bytes
+from awsaug_cli.atomic import atomic_write_bytes, picture_format
 from awsaug_cli.contrast import shrink
 from awsaug_cli.policy import Policy
 from awsaug_cli.quality import Verdict, judge
@@ -26,6 +27,7 @@ def run_report(run_dir: Path, out: Path) -> None:
     from awsaug_cli.runs import read_run
     from awsaug_cli.search_stage import search_paths, state_policy
 
+    picture_format(out)  # before the work: a name that cannot be written fails now
     paths = search_paths(run_dir)
     if not paths["history"].exists():
         raise RunError(f"{run_dir}: no search history ({paths['history']}); run `awsaug search` first")
@@ -42,6 +44,7 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
     critic's standard errors into the noise band."""
     from awsaug_cli.finetune import REWARDS
 
+    picture = picture_format(out)
     settings = settings or {}
     unit = REWARDS[settings.get("reward", "accuracy")][1]
     import matplotlib
@@ -96,7 +99,7 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
 
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format=picture, dpi=110)
     plt.close(figure)
     atomic_write_bytes(out, buffer.getvalue())
 
@@ -149,7 +152,7 @@ def preview_grid(images: torch.Tensor, augmented: list[torch.Tensor], captions: 
         for column, tile in enumerate(tiles):
             grid.paste(tile, (column * (TILE + 6), row * (TILE + 34)))
     buffer = io.BytesIO()
-    grid.save(buffer, format="PNG")
+    grid.save(buffer, format=picture_format(out))
     atomic_write_bytes(out, buffer.getvalue())
 
 
@@ -160,6 +163,7 @@ def preview(policy: Policy, data: str, out: Path, *, images: int = 6, columns: i
     from awsaug_cli.augment import apply_pairs, draw_signs
     from awsaug_cli.data import load_dataset
 
+    picture_format(out)  # before the work: a name that cannot be written fails now
     dataset = load_dataset(data, image_size=image_size)
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(dataset.test_images), generator=generator)[:images]

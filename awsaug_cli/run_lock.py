@@ -35,7 +35,7 @@ def _describe(text: str) -> str:
     try:
         holder = json.loads(text)
         return f"pid {holder['pid']} on {holder['host']} since {holder['since']} (`{holder['command']}`)"
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return "another process"
 
 

@@ -14,11 +14,12 @@ from typing import Any
 
 from awsaug_cli import __version__
 from awsaug_cli.atomic import atomic_write_text
+from awsaug_cli.errors import UserError
 
 RUN_FORMAT = "awsaug.run"
 
 
-class RunError(ValueError):
+class RunError(UserError):
     """A run directory that cannot be used as asked (nothing to resume, another model, …)."""
 
 
@@ -33,8 +34,8 @@ def read_run(root: Path) -> dict[str, Any]:
         return {}
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise RunError(f"{path}: unreadable run record ({error})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise RunError(f"{path}: unreadable run record ({type(error).__name__}: {error})") from None
     if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
         raise RunError(f"{path}: not an awsaug run record")
     return record
@@ -57,6 +58,23 @@ def check_same(recorded: dict[str, Any], current: dict[str, Any], keys: tuple[st
             raise RunError(f"{what} was made with {key} = {recorded.get(key)!r}, now {now!r}")
 
 
+def check_saved(recorded: dict[str, Any], saved: dict[str, Any], keys: tuple[str, ...], file: Path) -> None:
+    """RunError naming every one of `keys` on which run.json's record and the settings `file`
+    saved for itself disagree: run.json was edited, or belongs to another run. (Keys the file
+    did not save — written by an older awsaug — are not compared.)"""
+    differ = [f"{key} (run.json {recorded.get(key)!r}, {file.name} {saved[key]!r})"
+              for key in keys if key in saved and recorded.get(key) != saved[key]]
+    if differ:
+        raise RunError(f"{file} was not made with the settings run.json records: {'; '.join(differ)}. Restore "
+                       f"run.json, or start again in another --run-dir")
+
+
+def missing_record(root: Path, stage: str, file: Path) -> RunError:
+    """The error for a stage's file found without its run.json record: never "nothing to resume"."""
+    return RunError(f"{file} exists but {run_file(root)} is missing or records no {stage}; restore run.json, or start "
+                    f"again in another --run-dir")
+
+
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line and make it durable before returning."""
     with open(path, "a", encoding="utf-8") as handle:
@@ -72,11 +90,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     records = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()  # a bad byte damages its line only
     for number, line in enumerate(lines, 1):
         try:
             records.append(json.loads(line))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             if number == len(lines):
                 continue
             raise RunError(f"{path}, line {number}: not a JSON record; repair or remove that line") from None

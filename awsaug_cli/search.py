@@ -29,6 +29,7 @@ from awsaug_cli.agent import ALGORITHMS as FAITHFUL_ALGORITHMS  # the paper's up
 from awsaug_cli.agent import Agent, AgentSettings, entropy
 from awsaug_cli.contrast import ContrastAgent, ContrastSettings
 from awsaug_cli.critic import op_rates
+from awsaug_cli.errors import OptionError, UserError
 from awsaug_cli.policy import Policy
 from awsaug_cli.quality import GAUGE, kind_marginals, marginal, op_multiples
 from awsaug_cli.space import AWS36, Space
@@ -46,7 +47,7 @@ class Trial(NamedTuple):
 Evaluate = Callable[[Policy, int, int, torch.Generator], Trial]
 
 
-class SearchError(ValueError):
+class SearchError(UserError):
     """A search that cannot go on (a diverged fine-tune, trajectories that do not fit the ranks)."""
 
 
@@ -78,7 +79,7 @@ def make_agent(trajectories: int, seed: int = 0, space: Space = AWS36, algorithm
     """The agent of `algorithm` with `options` (fields of ContrastSettings, or of AgentSettings
     for the paper's algorithms); TypeError names an option the algorithm does not have."""
     if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+        raise OptionError(f"algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     settings_type = ContrastSettings if algorithm == DEFAULT_ALGORITHM else AgentSettings
     unknown = set(options) - {f.name for f in fields(settings_type)}
     if unknown:

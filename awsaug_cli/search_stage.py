@@ -13,7 +13,6 @@ resumed θ history equals the uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +22,30 @@ import torch
 
 from awsaug_cli.agent import AgentSettings
 from awsaug_cli.checkpoint import load_checkpoint, read_tensors, write_tensors
+from awsaug_cli.contrast import ContrastSettings
 from awsaug_cli.data.sources import Augmentation, check_loader, open_source
 from awsaug_cli.devices import join_distributed, resolve_device
+from awsaug_cli.errors import OptionError
 from awsaug_cli.finetune import REWARDS, FineTune
+from awsaug_cli.memory_need import check_training_fits
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
-from awsaug_cli.pretrain import checkpoint_path
+from awsaug_cli.pretrain import SAVED_KEYS, checkpoint_path
+from awsaug_cli.quality import Verdict, judge, kl_from_uniform
 from awsaug_cli.reporting import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
-from awsaug_cli.runs import RunError, append_jsonl, check_same, read_jsonl, read_run, rewind_jsonl, write_stage
-from awsaug_cli.contrast import ContrastSettings
-from awsaug_cli.quality import Verdict, judge, kl_from_uniform
+from awsaug_cli.runs import (
+    RunError,
+    append_jsonl,
+    check_same,
+    check_saved,
+    missing_record,
+    read_jsonl,
+    read_run,
+    rewind_jsonl,
+    write_stage,
+)
 from awsaug_cli.search import DEFAULT_ALGORITHM, FAITHFUL_ALGORITHMS, SearchAgent, check_sharing, make_agent, search
 from awsaug_cli.space import AWS36
 from awsaug_cli.train import barrier, distributed
@@ -68,11 +79,11 @@ class SearchOptions:
         """The agent's record for run.json: its algorithm and every setting."""
         if self.faithful:
             if self.temperature is not None:
-                raise ValueError("--temperature belongs to awsaug's default search; the paper's (--faithful) has none")
+                raise OptionError("--temperature belongs to awsaug's default search; the paper's (--faithful) has none")
             settings = AgentSettings(algorithm=self.algorithm or "ppo", parametrization=self.parametrization or "sigmoid")
             return dataclasses.asdict(settings)
         if self.algorithm is not None or self.parametrization is not None:
-            raise ValueError("--algorithm and --parametrization choose among the paper's variants: add --faithful")
+            raise OptionError("--algorithm and --parametrization choose among the paper's variants: add --faithful")
         contrast = ContrastSettings() if self.temperature is None else ContrastSettings(temperature=self.temperature)
         return {"algorithm": DEFAULT_ALGORITHM, **dataclasses.asdict(contrast)}
 
@@ -103,9 +114,10 @@ def save_state(path: Path, agent: SearchAgent, settings: dict[str, Any], records
     write_tensors(path, tensors, STATE_FORMAT, {"scalars": scalars, "settings": settings, "records": records})
 
 
-def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[dict[str, Any]]]:
+def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """(tensors, scalars, the search's settings, the last loop's records) of a saved state."""
     tensors, metadata = read_tensors(path, STATE_FORMAT)
-    return tensors, metadata["scalars"], metadata["records"]
+    return tensors, metadata["scalars"], metadata["settings"], metadata["records"]
 
 
 def run_search(options: SearchOptions, reporter: Reporter | None = None) -> SearchOutcome:
@@ -117,6 +129,8 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
     if rank:
         reporter = SilentReporter()
     if not read_run(options.run_dir).get("pretrain"):
+        if checkpoint_path(options.run_dir, "ddp", 0).exists():
+            raise missing_record(options.run_dir, "pretrain", checkpoint_path(options.run_dir, "ddp", 0))
         raise RunError(f"{options.run_dir}: no pretrain run to search from; run `awsaug pretrain --run-dir {options.run_dir}` first")
     with locked_run(options.run_dir, rank, reporter):
         return _search(options, reporter, agent_settings, device, rank, world)
@@ -132,12 +146,10 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     shared_file = checkpoint_path(options.run_dir, "ddp", 0)
     shared = load_checkpoint(shared_file)
     meta = shared.metadata
+    check_saved(pretrain, meta.get("settings", meta), SAVED_KEYS, shared_file)  # older checkpoints: model, data_fingerprint
     if meta.get("epoch") != pretrain["epochs"]:
         raise RunError(f"{shared_file}: the pretrain finished {meta.get('epoch')} of {pretrain['epochs']} epochs; "
                        "complete it with `awsaug pretrain --resume` first")
-    for key in ("model", "data_fingerprint"):
-        if meta.get(key) != pretrain.get(key):
-            raise RunError(f"{shared_file} was made with {key} {meta.get(key)!r}, but run.json records {pretrain.get(key)!r}")
 
     preset = get_preset(pretrain["preset"], device)
     loader = pretrain.get("loader", "memory")
@@ -145,6 +157,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     if options.loader not in ("auto", loader):
         raise RunError(f"the pretrain in {options.run_dir} read its data with --loader {loader}; the search fine-tunes "
                        f"its shared weights and must read the data the same way (crops, normalisation)")
+    check_training_fits(pretrain["model"], pretrain["batch_size"], pretrain["image_size"][-1], device)
     source = open_source(
         pretrain["data"], loader=loader, image_size=pretrain["image_size"][-1],
         val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
@@ -187,9 +200,10 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         raise RunError(f"{options.run_dir} already holds a search; --resume continues it, --run-dir picks another directory")
     if resuming:
         if not recorded:
-            raise RunError(f"{options.run_dir}: {paths['state']} exists but run.json records no search")
+            raise missing_record(options.run_dir, "search", paths["state"])
+        tensors, scalars, saved, last_records = load_state(paths["state"])
+        check_saved(recorded, saved, RESUME_KEYS, paths["state"])
         check_same(recorded, settings, RESUME_KEYS, f"the search in {options.run_dir}")
-        tensors, scalars, last_records = load_state(paths["state"])
         agent.load_state(tensors, scalars)
     elif recorded or options.resume:
         reporter.info(f"{options.run_dir}: no finished search loop to resume; starting the search"

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from awsaug_cli.augment import TrainTransform
+from awsaug_cli.errors import OptionError
 from awsaug_cli.kernels.transform_spec import normalisation
 from awsaug_cli.reporting import Reporter
 
@@ -101,7 +102,7 @@ class EpochStats:
 def check_schedule(epochs: int, batch_size: int) -> None:
     """Refuse a schedule that trains nothing: the CLI bounds its options, library callers are not."""
     if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
+        raise OptionError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:

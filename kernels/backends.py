@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
+from awsaug_cli.errors import UserError
 
-class BackendUnavailableError(RuntimeError):
+
+class BackendUnavailableError(UserError, RuntimeError):
     """The requested backend cannot run here (missing package, no CUDA device, wrong device)."""
 
 

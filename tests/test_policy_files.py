@@ -53,11 +53,16 @@ class PickledAgent:
 
 def test_torch_files_that_need_code_to_load_are_refused(tmp_path):
     torch.save({"agent": PickledAgent()}, tmp_path / "pickled.pth")
-    with pytest.raises(PolicyFormatError, match="weights_only"):
+    with pytest.raises(PolicyFormatError, match="objects besides tensors .*PickledAgent") as refused:
         import_policy(tmp_path / "pickled.pth")
+    assert "weights_only" not in str(refused.value)  # never invite the unsafe load
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(PolicyFormatError, match="without agent.first_param"):
         import_policy(tmp_path / "other.pth")
+    torch.save({"agent.first_param": torch.zeros(36).to_sparse(), "agent.second_param": torch.zeros(36, 36)},
+               tmp_path / "sparse.pth")
+    with pytest.raises(PolicyFormatError, match="dense real tensors"):
+        import_policy(tmp_path / "sparse.pth")
 
 
 def test_export_converts_and_round_trips_exactly(tmp_path):

@@ -167,3 +167,67 @@ def test_resume_takes_the_recorded_settings_and_refuses_a_given_one_that_differs
     assert json.loads((Path(run_dir) / "run.json").read_text())["search"]["agent"]["algorithm"] == "ppo"
     refused = cli("search", "--run-dir", run_dir, "--resume", "--temperature", "5")
     assert refused.returncode == 2 and "made with agent" in flat(refused.stderr)
+
+
+def test_a_checkpoint_refuses_a_run_json_that_was_edited_or_lost(tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli("pretrain", "--run-dir", str(run_dir), "--epochs", "1", "--batch-size", "32").returncode == 0
+    small = ("--loops", "1", "--trajectories", "2", "--finetune-epochs", "1")
+    assert cli("search", "--run-dir", str(run_dir), *small).returncode == 0
+    original = (run_dir / "run.json").read_text()
+    record = json.loads(original)
+    record["pretrain"].update(seed=5, split_seed=5)  # another split, same flags repeated: silently wrong before
+    record["search"]["seed"] = 7
+    (run_dir / "run.json").write_text(json.dumps(record))
+    for command in (("pretrain", "--resume", "--seed", "5"), ("search", "--resume")):
+        refused = cli(command[0], "--run-dir", str(run_dir), *command[1:])
+        assert refused.returncode == 2, refused.stderr
+        assert "shared.safetensors was not made with the settings run.json records" in flat(refused.stderr)
+        assert "seed (run.json 5, shared.safetensors 0); split_seed (run.json 5, shared.safetensors 0)" in flat(refused.stderr)
+    record["pretrain"].update(seed=0, split_seed=0)  # only the search's record edited
+    (run_dir / "run.json").write_text(json.dumps(record))
+    refused = cli("search", "--run-dir", str(run_dir), "--resume")
+    assert refused.returncode == 2 and "seed (run.json 7, state.safetensors 0)" in flat(refused.stderr)
+
+    (run_dir / "run.json").unlink()
+    for command in (("pretrain", "--resume"), ("search",)):
+        refused = cli(command[0], "--run-dir", str(run_dir), *command[1:])
+        assert refused.returncode == 2
+        assert "shared.safetensors exists but" in flat(refused.stderr) and "run.json is missing" in flat(refused.stderr)
+    (run_dir / "run.json").write_text(original)  # restored: the run goes on
+    assert cli("search", "--run-dir", str(run_dir), "--resume").returncode == 0
+
+
+def test_ctrl_c_says_how_to_resume_and_the_resume_completes(tmp_path):
+    run_dir = tmp_path / "run dir"
+    process = start("pretrain", "--run-dir", str(run_dir), "--epochs", "6", "--batch-size", "4")
+    metrics = run_dir / "pretrain" / "metrics.jsonl"
+    wait_for(lambda: metrics.exists() and metrics.read_text().count("\n") >= 1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert f"interrupted; continue with `awsaug pretrain --run-dir '{run_dir}' --resume`" in flat(stderr)
+    assert "Traceback" not in stderr
+    assert len(metrics.read_text().splitlines()) < 6  # stopped part-way
+    resumed = cli("pretrain", "--run-dir", str(run_dir), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                           "awsaug_cli", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_under_torchrun_rank_zero_holds_the_lock_and_every_rank_stops_when_it_is_taken(tmp_path):
+    run_dir = tmp_path / "run"
+    command = ("pretrain", "--run-dir", str(run_dir), "--epochs", "1", "--batch-size", "32")
+    with locked(run_dir):
+        blocked = torchrun(*command)
+    assert blocked.returncode != 0
+    assert blocked.stderr.count(f"is in use by pid {os.getpid()}") == 2  # both ranks, one line each
+    assert not (run_dir / "run.json").exists()
+    finished = torchrun(*command)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert json.loads((run_dir / "run.json").read_text())["pretrain"]["world_size"] == 2
+    assert (run_dir / LOCK_NAME).read_text() == ""  # released by rank 0

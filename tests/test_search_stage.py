@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from awsaug_cli.checkpoint import load_checkpoint
+from awsaug_cli.checkpoint import FORMAT_NAME, load_checkpoint, read_tensors, write_tensors
 from awsaug_cli.cli import app
 from awsaug_cli.data.sources import Augmentation, open_source
 from awsaug_cli.finetune import FineTune
@@ -179,13 +179,19 @@ def test_search_refusals(pretrained, tmp_path):
     record = json.loads((unfinished / "run.json").read_text())
     record["pretrain"]["epochs"] = 5
     (unfinished / "run.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match="epochs \\(run.json 5, shared.safetensors 2\\)"):  # an edited run.json
+        run_search(SearchOptions(run_dir=unfinished, loops=1))
+    shared = unfinished / "pretrain" / "shared.safetensors"
+    tensors, metadata = read_tensors(shared, FORMAT_NAME)
+    metadata["settings"]["epochs"] = 5  # as a pretrain of 5 epochs stopped after 2 would have left it
+    write_tensors(shared, tensors, FORMAT_NAME, metadata)
     with pytest.raises(RunError, match="finished 2 of 5 epochs"):
         run_search(SearchOptions(run_dir=unfinished, loops=1))
     other_model = copy_run(pretrained, tmp_path / "other")
     record = json.loads((other_model / "run.json").read_text())
     record["pretrain"]["model"] = "resnet18"
     (other_model / "run.json").write_text(json.dumps(record))
-    with pytest.raises(RunError, match="model 'tiny'"):
+    with pytest.raises(RunError, match="model \\(run.json 'resnet18', shared.safetensors 'tiny'\\)"):
         run_search(SearchOptions(run_dir=other_model, loops=1))
     result = CliRunner().invoke(app, ["search", "--run-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "awsaug pretrain" in result.output

@@ -70,22 +70,29 @@ class _Source:
 
 
 def _locate(path: Path) -> tuple[str, str]:
-    """(variant, member prefix) of a CIFAR copy at `path`, or DataError."""
+    """(variant, member prefix) of a CIFAR copy at `path`, or DataError (naming the files missing
+    from a copy that has some of its files)."""
     if path.is_dir():
-        for variant, (folder, train, test, meta, *_) in VARIANTS.items():
-            for prefix, base in (("", path), (folder + "/", path / folder)):
-                if all((base / name).is_file() for name in (*train, test, meta)):
-                    return variant, prefix
-        raise DataError(f"{path}: not a CIFAR folder")
-    try:
-        with tarfile.open(path) as archive:
-            names = set(archive.getnames())
-    except (OSError, tarfile.TarError, EOFError) as error:
-        raise DataError(f"{path}: not a readable tarball ({error})") from None
-    for variant, (folder, train, test, meta, *_) in VARIANTS.items():
-        if all(f"{folder}/{name}" in names for name in (*train, test, meta)):
-            return variant, folder + "/"
-    raise DataError(f"{path}: a tarball without a CIFAR-10 or CIFAR-100 python folder")
+        places = [(variant, prefix, lambda name, base=base: (base / name).is_file())
+                  for variant, (folder, *_) in VARIANTS.items() for prefix, base in (("", path), (folder + "/", path / folder))]
+        nothing = f"{path}: not a CIFAR folder"
+    else:
+        try:
+            with tarfile.open(path) as archive:
+                names = set(archive.getnames())
+        except (OSError, tarfile.TarError, EOFError) as error:
+            raise DataError(f"{path}: not a readable tarball ({error})") from None
+        places = [(variant, folder + "/", lambda name, folder=folder: f"{folder}/{name}" in names)
+                  for variant, (folder, *_) in VARIANTS.items()]
+        nothing = f"{path}: a tarball without a CIFAR-10 or CIFAR-100 python folder"
+    for variant, prefix, present in places:
+        _, train, test, meta, *_ = VARIANTS[variant]
+        missing = [name for name in (*train, test, meta) if not present(name)]
+        if not missing:
+            return variant, prefix
+        if len(missing) < len(train) + 2:
+            raise DataError(f"{path}: a {variant} copy without {', '.join(prefix + name for name in missing)}")
+    raise DataError(nothing)
 
 
 def claims(path: Path) -> bool:

@@ -29,7 +29,9 @@ from awsaug_cli.augment import TrainTransform
 from awsaug_cli.data.dataset import DataError
 from awsaug_cli.data.folder_files import FileList
 from awsaug_cli.data.prepared import channel_statistics
+from awsaug_cli.errors import OptionError
 from awsaug_cli.kernels import dali_ops
+from awsaug_cli.memory_need import check_decode_fits
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
 from awsaug_cli.train import Batch, distributed
@@ -62,7 +64,7 @@ class PipelineSettings:
 
     def __post_init__(self) -> None:
         if self.pairs_in_pipeline and self.gpu:
-            raise ValueError("the DALI ops run in CPU pipelines; on CUDA the Triton engine applies the pairs "
+            raise OptionError("the DALI ops run in CPU pipelines; on CUDA the Triton engine applies the pairs "
                              "(leave out --pairs-in-pipeline)")
 
     @property
@@ -211,5 +213,6 @@ def pixel_statistics(files: FileList, settings: PipelineSettings, seed: int) -> 
     """Per-channel mean and std (units of 1/255) of up to STATISTICS_SAMPLE training images, as
     evaluation shows them: normalisation constants without decoding the whole folder."""
     sample = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))[:STATISTICS_SAMPLE]
+    check_decode_fits(len(sample), settings.image_size, 24, "the sample for the normalisation statistics")  # float32 RGB, concatenated
     batches = eval_batches(files.take(sample.sort().values), settings, sharded=False, normalised=False)
     return channel_statistics(torch.cat([images.cpu() for images, _ in batches]))

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import torch
 
+from awsaug_cli.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """A dataset that cannot be read or used; the message names the path or file."""
 
 

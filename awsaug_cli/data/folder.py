@@ -12,7 +12,9 @@ from PIL import Image, UnidentifiedImageError
 from awsaug_cli.data.dataset import DataError, Dataset
 from awsaug_cli.data.folder_files import FileList, class_folders, scan
 from awsaug_cli.data.images import to_nchw
+from awsaug_cli.memory_need import check_decode_fits
 
+DECODE_BYTES_PER_PIXEL = 9  # at the peak: the decoded RGB list, its stack and the channels-first copy
 SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jp2"})
 
 
@@ -39,6 +41,7 @@ def _decoded(part: FileList, image_size: int) -> tuple[torch.Tensor, torch.Tenso
 
 def read(path: Path, image_size: int, *, skip_bad_files: bool = False) -> Dataset:
     files = scan(path, skip_bad=skip_bad_files)
+    check_decode_fits(sum(len(part.files) for part in files.parts.values()), image_size, DECODE_BYTES_PER_PIXEL, str(path))
     parts = {name: _decoded(part, image_size) for name, part in files.parts.items()}
     val_images, val_labels = parts.get("val", (None, None))
     return Dataset(

@@ -55,17 +55,34 @@ def read_idx(file: Path, dimensions: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
+def _check_labels(labels: np.ndarray, test_labels: np.ndarray, file: Path) -> int:
+    """The number of classes: labels must be 0 … C−1 (C ≥ 2), each with training images."""
+    count = int(max(labels.max(initial=0), test_labels.max(initial=0))) + 1
+    missing = sorted(set(range(count)) - set(np.unique(labels).tolist()))
+    if count < 2 or missing:
+        shown = ", ".join(map(str, missing[:8])) + (" …" if len(missing) > 8 else "")
+        raise DataError(f"{file}: labels must be the classes 0 … C−1 (at least 2), each with training images; these "
+                        f"labels run to {count - 1}" + (f" with no training images of {shown}" if missing else ""))
+    return count
+
+
 def read(path: Path, image_size: int) -> Dataset:
-    arrays = {}
+    arrays, files = {}, {}
     for part, (stem, dimensions) in PARTS.items():
         file = _find(path, stem)
         if file is None:
             raise DataError(f"{path}: IDX folder without a {stem} file")
-        arrays[part] = read_idx(file, dimensions)
+        arrays[part], files[part] = read_idx(file, dimensions), file
     for split in ("train", "test"):
-        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
-            raise DataError(f"{path}: {split} images and labels differ in count")
-    count = int(max(arrays["train_labels"].max(), arrays["test_labels"].max())) + 1
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels):
+            raise DataError(f"{files[f'{split}_images']} holds {len(images)} images but {files[f'{split}_labels']} "
+                            f"{len(labels)} labels")
+    train_shape, test_shape = arrays["train_images"].shape[1:], arrays["test_images"].shape[1:]
+    if train_shape != test_shape:
+        raise DataError(f"{files['train_images']} holds {'×'.join(map(str, train_shape))} images but "
+                        f"{files['test_images']} {'×'.join(map(str, test_shape))}")
+    count = _check_labels(arrays["train_labels"], arrays["test_labels"], files["train_labels"])
     fashion = "fashion" in str(path).lower() and count == len(FASHION_CLASSES)
     return Dataset(
         name=f"{path.name} (IDX)",

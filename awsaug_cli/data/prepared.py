@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 import torch
 
-from awsaug_cli.data.dataset import DataError, Dataset
-from awsaug_cli.data.split import stratified_split
+from awsaug_cli.data.dataset import Dataset
+from awsaug_cli.data.split import split_validation
+from awsaug_cli.memory_need import check_fits
+
+STATISTICS_CHUNK = 256  # images per float64 chunk of channel_statistics
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,14 @@ class TrainingData:
 
 
 def channel_statistics(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and (population) std of uint8 images, in units of 1/255."""
-    values = images.transpose(0, 1).reshape(3, -1).to(torch.float64) / 255.0
-    return tuple(values.mean(dim=1).tolist()), tuple(values.std(dim=1, unbiased=False).clamp(min=1e-3).tolist())
+    """Per-channel mean and (population) std of uint8 images, in units of 1/255: two passes over
+    chunks, so a large dataset never has a float64 copy of itself."""
+    chunks = images.split(STATISTICS_CHUNK)
+    pixels = images.numel() // 3
+    mean = sum(chunk.to(torch.float64).sum(dim=(0, 2, 3)) for chunk in chunks) / (255.0 * pixels)
+    centred = mean.view(1, 3, 1, 1)
+    variance = sum(((chunk.to(torch.float64) / 255.0 - centred) ** 2).sum(dim=(0, 2, 3)) for chunk in chunks) / pixels
+    return tuple(mean.tolist()), tuple(variance.sqrt().clamp(min=1e-3).tolist())
 
 
 def prepare(dataset: Dataset, *, val_size: int, split_seed: int, device: torch.device, merge_val: bool = False) -> TrainingData:
@@ -42,15 +50,17 @@ def prepare(dataset: Dataset, *, val_size: int, split_seed: int, device: torch.d
         train_images, train_labels = dataset.train_images, dataset.train_labels
         val_images, val_labels = dataset.val_images, dataset.val_labels
     else:
-        if val_size >= len(dataset.train_labels):
-            raise DataError(f"{dataset.name}: validation size {val_size} leaves no training images of {len(dataset.train_labels)}")
-        train, val = stratified_split(dataset.train_labels, val_size, split_seed)
+        train, val = split_validation(dataset.train_labels, val_size, split_seed, dataset.name)
         train_images, train_labels = dataset.train_images[train], dataset.train_labels[train]
         val_images, val_labels = dataset.train_images[val], dataset.train_labels[val]
     if merge_val:
         train_images = torch.cat([train_images, val_images])
         train_labels = torch.cat([train_labels, val_labels])
     mean, std = channel_statistics(train_images)
+    if device.type == "cuda":  # the host held the decode; the device must hold every part
+        images = len(train_images) + len(val_images) + len(dataset.test_images)
+        check_fits(images * train_images[0].numel(), device, f"{dataset.name}: {images:,} images kept on {device}",
+                   "Choose a smaller --image-size, or --loader dali for an image folder.")
     return TrainingData(
         classes=dataset.classes,
         train_images=train_images.to(device),

@@ -18,8 +18,10 @@ from awsaug_cli.data.dataset import DataError, Dataset
 from awsaug_cli.data.folder_files import NAMED, FileList, FolderFiles, scan
 from awsaug_cli.data.prepared import TrainingData, prepare
 from awsaug_cli.data.readers import BUILTIN, is_image_folder, load_dataset
-from awsaug_cli.data.split import stratified_split
+from awsaug_cli.data.split import split_validation
+from awsaug_cli.errors import OptionError
 from awsaug_cli.kernels.backends import dali_importable
+from awsaug_cli.memory_need import check_training_fits
 from awsaug_cli.policy import Policy
 from awsaug_cli.train import Batch, distributed, memory_batches, memory_eval_batches, steps_per_epoch
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 LOADERS = ("auto", "memory", "dali")
+NATIVE_SIDE = 32  # the largest side of the formats read at their own size (CIFAR 32, MNIST-family IDX 28)
 AUTO_DALI_SIZE = 64  # --loader auto picks DALI for image folders from this --image-size on (with CUDA)
 
 
@@ -136,9 +139,17 @@ class DaliSource:
         return dali_loader.eval_batches(self.parts[part], self.settings, sharded=sharded)
 
 
+def check_training_memory(data: str, image_size: int, model: str, batch_size: int, device: torch.device) -> None:
+    """Before anything is decoded: whether training `model` on `data` fits the device. The
+    built-in data and image folders take --image-size; CIFAR and IDX keep their own small side
+    (NATIVE_SIDE at most)."""
+    side = image_size if data in BUILTIN or is_image_folder(data) else NATIVE_SIDE
+    check_training_fits(model, batch_size, side, device)
+
+
 def check_loader(loader: str) -> None:
     if loader not in LOADERS:
-        raise ValueError(f"--loader {loader!r}: choose one of {', '.join(LOADERS)}")
+        raise OptionError(f"--loader {loader!r}: choose one of {', '.join(LOADERS)}")
 
 
 def resolve_loader(loader: str, data: str, device: torch.device, image_size: int) -> str:
@@ -184,7 +195,7 @@ def open_source(
     them exactly from the data, so it needs none)."""
     if loader == "memory":
         if pairs_in_pipeline:
-            raise ValueError("--pairs-in-pipeline applies to the DALI loader (--loader dali)")
+            raise OptionError("--pairs-in-pipeline applies to the DALI loader (--loader dali)")
         dataset = load_dataset(data, image_size=image_size, skip_bad_files=skip_bad_files)
         size = val_size if val_size is not None else round(val_fraction * len(dataset.train_labels))
         prepared = prepare(dataset, val_size=size, split_seed=split_seed, device=device, merge_val=merge_val)
@@ -227,9 +238,7 @@ def _dali_source(path: Path, *, image_size: int, val_size: int | None, val_fract
         if "val" not in parts:
             train = parts["train"]
             size = val_size if val_size is not None else round(val_fraction * len(train))
-            if size >= len(train):
-                raise DataError(f"{path}: validation size {size} leaves no training images of {len(train)}")
-            keep, held = stratified_split(train.labels, size, split_seed)
+            keep, held = split_validation(train.labels, size, split_seed, str(path))
             parts["train"], parts["val"] = train.take(keep), train.take(held)
         if merge_val:
             train, val = parts["train"], parts["val"]

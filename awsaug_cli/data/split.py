@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from awsaug_cli.data.dataset import DataError
+
+MIN_TRAINING_SHARE = 0.1  # a validation split may not leave less than this share of the images for training
+
+
+def split_validation(labels: torch.Tensor, val_size: int, seed: int, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, validation) indices of a stratified split, refused where the validation part
+    leaves training too little: under MIN_TRAINING_SHARE of the images, or a class without any."""
+    n = len(labels)
+    if val_size >= n:
+        raise DataError(f"{where}: validation size {val_size} leaves no training images of {n}")
+    limit = n - math.ceil(MIN_TRAINING_SHARE * n)
+    if val_size > limit:
+        raise DataError(f"{where}: validation size {val_size} leaves {n - val_size} of {n} images for training; keep "
+                        f"at least {MIN_TRAINING_SHARE:.0%} (--val-size {limit} or less)")
+    train, val = stratified_split(labels, val_size, seed)
+    lacking = sorted(set(labels.unique().tolist()) - set(labels[train].unique().tolist()))
+    if lacking:
+        raise DataError(f"{where}: validation size {val_size} leaves no training images of class(es) "
+                        f"{', '.join(map(str, lacking))}; choose a smaller --val-size")
+    return train, val
 
 
 def stratified_split(labels: torch.Tensor, second_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from awsaug_cli.errors import UserError
 from awsaug_cli.formats import to_albumentations, to_dali, to_fastaa, to_kornia
 from awsaug_cli.formats.approximation import Approximation
 from awsaug_cli.policy import Policy
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """An export that cannot be made (an unknown format, a bad --top-k or --slots); an unwritable
     destination is atomic.WriteError, as for every output."""
 

@@ -16,10 +16,14 @@ from awsaug_cli.policy import Policy, PolicyFormatError
 
 
 def _from_params(first: Any, second: Any, source: str) -> Policy:
+    for value in (first, second):
+        if isinstance(value, torch.Tensor) and (value.layout != torch.strided or value.is_complex()):
+            raise PolicyFormatError(f"{source}: agent parameters must be dense real tensors, not {value.layout} "
+                                    f"{value.dtype}")
     try:
         first_t = torch.as_tensor(first, dtype=torch.float64)
         second_t = torch.as_tensor(second, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError) as error:
+    except (TypeError, ValueError, RuntimeError, NotImplementedError) as error:
         raise PolicyFormatError(f"{source}: agent parameters are not numeric arrays ({error})") from None
     policy = Policy(first_t, second_t, "sigmoid")  # the authors' default normalisation
     policy.provenance.update(imported_from=source)
@@ -40,6 +44,19 @@ def _agent_params(data: Any) -> tuple[Any, Any] | None:
     return None
 
 
+def _unreadable(file: Path, error: Exception) -> PolicyFormatError:
+    """Why torch's safe loader refused `file`, without its advice to load the file unsafely."""
+    text = str(error).strip()
+    marker = "WeightsUnpickler error: "
+    detail = (text.split(marker, 1)[1] if marker in text else text).strip().splitlines()
+    detail = detail[0] if detail else type(error).__name__
+    if detail.startswith("Unsupported global: "):
+        refused = detail.removeprefix("Unsupported global: ").split(" was not", 1)[0]
+        return PolicyFormatError(f"{file}: holds Python objects besides tensors ({refused}); awsaug reads torch files "
+                                 "without running code from them: save first_param and second_param as plain tensors")
+    return PolicyFormatError(f"{file}: not a policy file awsaug can read (JSON, or a torch file of tensors: {detail})")
+
+
 def import_policy(path: str | Path) -> Policy:
     file = Path(path)
     if not file.is_file():
@@ -50,6 +67,8 @@ def import_policy(path: str | Path) -> Policy:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise PolicyFormatError(f"{file}: not valid JSON ({error})") from None
+        except RecursionError:
+            raise PolicyFormatError(f"{file}: JSON nested too deeply to be a policy") from None
         if isinstance(data, dict):
             return Policy.from_json(data, source=str(file))
         if isinstance(data, list) and data and isinstance(data[-1], list) and len(data[-1]) == 2:
@@ -58,9 +77,7 @@ def import_policy(path: str | Path) -> Policy:
     try:
         data = torch.load(file, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PolicyFormatError(f"{file}: not a policy file awsaug can read (JSON, or a torch file loadable "
-                                f"with weights_only=True: {first_line})") from None
+        raise _unreadable(file, error) from None
     params = _agent_params(data)
     if params is None:
         raise PolicyFormatError(f"{file}: a torch file without agent.first_param and agent.second_param")

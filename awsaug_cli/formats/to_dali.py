@@ -133,8 +133,8 @@ def load_dali_policy(path: str | Path) -> Any:
     file = Path(path)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PolicyFormatError(f"{file}: cannot read a DALI policy ({error})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise PolicyFormatError(f"{file}: cannot read a DALI policy ({type(error).__name__}: {error})") from None
     if not isinstance(data, dict) or data.get("format") != "awsaug.dali-policy":
         raise PolicyFormatError(f"{file}: not written by `awsaug export-policy --format dali`")
     augmentations = dali_augmentations()

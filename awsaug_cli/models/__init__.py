@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from awsaug_cli.errors import UserError
 from awsaug_cli.models.cnn import TinyCNN
 from awsaug_cli.models.resnet import ResNet18
 from awsaug_cli.models.wideresnet import WideResNet
@@ -28,8 +29,14 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(UserError):
     pass
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise UnknownModelError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
 
 
 def initialise(model: nn.Module, generator: torch.Generator | None = None) -> None:
@@ -53,9 +60,7 @@ def build_model(name: str, num_classes: int, *, bn_momentum: float = 0.1, seed: 
     """A freshly initialised model (weights drawn from `seed`) on `device` (channels_last on
     CUDA, where convolutions run fastest so); `bn_momentum` in PyTorch's convention (weight
     of the new batch)."""
-    if name not in MODELS:
-        raise UnknownModelError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    model = MODELS[name].build(num_classes)
+    model = model_spec(name).build(num_classes)
     initialise(model, torch.Generator().manual_seed(seed))
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
