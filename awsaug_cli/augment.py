@@ -20,11 +20,13 @@ from awsaug_cli.space import AWS36, Space
 BACKENDS = backends.NAMES
 
 
-def check_images(images: torch.Tensor) -> None:
-    """ValueError unless `images` is a uint8 [N, 3, H, W] tensor."""
+def check_images(images: torch.Tensor, *, floating: bool = False) -> None:
+    """ValueError unless `images` is a uint8 (or, with `floating`, a floating-point) [N, 3, H, W] tensor."""
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if images.dtype != torch.uint8:
+    if floating and not images.dtype.is_floating_point:
+        raise ValueError(f"images must be floating-point (values in [0, 1]), got {images.dtype}")
+    if not floating and images.dtype != torch.uint8:
         raise ValueError(f"images must be uint8 (values 0..255), got {images.dtype}")
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"images must have shape [N, 3, H, W], got {list(images.shape)}")
@@ -75,14 +77,24 @@ def apply_pairs(
 
     images uint8 [N, 3, H, W] on any device; pairs long [N, 2] op indices of `space`; signs ±1
     [N, 2] (drawn from `generator` when None). Returns uint8 [N, 3, H, W] on the images' device.
+    Float images in [0, 1] go through the kornia backend (backend "kornia" or "auto") and come
+    back float, with gradients (kernels/kornia_ops.py says which ops pass them).
     """
-    check_images(images)
+    floating = isinstance(images, torch.Tensor) and images.dtype.is_floating_point
+    if floating and backend not in ("auto", backends.FLOAT_BACKEND):
+        raise ValueError(f"float images go through the {backends.FLOAT_BACKEND!r} backend; {backend!r} takes uint8")
+    check_images(images, floating=floating)
     check_pairs(pairs, len(images), space)
     if signs is None:
         signs = draw_signs(len(images), generator, images.device)
     check_signs(signs, len(images))
-    chosen = backends.load(backend, images.device)
     rows = row_index(pairs.to(images.device, torch.int64), signs.to(images.device, torch.int64))
+    if floating:
+        from awsaug_cli.kernels.kornia_ops import apply_rows_float
+
+        backends.check_runs_on(backends.FLOAT_BACKEND, images.device)
+        return apply_rows_float(images, rows, space)
+    chosen = backends.load(backend, images.device)
     return chosen.apply_rows(images.contiguous(), rows, space)
 
 

@@ -241,6 +241,7 @@ def methods(threads: int = 1) -> list[Method]:
         if _available("triton"):
             found.append(Method("awsaug triton (cuda)", "cuda", _awsaug("triton", "cuda")))
     if _available("kornia"):
+        found += [Method(f"awsaug kornia ({d})", d, _awsaug("kornia", d)) for d in ("cpu", "cuda") if d == "cpu" or cuda]
         found += [Method(f"kornia AutoAugment ({d})", d, _kornia(d)) for d in ("cpu", "cuda") if d == "cpu" or cuda]
     if _available("nvidia.dali"):
         found.append(Method("awsaug dali (cpu)", "cpu", _awsaug("dali", "cpu")))

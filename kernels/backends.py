@@ -27,12 +27,14 @@ class Backend:
     train_transform: Callable  # (images, TransformDraw, TransformSettings) -> float tensor
 
 
-# name → (module, why it may be unavailable)
+# name → the module implementing it (apply_rows, train_transform)
 _MODULES: dict[str, str] = {
     "torch": "awsaug_cli.kernels.torch_pipeline",
     "triton": "awsaug_cli.kernels.triton_pairs",
     "dali": "awsaug_cli.kernels.dali_ops",
+    "kornia": "awsaug_cli.kernels.kornia_ops",
 }
+FLOAT_BACKEND = "kornia"  # the backend that takes float images in [0, 1] (and passes gradients)
 NAMES: tuple[str, ...] = ("auto", *_MODULES)
 
 
@@ -57,7 +59,13 @@ def resolve(name: str, device: torch.device) -> str:
     return name
 
 
+def kornia_importable() -> bool:
+    return importlib.util.find_spec("kornia") is not None
+
+
 def check_runs_on(name: str, device: torch.device) -> None:
+    if name == "kornia" and not kornia_importable():
+        raise BackendUnavailableError("the 'kornia' backend needs kornia (pip install kornia)")
     if name == "dali" and not dali_importable():
         raise BackendUnavailableError("the 'dali' backend needs NVIDIA DALI (pip install nvidia-dali-cuda130)")
     if name == "triton":
