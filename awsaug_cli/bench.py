@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.reporters import Reporter, SilentReporter
 
 # CIFAR-10 statistics, as in the authors' configuration.
 MEAN = (0.4914, 0.4822, 0.4465)

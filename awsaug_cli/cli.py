@@ -81,8 +81,8 @@ def pretrain(
                                        "result on CPU."),
 ) -> None:
     """Stage 1: train the shared weights under the uniform policy."""
-    from awsaug_cli.pretrain import PretrainOptions
-    from awsaug_cli.pretrain import pretrain as run
+    from awsaug_cli.commands.pretrain import PretrainOptions
+    from awsaug_cli.commands.pretrain import pretrain as run
 
     options = PretrainOptions(
         run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs, batch_size=batch_size,
@@ -101,7 +101,7 @@ def _run_reported(function, *args, resume_with: str | None = None, **kwargs):
     the command that resumes the work) and exits with 130."""
     from rich.console import Console
 
-    from awsaug_cli.rich_reporting import RichReporter
+    from awsaug_cli.rich_output import RichReporter
 
     reporter = RichReporter(Console(stderr=True))
     try:
@@ -137,8 +137,8 @@ def search(
     """Stage 2: search the policy over fine-tunes from the shared weights."""
     from rich.console import Console
 
-    from awsaug_cli.rich_reporting import verdict_panel
-    from awsaug_cli.search_stage import SearchOptions, run_search
+    from awsaug_cli.commands.search import SearchOptions, run_search
+    from awsaug_cli.rich_output import verdict_panel
 
     options = SearchOptions(
         run_dir=run_dir, loops=loops, trajectories=trajectories, finetune_epochs=finetune_epochs, resume=resume,
@@ -166,10 +166,10 @@ def export_policy(
     from rich.console import Console
     from rich.table import Table
 
+    from awsaug_cli.commands.search import run_verdict
     from awsaug_cli.formats import export_policy_file
     from awsaug_cli.formats.approximation import describe
-    from awsaug_cli.rich_reporting import verdict_panel
-    from awsaug_cli.search_stage import run_verdict
+    from awsaug_cli.rich_output import verdict_panel
 
     with user_errors():
         policy, kept = export_policy_file(out, source=from_file, run_dir=run_dir, format=format, top_k=top_k, slots=slots)
@@ -204,7 +204,7 @@ def train(
     seed: int = Seed,
 ) -> None:
     """Final training of a fresh model with a policy; reports final-epoch test accuracy."""
-    from awsaug_cli.final import TrainOptions, final_train
+    from awsaug_cli.commands.train import TrainOptions, final_train
 
     options = TrainOptions(policy=policy, run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs,
                            batch_size=batch_size, image_size=image_size, seeds=seeds, device=device, seed=seed, loader=loader,
@@ -227,10 +227,10 @@ def preview(
     seed: int = Seed,
 ) -> None:
     """A PNG grid of real images, clean and under pairs sampled from the policy."""
+    from awsaug_cli.commands.train import resolve_policy
     from awsaug_cli.devices import resolve_device
     from awsaug_cli.errors import OptionError
-    from awsaug_cli.final import resolve_policy
-    from awsaug_cli.report import preview as draw
+    from awsaug_cli.figures import preview as draw
 
     with user_errors():
         policy = resolve_policy(policy_file)
@@ -248,7 +248,7 @@ def report(
     seed: int = Seed,
 ) -> None:
     """Figures of a search: rewards, entropy, the pair heat map, op-kind marginals."""
-    from awsaug_cli.report import run_report
+    from awsaug_cli.figures import run_report
 
     with user_errors():
         run_report(run_dir, out)
@@ -285,7 +285,7 @@ def bench(
     from rich.console import Console
 
     from awsaug_cli import bench as benchmark
-    from awsaug_cli.rich_reporting import bench_table
+    from awsaug_cli.rich_output import bench_table
 
     cases = tuple(_parse_case(text) for text in case) if case else benchmark.DEFAULT_CASES
     if device not in ("auto", "cpu", "cuda"):

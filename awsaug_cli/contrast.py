@@ -43,10 +43,8 @@ import torch
 from awsaug_cli.critic import Critic, op_rates
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
+from awsaug_cli.seeds import stream
 from awsaug_cli.space import AWS36, Space
-from awsaug_cli.train import seeded_generator
-
-EXPLORATION_STREAM = -3  # seeded_generator(seed, -3, loop): the loop's exploration directions
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,7 @@ class ContrastAgent:
         """The policy each trajectory of the coming loop samples from: twins tilted apart along a
         random split of the ops, around the policy where the evidence is conclusive and around
         uniform elsewhere; an odd last trajectory samples that centre itself."""
-        generator = seeded_generator(self.seed, EXPLORATION_STREAM, self.loop)
+        generator = stream(self.seed, "exploration", self.loop)
         k = len(self.space)
         centre = torch.where(self.critic.evident(), self.policy().first_logits, torch.zeros(k, dtype=torch.float64))
         policies = []

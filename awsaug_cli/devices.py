@@ -1,4 +1,5 @@
-"""Which device a command runs on, and joining torch.distributed when launched by torchrun."""
+"""Which device a command runs on, joining torch.distributed when launched by torchrun, and
+where this process stands in it (rank, world size)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,16 @@ def join_distributed(device: torch.device) -> None:
 def _leave_distributed() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside torch.distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op outside torch.distributed)."""
+    if distributed()[1] > 1:
+        dist.barrier()

@@ -20,11 +20,14 @@ import torch
 from torch import nn
 
 from awsaug_cli.checkpoint import Checkpoint, restore
+from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.data.sources import DataSource
+from awsaug_cli.engine import OptimSettings, make_optimizer, run_epoch, score_with_loss
+from awsaug_cli.models import model_device
 from awsaug_cli.policy import Policy
-from awsaug_cli.reporting import Reporter, SilentReporter
-from awsaug_cli.search import Trial
-from awsaug_cli.train import OptimSettings, make_optimizer, model_device, run_epoch, score_with_loss, seeded_generator, steps_per_epoch
+from awsaug_cli.reporters import Reporter, SilentReporter
+from awsaug_cli.search_loop import Trial
+from awsaug_cli.seeds import stream
 
 REWARD_EPOCHS = 2  # the reward averages this many best epoch-end scores
 
@@ -73,16 +76,17 @@ class FineTune:
         device = model_device(self.model)
         usage = torch.zeros(k * k, dtype=torch.int64, device=device)
 
-        def count(pairs: torch.Tensor) -> None:
-            usage.add_(torch.bincount((pairs[:, 0] * k + pairs[:, 1]).to(device), minlength=k * k))
+        def count(pairs: torch.Tensor) -> None:  # index_add_, not bincount: no wait for the device
+            pair_index = (pairs[:, 0] * k + pairs[:, 1]).to(device)
+            usage.index_add_(0, pair_index, torch.ones_like(pair_index))
 
         steps = steps_per_epoch(self.source.sizes["train"], self.batch_size)
         accuracies, losses = [], []
         for epoch in range(self.epochs):
             noise = (loop, epoch) if self.common_noise else (loop, trajectory, epoch)
             batches = self.source.train_batches(
-                policy, batch_size=self.batch_size, order_generator=seeded_generator(self.seed, 1, *noise),
-                augment_generator=seeded_generator(self.seed, 2, *noise, device=device), pair_generator=generator,
+                policy, batch_size=self.batch_size, order_generator=stream(self.seed, "finetune_order", *noise),
+                augment_generator=stream(self.seed, "finetune_augment", *noise, device=device), pair_generator=generator,
                 sharded=False,
             )
             run_epoch(self.model, self.optimizer, batches, steps, self.optim, first_step=epoch * steps,

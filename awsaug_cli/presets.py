@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from awsaug_cli.engine import OptimSettings
 from awsaug_cli.errors import OptionError
-from awsaug_cli.train import OptimSettings
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from awsaug_cli.reporting import Reporter
+from awsaug_cli.reporters import Reporter
 from awsaug_cli.runs import RunError
 
 LOCK_NAME = ".awsaug.lock"

@@ -39,10 +39,6 @@ class Op:
     magnitude: float | None
     signed: bool
 
-    @property
-    def kind_index(self) -> int:
-        return KINDS.index(self.kind)
-
 
 @dataclass(frozen=True)
 class Space:
@@ -106,10 +102,3 @@ AWS36_TABLE: tuple[tuple[str, str, tuple[float, ...] | None, bool], ...] = (
 AWS36: Space = _space_from_table("aws36", AWS36_TABLE)
 
 SPACES: dict[str, Space] = {AWS36.key: AWS36}
-
-
-def get_space(key: str) -> Space:
-    try:
-        return SPACES[key]
-    except KeyError:
-        raise KeyError(f"unknown search space {key!r}; known: {', '.join(SPACES)}") from None

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from awsaug_cli.kernels.pillow_reference import apply_op
 from PIL import Image
 
-from awsaug_cli.kernels.pillow_reference import apply_op
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
 
@@ -118,7 +118,7 @@ def pillow_epochs(files, size: int, batch: int, workers: int):
 def dali_epochs(files, size: int, batch: int, workers: int, pairs_in_pipeline: bool):
     from awsaug_cli.data import dali_loader
     from awsaug_cli.data.folder_files import FileList
-    from awsaug_cli.train import seeded_generator
+    from awsaug_cli.seeds import seeded_generator
 
     listed = FileList(tuple(file for file, _ in files), torch.tensor([label for _, label in files]))
     settings = dali_loader.PipelineSettings(size, CUTOUT, MEAN, STD, torch.device("cpu"), threads=workers,

@@ -29,7 +29,6 @@ from awsaug_cli.space import KINDS, Space
 
 from .op_params import COL, op_table
 
-
 NEAREST_KINDS = ("rotate", "translate_x", "translate_y")  # Pillow's nearest affine
 CUBIC_KINDS = ("shear_x", "shear_y")  # Pillow's bicubic affine
 

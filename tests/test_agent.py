@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from awsaug_cli.agent import Agent, AgentSettings, ppo_objective
-from awsaug_cli.search import Trial, search
+from awsaug_cli.search_loop import Trial, search
 from awsaug_cli.space import AWS36
 
 K = len(AWS36)

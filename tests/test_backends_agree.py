@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from awsaug_cli.augment import TrainTransform, apply_pairs
 from awsaug_cli.kernels.backends import load
 from awsaug_cli.kernels.op_params import row_index
+
+from awsaug_cli.augment import TrainTransform, apply_pairs
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
 

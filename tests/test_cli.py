@@ -30,7 +30,7 @@ def test_start_up_does_not_import_torch():
 
 def test_bench_closes_its_live_view(monkeypatch):
     # an unclosed rich Live leaves the terminal's cursor hidden after the command
-    from awsaug_cli.rich_reporting import RichReporter
+    from awsaug_cli.rich_output import RichReporter
 
     closed = []
     monkeypatch.setattr(RichReporter, "close", lambda self: closed.append(self))

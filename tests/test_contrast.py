@@ -14,7 +14,7 @@ from awsaug_cli.contrast import ContrastAgent, ContrastSettings, split_direction
 from awsaug_cli.critic import Critic, op_rates
 from awsaug_cli.policy import Policy
 from awsaug_cli.quality import judge, kl_from_uniform, op_multiples
-from awsaug_cli.search import Trial, search
+from awsaug_cli.search_loop import Trial, search
 from awsaug_cli.space import AWS36
 
 K = len(AWS36)

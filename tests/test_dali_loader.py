@@ -14,14 +14,14 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from awsaug_cli.cli import app
+from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
 from awsaug_cli.data.dataset import DataError
 from awsaug_cli.data.folder_files import FileList, scan
 from awsaug_cli.data.sources import Augmentation, open_source, resolve_loader
 from awsaug_cli.policy import Policy
-from awsaug_cli.pretrain import PretrainOptions, pretrain
 from awsaug_cli.runs import RunError
+from awsaug_cli.seeds import seeded_generator
 from awsaug_cli.space import AWS36
-from awsaug_cli.train import seeded_generator
 
 from .conftest import dali_runs_here
 from .fake_datasets import write_folder

@@ -16,12 +16,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from awsaug_cli.kernels.pillow_reference import apply_op
 from PIL import Image
 from typer.testing import CliRunner
 
 from awsaug_cli.cli import app
 from awsaug_cli.formats import approximation, to_albumentations, to_dali, to_fastaa, to_kornia
-from awsaug_cli.kernels.pillow_reference import apply_op
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36, Op
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from awsaug_cli.cli import app
-from awsaug_cli.final import TrainOptions, final_train
+from awsaug_cli.commands.train import TrainOptions, final_train
 from awsaug_cli.policy import Policy, PolicyFormatError
 
 

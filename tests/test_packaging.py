@@ -1,7 +1,8 @@
 """What a wheel installs: every package of the source tree (an editable install hides a gap)."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 

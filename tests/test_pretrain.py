@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from awsaug_cli.checkpoint import CheckpointError, load_checkpoint
-from awsaug_cli.pretrain import PretrainOptions, pretrain
+from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
 from awsaug_cli.runs import RunError
 
 from .fake_datasets import write_folder

@@ -20,16 +20,16 @@ from typer.testing import CliRunner
 
 from awsaug_cli.checkpoint import FORMAT_NAME, load_checkpoint, read_tensors, write_tensors
 from awsaug_cli.cli import app
+from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
+from awsaug_cli.commands.search import SearchOptions, run_search
 from awsaug_cli.data.sources import Augmentation, open_source
 from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
-from awsaug_cli.pretrain import PretrainOptions, pretrain
 from awsaug_cli.runs import RunError
-from awsaug_cli.search import SearchError, Trial, search
-from awsaug_cli.search_stage import SearchOptions, run_search
-from awsaug_cli.train import seeded_generator
+from awsaug_cli.search_loop import SearchError, Trial, search
+from awsaug_cli.seeds import seeded_generator
 
 from .fake_datasets import write_folder
 

@@ -169,8 +169,9 @@ def test_bfloat16_output_is_the_float32_output_rounded(photos):
 
 
 def test_chunked_processing_equals_one_pass(photos, monkeypatch):
-    from awsaug_cli.augment import apply_pairs
     from awsaug_cli.kernels import torch_pipeline
+
+    from awsaug_cli.augment import apply_pairs
 
     images = photo_batch(photos, 32, 32)
     transform = TrainTransform(skewed_policy(), MEAN, STD, backend="torch")

@@ -108,14 +108,14 @@ def test_a_bare_value_error_is_a_bug_with_its_traceback_and_a_user_error_is_one_
     def bug(*args, **kwargs):
         raise ValueError("an internal inconsistency")
 
-    monkeypatch.setattr("awsaug_cli.report.run_report", bug)
+    monkeypatch.setattr("awsaug_cli.figures.run_report", bug)
     result = RUN.invoke(app, ["report", "--run-dir", str(tmp_path)])
     assert result.exit_code == 1 and isinstance(result.exception, ValueError)
 
     def mistake(*args, **kwargs):
         raise UserError("the user's to fix")
 
-    monkeypatch.setattr("awsaug_cli.report.run_report", mistake)
+    monkeypatch.setattr("awsaug_cli.figures.run_report", mistake)
     assert refused("report", "--run-dir", str(tmp_path)) == "awsaug: error: the user's to fix"
 
 

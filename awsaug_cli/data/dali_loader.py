@@ -26,15 +26,16 @@ from dataclasses import dataclass
 import torch
 
 from awsaug_cli.augment import TrainTransform
+from awsaug_cli.data.batches import Batch
 from awsaug_cli.data.dataset import DataError
 from awsaug_cli.data.folder_files import FileList
 from awsaug_cli.data.prepared import channel_statistics
+from awsaug_cli.devices import distributed
 from awsaug_cli.errors import OptionError
 from awsaug_cli.kernels import dali_ops
 from awsaug_cli.memory_need import check_decode_fits
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
-from awsaug_cli.train import Batch, distributed
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

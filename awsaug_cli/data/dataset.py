@@ -49,10 +49,6 @@ class Dataset:
         if len(self.train_images) == 0:
             raise DataError(f"{self.name}: no training images")
 
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return tuple(self.train_images.shape[-2:])
-
     def fingerprint(self) -> str:
         """A short hash of the classes, shapes and every pixel and label: the identity a run
         records so that a resumed run or a search can refuse different data."""
@@ -65,8 +61,3 @@ class Dataset:
                 digest.update(tensor.contiguous().numpy().tobytes())
             self._fingerprint.append(digest.hexdigest()[:16])
         return self._fingerprint[0]
-
-    def describe(self) -> str:
-        size = "x".join(str(s) for s in self.image_size)
-        val = f", {len(self.val_images)} val" if self.val_images is not None else ""
-        return f"{self.name}: {len(self.classes)} classes, {len(self.train_images)} train{val}, {len(self.test_images)} test, {size}"

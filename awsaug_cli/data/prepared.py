@@ -27,10 +27,6 @@ class TrainingData:
     mean: tuple[float, float, float]  # of the training part, pixel values / 255
     std: tuple[float, float, float]
 
-    @property
-    def device(self) -> torch.device:
-        return self.train_images.device
-
 
 def channel_statistics(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and (population) std of uint8 images, in units of 1/255: two passes over

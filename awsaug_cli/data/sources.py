@@ -14,16 +14,17 @@ import torch
 import torch.distributed as dist
 
 from awsaug_cli.augment import TrainTransform
+from awsaug_cli.data.batches import Batch, memory_batches, memory_eval_batches, steps_per_epoch
 from awsaug_cli.data.dataset import DataError, Dataset
 from awsaug_cli.data.folder_files import NAMED, FileList, FolderFiles, scan
 from awsaug_cli.data.prepared import TrainingData, prepare
 from awsaug_cli.data.readers import BUILTIN, is_image_folder, load_dataset
 from awsaug_cli.data.split import split_validation
+from awsaug_cli.devices import distributed
 from awsaug_cli.errors import OptionError
 from awsaug_cli.kernels.backends import dali_importable
 from awsaug_cli.memory_need import check_training_fits
 from awsaug_cli.policy import Policy
-from awsaug_cli.train import Batch, distributed, memory_batches, memory_eval_batches, steps_per_epoch
 
 if TYPE_CHECKING:
     from awsaug_cli.data.dali_loader import PipelineSettings

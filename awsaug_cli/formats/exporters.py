@@ -46,9 +46,9 @@ def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format:
                        slots: int = 100) -> tuple[Policy, Approximation | None]:
     """Export `source` (default: the run's searched policy) to `out`; returns the policy and, for a
     non-canonical format, what the export kept of it."""
+    from awsaug_cli.commands.search import search_paths
     from awsaug_cli.formats.importers import import_policy
     from awsaug_cli.runs import RunError
-    from awsaug_cli.search_stage import search_paths
 
     if source is None:
         source = search_paths(run_dir)["answer"]

@@ -70,4 +70,7 @@ def build_model(name: str, num_classes: int, *, bn_momentum: float = 0.1, seed: 
 
 
 def model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    """Where the model's parameters (or buffers) live; CPU for a model without any."""
+    tensor = next(model.parameters(), None)
+    tensor = tensor if tensor is not None else next(model.buffers(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")

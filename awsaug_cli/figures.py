@@ -23,9 +23,9 @@ from awsaug_cli.runs import RunError, read_jsonl
 def run_report(run_dir: Path, out: Path) -> None:
     """The search report of a run: its history, its answer and final policy (mid-search: the
     state's current policy for both)."""
+    from awsaug_cli.commands.search import search_paths, state_policy
     from awsaug_cli.formats import import_policy
     from awsaug_cli.runs import read_run
-    from awsaug_cli.search_stage import search_paths, state_policy
 
     picture_format(out)  # before the work: a name that cannot be written fails now
     paths = search_paths(run_dir)

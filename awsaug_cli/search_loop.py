@@ -29,11 +29,12 @@ from awsaug_cli.agent import ALGORITHMS as FAITHFUL_ALGORITHMS  # the paper's up
 from awsaug_cli.agent import Agent, AgentSettings, entropy
 from awsaug_cli.contrast import ContrastAgent, ContrastSettings
 from awsaug_cli.critic import op_rates
+from awsaug_cli.devices import distributed
 from awsaug_cli.errors import OptionError, UserError
 from awsaug_cli.policy import Policy
 from awsaug_cli.quality import GAUGE, kind_marginals, marginal, op_multiples
+from awsaug_cli.seeds import stream
 from awsaug_cli.space import AWS36, Space
-from awsaug_cli.train import distributed, seeded_generator
 
 
 class Trial(NamedTuple):
@@ -152,7 +153,7 @@ def search(
         usages = torch.zeros(trajectories, k, k, dtype=torch.int64)
         details: dict[int, dict[str, Any]] = {}
         for trajectory in range(rank, trajectories, world):
-            trial = evaluate(explored[trajectory], loop, trajectory, seeded_generator(seed, loop, trajectory))
+            trial = evaluate(explored[trajectory], loop, trajectory, stream(seed, "search_pairs", loop, trajectory))
             rewards[trajectory] = trial.reward
             usages[trajectory] = trial.usage
             details[trajectory] = trial.details

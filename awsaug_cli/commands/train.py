@@ -10,22 +10,25 @@ is appended to <run-dir>/train/results.jsonl.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from awsaug_cli.data.sources import Augmentation, check_training_memory, open_source, resolve_loader, skipped_message
+from awsaug_cli.commands.stage import open_training
+from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.devices import resolve_device
+from awsaug_cli.engine import make_optimizer, run_epoch, score
 from awsaug_cli.errors import OptionError
-from awsaug_cli.models import build_model
+from awsaug_cli.models import build_model, model_spec
 from awsaug_cli.policy import Policy
-from awsaug_cli.presets import get_preset
-from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked
 from awsaug_cli.runs import append_jsonl
-from awsaug_cli.train import check_schedule, make_optimizer, run_epoch, score, seeded_generator, steps_per_epoch
+from awsaug_cli.seeds import stream
 
-BUILT_IN_POLICIES = ("none", "uniform")
+# --policy names that are not files: what they train with (None: crop, flip and Cutout only)
+BUILT_IN_POLICIES: dict[str, Callable[[], Policy | None]] = {"none": lambda: None, "uniform": Policy.uniform}
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,8 @@ class TrainOutcome:
 
 
 def resolve_policy(spec: str) -> Policy | None:
-    if spec == "none":
-        return None
-    if spec == "uniform":
-        return Policy.uniform()
-    return Policy.load(spec)
+    """A built-in policy's name, or a policy file."""
+    return BUILT_IN_POLICIES[spec]() if spec in BUILT_IN_POLICIES else Policy.load(spec)
 
 
 def final_train(options: TrainOptions, reporter: Reporter | None = None) -> TrainOutcome:
@@ -83,34 +83,25 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
 def _train(options: TrainOptions, policy: Policy | None, reporter: Reporter) -> TrainOutcome:
     """The final trainings, with the run directory locked."""
     device = resolve_device(options.device)
-    preset = get_preset(options.preset, device)
-    epochs = options.epochs if options.epochs is not None else preset.final_epochs
-    batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
-    check_schedule(epochs, batch_size)
-    model_name = options.model or preset.model
-    check_training_memory(options.data, options.image_size, model_name, batch_size, device)
-    source = open_source(
-        options.data, loader=resolve_loader(options.loader, options.data, device, options.image_size), image_size=options.image_size,
-        val_size=None, val_fraction=preset.val_fraction, split_seed=options.seed, device=device,
-        augmentation=Augmentation(preset.crop_padding, preset.cutout), merge_val=True, skip_bad_files=options.skip_bad_files,
-        pairs_in_pipeline=options.pairs_in_pipeline,
-    )
-    if source.skipped:
-        reporter.info(skipped_message(source.skipped))
+    training = open_training(options, device, reporter, default_epochs=lambda preset: preset.final_epochs, val_size=None,
+                             merge_val=True)
+    preset, model_name, epochs, batch_size, source = (training.preset, training.model, training.epochs,
+                                                      training.batch_size, training.source)
     steps = steps_per_epoch(source.sizes["train"], batch_size)
     results_file = options.run_dir / "train" / "results.jsonl"
     results_file.parent.mkdir(parents=True, exist_ok=True)
-    reporter.info(f"{source.describe()}; training on {source.sizes['train']} (train + val); model {model_name}; "
+    reporter.info(f"{source.describe()}; training on {source.sizes['train']} (train + val); model {model_name} "
+                  f"({model_spec(model_name).description}); "
                   f"policy {options.policy}; {epochs} epochs × {options.seeds} seed(s); {device}")
     results = []
     for seed in range(options.seed, options.seed + options.seeds):
         model = build_model(model_name, len(source.classes), bn_momentum=preset.bn_momentum,
-                            seed=seeded_generator(seed, -2).initial_seed(), device=device)
+                            seed=stream(seed, "final_init").initial_seed(), device=device)
         optimizer = make_optimizer(model, preset.final_optim)
         curve = []
         for epoch in range(epochs):
-            batches = source.train_batches(policy, batch_size=batch_size, order_generator=seeded_generator(seed, 3, epoch),
-                                           augment_generator=seeded_generator(seed, 4, epoch, device=device))
+            batches = source.train_batches(policy, batch_size=batch_size, order_generator=stream(seed, "final_order", epoch),
+                                           augment_generator=stream(seed, "final_augment", epoch, device=device))
             stats = run_epoch(model, optimizer, batches, steps, preset.final_optim, first_step=epoch * steps,
                               total_steps=epochs * steps, reporter=reporter, label=f"seed {seed} epoch {epoch + 1}/{epochs}")
             curve.append(score(model, source.eval_batches("test")))

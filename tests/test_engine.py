@@ -7,12 +7,12 @@ import torch
 from torch import nn
 
 from awsaug_cli.augment import TrainTransform
+from awsaug_cli.data.batches import memory_batches, memory_eval_batches
+from awsaug_cli.engine import OptimSettings, learning_rate, make_optimizer, run_epoch, score
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
+from awsaug_cli.seeds import seeded_generator
 from awsaug_cli.space import AWS36
-from awsaug_cli.train import (
-    OptimSettings, learning_rate, make_optimizer, memory_batches, memory_eval_batches, run_epoch, score, seeded_generator,
-)
 
 SETTINGS = OptimSettings(lr=0.2, warmup_start_lr=0.05, warmup_epochs=1, min_lr=0.001, weight_decay=1e-4, label_smoothing=0.05, grad_clip=3.0)
 
@@ -88,10 +88,3 @@ def test_evaluate_counts_correct_predictions():
     wrong[:10] = (wrong[:10] + 1) % 10
     assert score(Oracle(), memory_eval_batches(images, labels, (0.5,) * 3, (0.25,) * 3, batch_size=7)) == pytest.approx(100.0)
     assert score(Oracle(), memory_eval_batches(images, wrong, (0.5,) * 3, (0.25,) * 3)) == pytest.approx(80.0)
-
-
-def test_seeded_generators_replay_and_separate_streams():
-    a = torch.rand(4, generator=seeded_generator(3, 1, 2))
-    assert torch.equal(a, torch.rand(4, generator=seeded_generator(3, 1, 2)))
-    assert not torch.equal(a, torch.rand(4, generator=seeded_generator(3, 2, 1)))
-    assert not torch.equal(a, torch.rand(4, generator=seeded_generator(4, 1, 2)))

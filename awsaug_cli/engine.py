@@ -1,6 +1,6 @@
 """The one training engine: pretraining, the search's fine-tunes and final training all step
 through `run_epoch` and measure with `score`, over batches from either loader (device-resident
-memory: `memory_batches`; image folders: the DALI pipeline).
+memory: data/batches.py; image folders: the DALI pipeline).
 
 SGD with Nesterov momentum, weight decay on convolution and linear weights only, a per-step
 learning rate (linear warm-up then cosine to min_lr, or constant), label smoothing, gradient-
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -21,10 +21,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from awsaug_cli.augment import TrainTransform
+from awsaug_cli.data.batches import Batch
+from awsaug_cli.devices import distributed
 from awsaug_cli.errors import OptionError
-from awsaug_cli.kernels.transform_spec import normalisation
-from awsaug_cli.reporting import Reporter
+from awsaug_cli.models import model_device
+from awsaug_cli.reporters import Reporter
 
 
 @dataclass(frozen=True)
@@ -62,35 +63,6 @@ def make_optimizer(model: nn.Module, settings: OptimSettings) -> torch.optim.SGD
     )
 
 
-def seeded_generator(seed: int, *stream: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A generator for one stream of randomness (e.g. epoch 3's batch order): the same seed
-    and stream give the same draws, so an interrupted epoch replays exactly on resume."""
-    value = seed
-    for part in stream:
-        value = (value * 1_000_003 + part + 1) % (2**63 - 1)
-    return torch.Generator(device=device).manual_seed(value)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where the model's parameters (or buffers) live; CPU for a model without any."""
-    tensor = next(model.parameters(), None)
-    tensor = tensor if tensor is not None else next(model.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
-def distributed() -> tuple[int, int]:
-    """(rank, world size); (0, 1) outside torch.distributed."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def barrier() -> None:
-    """Wait for every rank (no-op outside torch.distributed)."""
-    if distributed()[1] > 1:
-        dist.barrier()
-
-
 @dataclass(frozen=True)
 class EpochStats:
     train_loss: float
@@ -103,37 +75,6 @@ def check_schedule(epochs: int, batch_size: int) -> None:
     """Refuse a schedule that trains nothing: the CLI bounds its options, library callers are not."""
     if epochs < 1 or batch_size < 1:
         raise OptionError(f"epochs and batch size must be positive, got {epochs} and {batch_size}")
-
-
-def steps_per_epoch(images: int, batch_size: int) -> int:
-    """Full batches per epoch (the last partial batch is dropped; at least one batch)."""
-    return max(1, images // batch_size)
-
-
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # normalised inputs, targets, sampled pairs
-
-
-def memory_batches(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    transform: TrainTransform,
-    *,
-    batch_size: int,
-    order_generator: torch.Generator,
-    augment_generator: torch.Generator,
-    pair_generator: torch.Generator | None = None,
-    sharded: bool = True,
-) -> Iterator[Batch]:
-    """One epoch of device-resident uint8 data in the order drawn from `order_generator`, each
-    batch transformed on the device. When `sharded`, every rank of a distributed run draws the
-    same order and takes its slice of each batch (DDP)."""
-    rank, world = distributed() if sharded else (0, 1)
-    order = torch.randperm(len(images), generator=order_generator).to(images.device)
-    share = max(1, min(batch_size, len(images)) // world)
-    for step in range(steps_per_epoch(len(images), batch_size)):
-        batch = order[step * batch_size : (step + 1) * batch_size][rank * share : (rank + 1) * share]
-        inputs, pairs = transform(images.index_select(0, batch), augment_generator, pair_generator=pair_generator)
-        yield inputs, labels.index_select(0, batch), pairs
 
 
 def run_epoch(
@@ -186,17 +127,6 @@ def run_epoch(
         dist.all_reduce(totals)
     loss_total, correct_total, seen_total = totals.tolist()
     return EpochStats(loss_total / seen_total, 100.0 * correct_total / seen_total, int(seen_total), time.perf_counter() - start)
-
-
-def memory_eval_batches(images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,
-                        sharded: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Clean, normalised batches of device-resident images; when `sharded`, this rank's slice."""
-    rank, world = distributed() if sharded else (0, 1)
-    scale, shift = (t.to(images.device).view(1, 3, 1, 1) for t in normalisation(mean, std))
-    mine = torch.arange(rank, len(images), world, device=images.device)
-    for start in range(0, len(mine), batch_size):
-        index = mine[start : start + batch_size]
-        yield images.index_select(0, index).to(torch.float32).mul_(scale).add_(shift), labels.index_select(0, index)
 
 
 @torch.no_grad()

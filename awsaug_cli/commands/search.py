@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,19 +22,20 @@ from typing import Any
 import torch
 
 from awsaug_cli.agent import AgentSettings
-from awsaug_cli.checkpoint import load_checkpoint, read_tensors, write_tensors
+from awsaug_cli.checkpoint import Checkpoint, load_checkpoint, read_tensors, write_tensors
+from awsaug_cli.commands.pretrain import SAVED_KEYS, checkpoint_path
+from awsaug_cli.commands.stage import resuming
 from awsaug_cli.contrast import ContrastSettings
-from awsaug_cli.data.sources import Augmentation, check_loader, open_source
-from awsaug_cli.devices import join_distributed, resolve_device
+from awsaug_cli.data.sources import Augmentation, DataSource, check_loader, open_source
+from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
 from awsaug_cli.errors import OptionError
 from awsaug_cli.finetune import REWARDS, FineTune
 from awsaug_cli.memory_need import check_training_fits
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
-from awsaug_cli.presets import get_preset
-from awsaug_cli.pretrain import SAVED_KEYS, checkpoint_path
+from awsaug_cli.presets import Preset, get_preset
 from awsaug_cli.quality import Verdict, judge, kl_from_uniform
-from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import (
     RunError,
@@ -46,9 +48,16 @@ from awsaug_cli.runs import (
     rewind_jsonl,
     write_stage,
 )
-from awsaug_cli.search import DEFAULT_ALGORITHM, FAITHFUL_ALGORITHMS, SearchAgent, check_sharing, make_agent, search
+from awsaug_cli.search_loop import (
+    DEFAULT_ALGORITHM,
+    FAITHFUL_ALGORITHMS,
+    SearchAgent,
+    SearchResult,
+    check_sharing,
+    make_agent,
+    search,
+)
 from awsaug_cli.space import AWS36
-from awsaug_cli.train import barrier, distributed
 
 RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "reward", "pretrain_fingerprint")
 # the fine-tune's reward per algorithm (finetune.REWARDS): the paper's accuracy for its algorithms
@@ -141,46 +150,13 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     """The search, with the run directory locked (run.json is read again under the lock)."""
     run = read_run(options.run_dir)
     pretrain = run["pretrain"]
-    if pretrain.get("mode") != "ddp":
-        raise RunError(f"{options.run_dir}: the search needs one shared model (a pretrain with --mode ddp)")
-    shared_file = checkpoint_path(options.run_dir, "ddp", 0)
-    shared = load_checkpoint(shared_file)
-    meta = shared.metadata
-    check_saved(pretrain, meta.get("settings", meta), SAVED_KEYS, shared_file)  # older checkpoints: model, data_fingerprint
-    if meta.get("epoch") != pretrain["epochs"]:
-        raise RunError(f"{shared_file}: the pretrain finished {meta.get('epoch')} of {pretrain['epochs']} epochs; "
-                       "complete it with `awsaug pretrain --resume` first")
-
+    shared_file, shared = _shared_weights(options.run_dir, pretrain)
     preset = get_preset(pretrain["preset"], device)
-    loader = pretrain.get("loader", "memory")
-    check_loader(options.loader)
-    if options.loader not in ("auto", loader):
-        raise RunError(f"the pretrain in {options.run_dir} read its data with --loader {loader}; the search fine-tunes "
-                       f"its shared weights and must read the data the same way (crops, normalisation)")
-    check_training_fits(pretrain["model"], pretrain["batch_size"], pretrain["image_size"][-1], device)
-    source = open_source(
-        pretrain["data"], loader=loader, image_size=pretrain["image_size"][-1],
-        val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
-        device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout),
-        skip_bad_files=pretrain.get("skip_bad_files", False),
-        # the DALI ops run on CPU; on CUDA the engine applies the same pair distribution
-        pairs_in_pipeline=pretrain.get("pairs_in_pipeline", False) and device.type == "cpu",
-        statistics=(tuple(pretrain["mean"]), tuple(pretrain["std"])),
-    )
-    if source.fingerprint() != pretrain["data_fingerprint"]:
-        raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
-                       f"recorded {pretrain['data_fingerprint']})")
+    source = _search_data(options, pretrain, preset, device, reporter)
     paths = search_paths(options.run_dir)
     recorded = run.get("search")
-    resuming = paths["state"].exists()  # a search stopped before its first loop finished is started again
-    if resuming and options.resume and recorded:  # what --resume was not told: the recorded search's
-        given = {"loops": options.loops, "trajectories": options.trajectories, "finetune_epochs": options.finetune_epochs,
-                 "seed": options.seed}
-        options = dataclasses.replace(options, **{key: recorded[key] for key, value in given.items() if value is None})
-        if options.agent_given():
-            agent_settings = options.agent_settings()
-        else:
-            agent_settings = recorded["agent"]
+    if options.resume and recorded and paths["state"].exists():  # what --resume was not told: the recorded search's
+        options, agent_settings = _recorded_options(options, recorded)
     settings = {
         "loops": options.loops or preset.search_loops,
         "trajectories": options.trajectories or preset.search_trajectories,
@@ -190,27 +166,92 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "agent": agent_settings,
         "reward": REWARD_OF[agent_settings["algorithm"]],
         "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
+        "pairs_in_pipeline": pretrain.get("pairs_in_pipeline", False) and device.type == "cpu",  # see _search_data
         "world_size": world,
         "device": device.type,
     }
     check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
-
     agent = make_agent(settings["trajectories"], settings["seed"], AWS36, **agent_settings)
-    if resuming and not options.resume:
-        raise RunError(f"{options.run_dir} already holds a search; --resume continues it, --run-dir picks another directory")
-    if resuming:
-        if not recorded:
-            raise missing_record(options.run_dir, "search", paths["state"])
+    _start(options, settings, agent, recorded, paths, rank, reporter)
+
+    model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
+    evaluator = FineTune(source, model, shared, preset.optim, epochs=settings["finetune_epochs"],
+                         batch_size=pretrain["batch_size"], seed=settings["seed"], common_noise=settings["common_noise"],
+                         reward=settings["reward"], reporter=reporter)
+    reporter.info(f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
+                  f"{settings['finetune_epochs']} fine-tune epochs from {shared_file} on {device}")
+    unit = REWARDS[settings["reward"]][1]
+    result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
+                    agent=agent, on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop))
+    verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history, unit)
+    if rank == 0:
+        _save_policies(result, pretrain, settings, agent.loop, verdict, paths)
+    barrier()  # every rank returns once the policies are written
+    return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
+
+
+def _shared_weights(run_dir: Path, pretrain: dict[str, Any]) -> tuple[Path, Checkpoint]:
+    """The finished pretrain's shared weights, checked against its run.json record."""
+    if pretrain.get("mode") != "ddp":
+        raise RunError(f"{run_dir}: the search needs one shared model (a pretrain with --mode ddp)")
+    shared_file = checkpoint_path(run_dir, "ddp", 0)
+    shared = load_checkpoint(shared_file)
+    meta = shared.metadata
+    check_saved(pretrain, meta.get("settings", meta), SAVED_KEYS, shared_file)  # older checkpoints: model, data_fingerprint
+    if meta.get("epoch") != pretrain["epochs"]:
+        raise RunError(f"{shared_file}: the pretrain finished {meta.get('epoch')} of {pretrain['epochs']} epochs; "
+                       "complete it with `awsaug pretrain --resume` first")
+    return shared_file, shared
+
+
+def _search_data(options: SearchOptions, pretrain: dict[str, Any], preset: Preset, device: torch.device,
+                 reporter: Reporter) -> DataSource:
+    """The pretrain's data, read as the pretrain read it (loader, split, normalisation)."""
+    loader = pretrain.get("loader", "memory")
+    check_loader(options.loader)
+    if options.loader not in ("auto", loader):
+        raise RunError(f"the pretrain in {options.run_dir} read its data with --loader {loader}; the search fine-tunes "
+                       f"its shared weights and must read the data the same way (crops, normalisation)")
+    check_training_fits(pretrain["model"], pretrain["batch_size"], pretrain["image_size"][-1], device)
+    in_pipeline = pretrain.get("pairs_in_pipeline", False)
+    if in_pipeline and device.type != "cpu":
+        reporter.info("the pretrain applied the pairs inside the DALI pipeline (--pairs-in-pipeline, a CPU path); on "
+                      f"{device.type} the engine applies them, from the same distribution")
+    source = open_source(
+        pretrain["data"], loader=loader, image_size=pretrain["image_size"][-1],
+        val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
+        device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout),
+        skip_bad_files=pretrain.get("skip_bad_files", False), pairs_in_pipeline=in_pipeline and device.type == "cpu",
+        statistics=(tuple(pretrain["mean"]), tuple(pretrain["std"])),
+    )
+    if source.fingerprint() != pretrain["data_fingerprint"]:
+        raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
+                       f"recorded {pretrain['data_fingerprint']})")
+    return source
+
+
+def _recorded_options(options: SearchOptions, recorded: dict[str, Any]) -> tuple[SearchOptions, dict[str, Any]]:
+    """--resume's options: each one not given is the recorded search's (the agent too)."""
+    given = {"loops": options.loops, "trajectories": options.trajectories, "finetune_epochs": options.finetune_epochs,
+             "seed": options.seed}
+    options = dataclasses.replace(options, **{key: recorded[key] for key, value in given.items() if value is None})
+    return options, options.agent_settings() if options.agent_given() else recorded["agent"]
+
+
+def _start(options: SearchOptions, settings: dict[str, Any], agent: SearchAgent, recorded: dict[str, Any] | None,
+           paths: dict[str, Path], rank: int, reporter: Reporter) -> None:
+    """Resume the agent from its saved state (checked against run.json and the options), or
+    record a new search; every rank checks before rank 0 writes."""
+    resumed = resuming(options.run_dir, "search", paths["state"], resume=options.resume, recorded=recorded, unit="loop",
+                       reporter=reporter)
+    if resumed:
         tensors, scalars, saved, last_records = load_state(paths["state"])
         check_saved(recorded, saved, RESUME_KEYS, paths["state"])
         check_same(recorded, settings, RESUME_KEYS, f"the search in {options.run_dir}")
         agent.load_state(tensors, scalars)
-    elif recorded or options.resume:
-        reporter.info(f"{options.run_dir}: no finished search loop to resume; starting the search"
-                      + (" (the recorded one stopped before its first loop finished)" if recorded else ""))
     barrier()
     if rank == 0:
-        if resuming:
+        if resumed:
             rewind_jsonl(paths["history"], "loop", agent.loop - 1, last_records)
         else:
             write_stage(options.run_dir, "search", settings)
@@ -218,16 +259,12 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
             paths["history"].write_text("")
     barrier()
 
-    model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
-    evaluator = FineTune(
-        source, model, shared, preset.optim, epochs=settings["finetune_epochs"], batch_size=pretrain["batch_size"],
-        seed=settings["seed"],
-        common_noise=settings["common_noise"], reward=settings["reward"], reporter=reporter,
-    )
-    reporter.info(f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
-                  f"{settings['finetune_epochs']} fine-tune epochs from {shared_file} on {device}")
-    started, first_loop = time.perf_counter(), agent.loop
-    unit = REWARDS[settings["reward"]][1]
+
+def _loop_recorder(paths: dict[str, Path], settings: dict[str, Any], rank: int, reporter: Reporter, unit: str,
+                   first_loop: int) -> Callable[[SearchAgent, list[dict[str, Any]]], None]:
+    """What runs after every loop: the state saved, then the history appended (rank 0), and the
+    live status with the time left."""
+    started = time.perf_counter()
 
     def after_loop(agent: SearchAgent, records: list[dict[str, Any]]) -> None:
         if rank == 0:
@@ -237,21 +274,20 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         elapsed = time.perf_counter() - started
         remaining = elapsed / (agent.loop - first_loop) * (settings["loops"] - agent.loop)
         reporter.status(f"search loop {agent.loop}/{settings['loops']}",
-                        loop_rows(records[-1], agent, unit)
-                        + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")])
+                        loop_rows(records[-1], agent, unit) + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")])
 
-    result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
-                    agent=agent, on_loop=after_loop)
-    verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history, unit)
-    if rank == 0:
-        provenance = {"dataset": pretrain["data_name"], "model": pretrain["model"], "preset": pretrain["preset"],
-                      "seed": settings["seed"], "loops_run": agent.loop, "algorithm": agent_settings["algorithm"]}
-        result.answer.provenance.update(provenance, **answer_provenance(result.history, verdict))
-        result.final_policy.provenance.update(provenance, final=True)
-        result.answer.save(paths["answer"])
-        result.final_policy.save(paths["final"])
-    barrier()  # every rank returns once the policies are written
-    return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
+    return after_loop
+
+
+def _save_policies(result: SearchResult, pretrain: dict[str, Any], settings: dict[str, Any], loops_run: int,
+                   verdict: Verdict, paths: dict[str, Path]) -> None:
+    """The answer (with what the search found) and the final policy, with their provenance."""
+    provenance = {"dataset": pretrain["data_name"], "model": pretrain["model"], "preset": pretrain["preset"],
+                  "seed": settings["seed"], "loops_run": loops_run, "algorithm": settings["agent"]["algorithm"]}
+    result.answer.provenance.update(provenance, **answer_provenance(result.history, verdict))
+    result.final_policy.provenance.update(provenance, final=True)
+    result.answer.save(paths["answer"])
+    result.final_policy.save(paths["final"])
 
 
 def loop_rows(summary: dict[str, Any], agent: SearchAgent, unit: str) -> list[tuple[str, str]]:

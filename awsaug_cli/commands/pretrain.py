@@ -16,35 +16,25 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from awsaug_cli.checkpoint import load_checkpoint, restore, save_checkpoint
-from awsaug_cli.data.sources import Augmentation, check_training_memory, open_source, resolve_loader, skipped_message
-from awsaug_cli.devices import join_distributed, resolve_device
+from awsaug_cli.commands.stage import Training, open_training, resuming
+from awsaug_cli.data.batches import steps_per_epoch
+from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
+from awsaug_cli.engine import make_optimizer, run_epoch, score
 from awsaug_cli.errors import OptionError
-from awsaug_cli.models import build_model
+from awsaug_cli.models import build_model, model_spec
 from awsaug_cli.policy import Policy
-from awsaug_cli.presets import get_preset
-from awsaug_cli.reporting import Reporter, SilentReporter
+from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import (
-    RunError,
     append_jsonl,
     check_same,
     check_saved,
-    missing_record,
     read_jsonl,
     read_run,
     rewind_jsonl,
     write_stage,
 )
-from awsaug_cli.train import (
-    barrier,
-    check_schedule,
-    distributed,
-    make_optimizer,
-    run_epoch,
-    score,
-    seeded_generator,
-    steps_per_epoch,
-)
+from awsaug_cli.seeds import pretrain_model, stream
 
 MODES = ("ddp", "independent")
 # what a resumed run must share with the run it continues
@@ -115,30 +105,51 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
     rank, world = distributed()
     if rank != 0 and options.mode == "ddp":
         reporter = SilentReporter()  # one voice for one model
-    preset = get_preset(options.preset, device)
-    epochs = options.epochs if options.epochs is not None else preset.epochs
-    batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
-    check_schedule(epochs, batch_size)
-    if options.mode == "ddp" and batch_size % world:
-        raise OptionError(f"batch size {batch_size} is not a multiple of the {world} processes")
+    training = open_training(options, device, reporter, default_epochs=lambda preset: preset.epochs,
+                             val_size=options.val_size, processes=world if options.mode == "ddp" else 1)
+    settings = _settings(options, training, world, device)
+    model_stream = pretrain_model(options.mode == "independent", rank)  # independent models differ in all randomness
+    model = build_model(training.model, len(training.source.classes), bn_momentum=training.preset.bn_momentum,
+                        seed=stream(options.seed, "pretrain_init", model_stream).initial_seed(), device=device)
+    optimizer = make_optimizer(model, training.preset.optim)
+    checkpoint_file = checkpoint_path(options.run_dir, options.mode, rank)
+    metrics_file = options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")
+    start_epoch = _start(options, settings, model, optimizer, checkpoint_file, metrics_file, rank, reporter)
+    reporter.info(f"{training.source.describe()}; model {training.model} ({model_spec(training.model).description}); "
+                  f"preset {training.preset.name}; {device}" + (f"; {world} processes ({options.mode})" if world > 1 else ""))
 
-    model_name = options.model or preset.model
-    check_training_memory(options.data, options.image_size, model_name, batch_size // world if options.mode == "ddp" else batch_size,
-                          device)
-    loader = resolve_loader(options.loader, options.data, device, options.image_size)
-    source = open_source(
-        options.data, loader=loader, image_size=options.image_size, val_size=options.val_size,
-        val_fraction=preset.val_fraction, split_seed=options.seed, device=device,
-        augmentation=Augmentation(preset.crop_padding, preset.cutout), skip_bad_files=options.skip_bad_files,
-        pairs_in_pipeline=options.pairs_in_pipeline,
-    )
-    if source.skipped:
-        reporter.info(skipped_message(source.skipped))
-    settings = {
+    trained = DistributedDataParallel(model) if world > 1 and options.mode == "ddp" else model
+    epochs, batch_size, source, optim = training.epochs, training.batch_size, training.source, training.preset.optim
+    steps = steps_per_epoch(source.sizes["train"], batch_size)
+    sharded = options.mode == "ddp"
+    done = read_jsonl(metrics_file)
+    val_acc = done[-1]["val_acc"] if start_epoch and done else float("nan")
+    if start_epoch >= epochs:
+        reporter.info(f"{options.run_dir}: all {epochs} epochs already trained")
+    for epoch in range(start_epoch, epochs):
+        batches = source.train_batches(
+            Policy.uniform(), batch_size=batch_size, order_generator=stream(options.seed, "pretrain_order", model_stream, epoch),
+            augment_generator=stream(options.seed, "pretrain_augment", model_stream, epoch, device=device), sharded=sharded,
+        )
+        stats = run_epoch(trained, optimizer, batches, steps, optim, first_step=epoch * steps, total_steps=epochs * steps,
+                          reporter=reporter, label=f"pretrain epoch {epoch + 1}/{epochs}", sharded=sharded)
+        val_acc = score(model, source.eval_batches("val", sharded=sharded), sharded=sharded)
+        if rank == 0 or options.mode == "independent":
+            _record_epoch(epoch, stats, val_acc, optimizer, model, settings, checkpoint_file, metrics_file)
+        reporter.info(f"epoch {epoch + 1}/{epochs}: loss {stats.train_loss:.3f}, train {stats.train_acc:.1f} %, "
+                      f"val {val_acc:.2f} %, {stats.images / stats.seconds:,.0f} img/s")
+    barrier()  # every rank returns once the checkpoint is written; none tears down while another works
+    return PretrainResult(checkpoint_file, metrics_file, epochs, val_acc)
+
+
+def _settings(options: PretrainOptions, training: Training, world: int, device: torch.device) -> dict:
+    """The pretrain's record in run.json: everything needed to resume it or to search from it."""
+    preset, source = training.preset, training.source
+    return {
         "preset": preset.name,
-        "model": model_name,
-        "epochs": epochs,
-        "batch_size": batch_size,
+        "model": training.model,
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
         "optim": dataclasses.asdict(preset.optim),
         "bn_momentum": preset.bn_momentum,
         "augment": {"crop_padding": preset.crop_padding, "cutout": preset.cutout, "flip": True, "policy": "uniform"},
@@ -160,40 +171,6 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
         "device": device.type,
     }
 
-    stream = rank if options.mode == "independent" else 0  # independent models differ in all randomness
-    model = build_model(settings["model"], len(source.classes), bn_momentum=preset.bn_momentum,
-                        seed=seeded_generator(options.seed, stream, -1).initial_seed(), device=device)
-    optimizer = make_optimizer(model, preset.optim)
-    checkpoint_file = checkpoint_path(options.run_dir, options.mode, rank)
-    metrics_file = options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")
-    start_epoch = _start(options, settings, model, optimizer, checkpoint_file, metrics_file, rank, reporter)
-    reporter.info(f"{source.describe()}; model {settings['model']}; preset {preset.name}; {device}"
-                  + (f"; {world} processes ({options.mode})" if world > 1 else ""))
-
-    trained = DistributedDataParallel(model) if world > 1 and options.mode == "ddp" else model
-    steps = steps_per_epoch(source.sizes["train"], batch_size)
-    sharded = options.mode == "ddp"
-    done = read_jsonl(metrics_file)
-    val_acc = done[-1]["val_acc"] if start_epoch and done else float("nan")
-    if start_epoch >= epochs:
-        reporter.info(f"{options.run_dir}: all {epochs} epochs already trained")
-    for epoch in range(start_epoch, epochs):
-        batches = source.train_batches(
-            Policy.uniform(), batch_size=batch_size, order_generator=seeded_generator(options.seed, stream, epoch, 0),
-            augment_generator=seeded_generator(options.seed, stream, epoch, 1, device=device), sharded=sharded,
-        )
-        stats = run_epoch(trained, optimizer, batches, steps, preset.optim, first_step=epoch * steps, total_steps=epochs * steps,
-                          reporter=reporter, label=f"pretrain epoch {epoch + 1}/{epochs}", sharded=sharded)
-        val_acc = score(model, source.eval_batches("val", sharded=sharded), sharded=sharded)
-        if rank == 0 or options.mode == "independent":
-            _record_epoch(epoch, stats, val_acc, optimizer, model, settings, checkpoint_file, metrics_file)
-        reporter.info(
-            f"epoch {epoch + 1}/{epochs}: loss {stats.train_loss:.3f}, train {stats.train_acc:.1f} %, "
-            f"val {val_acc:.2f} %, {stats.images / stats.seconds:,.0f} img/s"
-        )
-    barrier()  # every rank returns once the checkpoint is written; none tears down while another works
-    return PretrainResult(checkpoint_file, metrics_file, epochs, val_acc)
-
 
 def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoint_file: Path, metrics_file: Path, rank: int,
            reporter: Reporter) -> int:
@@ -201,24 +178,18 @@ def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoin
     left no checkpoint), or the epoch after the last one checkpointed when resuming (after
     checking the run matches). Every rank checks before any writes."""
     recorded = read_run(options.run_dir).get("pretrain")
-    resuming = checkpoint_file.exists()  # a pretrain stopped before its first checkpoint is started again
-    if resuming and not options.resume:
-        raise RunError(f"{options.run_dir} already holds a pretrain run; --resume continues it, --run-dir picks another directory")
+    resumed = resuming(options.run_dir, "pretrain", checkpoint_file, resume=options.resume, recorded=recorded,
+                       unit="epoch", reporter=reporter)
     writer = rank == 0 or options.mode == "independent"
     epoch = 0
-    if resuming:
-        if not recorded:
-            raise missing_record(options.run_dir, "pretrain", checkpoint_file)
+    if resumed:
         checkpoint = load_checkpoint(checkpoint_file)
         check_saved(recorded, checkpoint.metadata.get("settings", {}), SAVED_KEYS, checkpoint_file)
         check_same(recorded, settings, RESUME_KEYS, f"the pretrain run in {options.run_dir}")
         restore(checkpoint, model, optimizer, source=str(checkpoint_file))
         epoch = int(checkpoint.metadata.get("epoch", 0))
-    elif (recorded or options.resume) and writer:
-        reporter.info(f"{options.run_dir}: no pretrain checkpoint to resume; starting the pretrain"
-                      + (" (the recorded one stopped before its first epoch finished)" if recorded else ""))
     barrier()
-    if resuming and writer:
+    if resumed and writer:
         rewind_jsonl(metrics_file, "epoch", epoch, [checkpoint.metadata["metrics"]] if epoch else [])
     elif writer:
         if rank == 0:
