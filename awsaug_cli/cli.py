@@ -6,6 +6,7 @@ answers at once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -13,11 +14,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
 
 from awsaug_cli.atomic import atomic_write_text, check_writable
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="awsaug",
@@ -28,16 +31,33 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-RunDir = typer.Option(Path("runs/default"), "--run-dir", help="Run directory (configs, weights, search state, exports).")
-Device = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-Seed = typer.Option(0, "--seed", help="Seed of every random choice; same seed, same result on CPU.")
-Loader = typer.Option("auto", "--loader", help="memory (decode once, keep on the device; pad-crop) or dali (image "
-                      "folders, a DALI pipeline per epoch; random-resized crop); auto: dali for image folders on CUDA "
-                      "at --image-size 64 and up when DALI is installed, memory otherwise.")
-SkipBadFiles = typer.Option(False, "--skip-bad-files", help="Image folders: leave out (and name) files that are not "
-                            "usable images instead of stopping.")
-PairsInPipeline = typer.Option(False, "--pairs-in-pipeline", help="--loader dali on CPU: apply the op pairs with "
-                               "awsaug's DALI ops inside the pipeline instead of the engine (slower on few cores).")
+# Options several commands take, declared once; each command gives its own default.
+RunDir = Annotated[Path, typer.Option("--run-dir", help="Run directory (configs, weights, search state, exports).")]
+DeviceName = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice; same seed, same result on CPU.")]
+Data = Annotated[Optional[str], typer.Option("--data", help="digits (built in), or a CIFAR / IDX / image-folder path.")]
+Model = Annotated[Optional[str], typer.Option("--model", help="tiny, resnet18, wrn-40-2 or wrn-28-10 (default: the preset's).")]
+PresetName = Annotated[Optional[str], typer.Option("--preset", help="tiny or paper (default: paper when training on a GPU, "
+                                                   "tiny otherwise).")]
+Epochs = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override the preset's epochs (train: its final-training "
+                                               "epochs).")]
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Override the preset's batch size.")]
+ImageSize = Annotated[Optional[int], typer.Option("--image-size", min=8, help="Side of the built-in digits and of image-folder "
+                                                  "images (default 32).")]
+Loader = Annotated[Optional[str], typer.Option("--loader", help="memory (decode once, keep on the device; pad-crop) or dali "
+                                               "(image folders, a DALI pipeline per epoch; random-resized crop); auto: dali for "
+                                               "image folders on CUDA at --image-size 64 and up when DALI is installed, memory "
+                                               "otherwise.")]
+SkipBadFiles = Annotated[bool, typer.Option("--skip-bad-files", help="Image folders: leave out (and name) files that are not "
+                                            "usable images instead of stopping.")]
+PairsInPipeline = Annotated[bool, typer.Option("--pairs-in-pipeline", help="--loader dali on CPU: apply the op pairs with "
+                                               "awsaug's DALI ops inside the pipeline instead of the engine (slower on few "
+                                               "cores).")]
+
+
+def options_of(kind: type[T], values: dict[str, Any]) -> T:
+    """The options dataclass `kind` from a command's parameters (`locals()`), named alike."""
+    return kind(**{field.name: values[field.name] for field in dataclasses.fields(kind) if field.name in values})
 
 
 def fail(message: str) -> NoReturn:
@@ -59,36 +79,31 @@ def user_errors() -> Iterator[None]:
 
 @app.command()
 def pretrain(
-    data: Optional[str] = typer.Option(None, "--data", help="digits (built in; the default), or a CIFAR / IDX / "
-                                       "image-folder path."),
-    model: Optional[str] = typer.Option(None, "--model", help="tiny, resnet18, wrn-40-2 or wrn-28-10 (default: the preset's)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: paper when training on a GPU, tiny otherwise)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the preset's epochs."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the preset's batch size."),
-    val_size: Optional[int] = typer.Option(None, "--val-size", min=1, help="Validation images split off the training part."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", min=8, help="Side of the built-in digits and of "
-                                             "image-folder images (default 32)."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="Under torchrun: ddp (one model; the default) or "
-                                       "independent (one model per rank)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir after its last finished epoch, "
-                                "with its recorded settings (an option given that differs is refused)."),
-    loader: Optional[str] = typer.Option(None, "--loader", help=Loader.help),
-    skip_bad_files: bool = SkipBadFiles,
-    pairs_in_pipeline: bool = PairsInPipeline,
-    run_dir: Path = RunDir,
-    device: str = Device,
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0); same seed, same "
-                                       "result on CPU."),
+    data: Data = None,
+    model: Model = None,
+    preset: PresetName = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    val_size: Annotated[Optional[int], typer.Option("--val-size", min=1, help="Validation images split off the training "
+                                                    "part.")] = None,
+    image_size: ImageSize = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="Under torchrun: ddp (one model; the default) or independent "
+                                                "(one model per rank).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir after its last finished epoch, "
+                                         "with its recorded settings (an option given that differs is refused).")] = False,
+    loader: Loader = None,
+    skip_bad_files: SkipBadFiles = False,
+    pairs_in_pipeline: PairsInPipeline = False,
+    run_dir: RunDir = Path("runs/default"),
+    device: DeviceName = "auto",
+    seed: Seed = None,
 ) -> None:
-    """Stage 1: train the shared weights under the uniform policy."""
+    """Stage 1: train the shared weights under the uniform policy (every option not given: the
+    recorded run's with --resume, else its default)."""
     from awsaug_cli.commands.pretrain import PretrainOptions
     from awsaug_cli.commands.pretrain import pretrain as run
 
-    options = PretrainOptions(
-        run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs, batch_size=batch_size,
-        val_size=val_size, image_size=image_size, resume=resume, device=device, seed=seed, mode=mode, loader=loader,
-        skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline,
-    )
+    options = options_of(PretrainOptions, locals())
     result = _run_reported(run, options, resume_with=f"awsaug pretrain --run-dir {shlex.quote(str(run_dir))} --resume")
     if mode == "independent" or os.environ.get("RANK", "0") == "0":
         typer.echo(f"shared weights: {result.checkpoint} ({result.epochs} epochs, validation accuracy {result.val_acc:.2f} %)")
@@ -117,22 +132,28 @@ def _run_reported(function, *args, resume_with: str | None = None, **kwargs):
 
 @app.command()
 def search(
-    loops: Optional[int] = typer.Option(None, "--loops", min=1, help="Search loops (paper: 350)."),
-    trajectories: Optional[int] = typer.Option(None, "--trajectories", min=1, help="Trajectories per loop (paper: 8)."),
-    finetune_epochs: Optional[int] = typer.Option(None, "--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10)."),
-    independent_noise: bool = typer.Option(False, "--independent-noise", help="Give each trajectory its own crop/flip/Cutout/sign randomness."),
-    faithful: bool = typer.Option(False, "--faithful", help="The paper's algorithm exactly (PPO on credit by use, best θ "
-                                  "kept) instead of awsaug's default (twins that explore on purpose, a pooled critic)."),
-    algorithm: Optional[str] = typer.Option(None, "--algorithm", help="With --faithful: ppo (default) or reinforce."),
-    parametrization: Optional[str] = typer.Option(None, "--parametrization", help="With --faithful: sigmoid (default) or softmax."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Default search: reward points per nat of "
-                                                "distance from uniform; lower moves further on the same evidence."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the search in --run-dir after its last finished loop."),
-    loader: str = typer.Option("auto", "--loader", help="auto: the pretrain's loader (memory or dali), which the search "
-                               "must use: its shared weights were trained on that loader's crops and normalisation."),
-    run_dir: Path = RunDir,
-    device: str = Device,
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the search (default: the pretrain's)."),
+    loops: Annotated[Optional[int], typer.Option("--loops", min=1, help="Search loops (paper: 350).")] = None,
+    trajectories: Annotated[Optional[int], typer.Option("--trajectories", min=1, help="Trajectories per loop (paper: 8).")] = None,
+    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10).")] = None,
+    independent_noise: Annotated[bool, typer.Option("--independent-noise", help="Give each trajectory its own crop/flip/"
+                                                    "Cutout/sign randomness.")] = False,
+    faithful: Annotated[bool, typer.Option("--faithful", help="The paper's algorithm exactly (PPO on credit by use, best θ "
+                                           "kept) instead of awsaug's default (twins that explore on purpose, a pooled "
+                                           "critic).")] = False,
+    algorithm: Annotated[Optional[str], typer.Option("--algorithm", help="With --faithful: ppo (default) or reinforce.")] = None,
+    parametrization: Annotated[Optional[str], typer.Option("--parametrization", help="With --faithful: sigmoid (default) or "
+                                                           "softmax.")] = None,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", help="Default search: reward points per nat of "
+                                                         "distance from uniform; lower moves further on the same "
+                                                         "evidence.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the search in --run-dir after its last finished "
+                                         "loop.")] = False,
+    loader: Annotated[str, typer.Option("--loader", help="auto: the pretrain's loader (memory or dali), which the search "
+                                        "must use: its shared weights were trained on that loader's crops and "
+                                        "normalisation.")] = "auto",
+    run_dir: RunDir = Path("runs/default"),
+    device: DeviceName = "auto",
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the search (default: the pretrain's).")] = None,
 ) -> None:
     """Stage 2: search the policy over fine-tunes from the shared weights."""
     from rich.console import Console
@@ -140,11 +161,7 @@ def search(
     from awsaug_cli.commands.search import SearchOptions, run_search
     from awsaug_cli.rich_output import verdict_panel
 
-    options = SearchOptions(
-        run_dir=run_dir, loops=loops, trajectories=trajectories, finetune_epochs=finetune_epochs, resume=resume,
-        device=device, seed=seed, independent_noise=independent_noise, faithful=faithful, algorithm=algorithm,
-        parametrization=parametrization, temperature=temperature, loader=loader,
-    )
+    options = options_of(SearchOptions, locals())
     outcome = _run_reported(run_search, options, resume_with=f"awsaug search --run-dir {shlex.quote(str(run_dir))} --resume")
     if os.environ.get("RANK", "0") == "0":
         Console().print(verdict_panel(outcome.verdict, f"What the search found ({outcome.loops} loops)"))
@@ -158,9 +175,9 @@ def export_policy(
     top_k: int = typer.Option(25, "--top-k", help="Pairs listed, and kept by the formats that cannot hold the full distribution."),
     slots: int = typer.Option(100, "--slots", help="kornia, dali, fastaa: the kept pairs are repeated in this many slots, in proportion to probability."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Convert this file (canonical JSON, or the authors' agent checkpoint or history) instead of the run's searched policy."),
-    run_dir: Path = RunDir,
-    device: str = Device,
-    seed: int = Seed,
+    run_dir: RunDir = Path("runs/default"),
+    device: DeviceName = "auto",
+    seed: Seed = 0,
 ) -> None:
     """Write the searched policy of the run (with what the search found) as canonical JSON or for another library."""
     from rich.console import Console
@@ -188,27 +205,26 @@ def export_policy(
 
 @app.command()
 def train(
-    policy: str = typer.Option(..., "--policy", help="A policy file, 'uniform' (the shared policy) or 'none' (crop/flip/Cutout only)."),
-    data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model from the registry (default: the preset's)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper (default: paper when training on a GPU, tiny otherwise)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Override the preset's final-training epochs."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Override the preset's batch size."),
-    image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="Repeat with this many seeds and report mean ± std."),
-    loader: str = Loader,
-    skip_bad_files: bool = SkipBadFiles,
-    pairs_in_pipeline: bool = PairsInPipeline,
-    run_dir: Path = RunDir,
-    device: str = Device,
-    seed: int = Seed,
+    policy: Annotated[str, typer.Option("--policy", help="A policy file, 'uniform' (the shared policy) or 'none' "
+                                        "(crop/flip/Cutout only).")],
+    data: Data = "digits",
+    model: Model = None,
+    preset: PresetName = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    image_size: ImageSize = 32,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Repeat with this many seeds and report mean ± std.")] = 1,
+    loader: Loader = "auto",
+    skip_bad_files: SkipBadFiles = False,
+    pairs_in_pipeline: PairsInPipeline = False,
+    run_dir: RunDir = Path("runs/default"),
+    device: DeviceName = "auto",
+    seed: Seed = 0,
 ) -> None:
     """Final training of a fresh model with a policy; reports final-epoch test accuracy."""
     from awsaug_cli.commands.train import TrainOptions, final_train
 
-    options = TrainOptions(policy=policy, run_dir=run_dir, data=data, model=model, preset=preset, epochs=epochs,
-                           batch_size=batch_size, image_size=image_size, seeds=seeds, device=device, seed=seed, loader=loader,
-                           skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline)
+    options = options_of(TrainOptions, locals())
     outcome = _run_reported(final_train, options)
     typer.echo(f"policy {policy}: {outcome.summary()}")
     typer.echo(f"results appended to {outcome.file}")
@@ -222,9 +238,9 @@ def preview(
     images: int = typer.Option(6, "--images", min=1, help="Test images shown (rows)."),
     columns: int = typer.Option(5, "--columns", min=1, help="Sampled pairs per image."),
     image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
-    run_dir: Path = RunDir,
-    device: str = Device,
-    seed: int = Seed,
+    run_dir: RunDir = Path("runs/default"),
+    device: DeviceName = "auto",
+    seed: Seed = 0,
 ) -> None:
     """A PNG grid of real images, clean and under pairs sampled from the policy."""
     from awsaug_cli.commands.train import resolve_policy
@@ -243,9 +259,9 @@ def preview(
 @app.command()
 def report(
     out: Path = typer.Option(Path("report.png"), "--out", help="Figure to write: .png or .jpg."),
-    run_dir: Path = RunDir,
-    device: str = Device,
-    seed: int = Seed,
+    run_dir: RunDir = Path("runs/default"),
+    device: DeviceName = "auto",
+    seed: Seed = 0,
 ) -> None:
     """Figures of a search: rewards, entropy, the pair heat map, op-kind marginals."""
     from awsaug_cli.figures import run_report
@@ -279,7 +295,7 @@ def bench(
     only: Optional[list[str]] = typer.Option(None, "--only", help="Measure only methods whose name contains this."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the measurements as JSON."),
     device: str = typer.Option("auto", "--device", help="cpu or cuda: measure only methods on it (auto: all)."),
-    seed: int = Seed,
+    seed: Seed = 0,
 ) -> None:
     """Throughput of the full training transform: awsaug's backends against the authors' Pillow loop, kornia and DALI."""
     from rich.console import Console

@@ -46,7 +46,8 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
 
     picture = picture_format(out)
     settings = settings or {}
-    unit = REWARDS[settings.get("reward", "accuracy")][1]
+    reward = settings.get("reward", "accuracy")
+    unit = REWARDS[reward][1]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,52 +57,61 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
     loops = [r for r in records if r.get("kind") == "loop"]
     if not loops:
         raise RunError(f"{history_file}: no finished search loop to report")
-    x = np.array([r["loop"] + 1 for r in loops])
     figure, axes = plt.subplots(3, 2, figsize=(15, 16))
-
-    rewards = axes[0, 0]
-    for r in loops:
-        rewards.scatter([r["loop"] + 1] * len(r["rewards"]), r["rewards"], s=8, color="0.6", zorder=1)
-    rewards.plot(x, [r["mean_reward"] for r in loops], color="C0", label="mean over trajectories", zorder=2)
-    if "best_reward" in loops[-1]:  # the paper's algorithm keeps the best loop's θ
-        rewards.plot(x, [r["best_reward"] for r in loops], color="C3", linestyle="--", label="best mean so far", zorder=2)
-    rewards.scatter([], [], s=8, color="0.6", label="trajectory")
-    rewards.set(title=f"Reward per loop ({settings.get('reward', 'accuracy')}, {unit})", xlabel="loop", ylabel=unit)
-    rewards.legend()
-
-    entropy = axes[0, 1]
-    entropy.plot(x, [r["entropy"] for r in loops], color="C2")
-    entropy.axhline(2 * math.log(36), color="0.5", linestyle=":", label="uniform over 1296 pairs")
-    entropy.set(title="Entropy of p(op1, op2)", xlabel="loop", ylabel="nats")
-    entropy.legend()
-
-    heat = axes[1, 0]
-    names = final.space.names
-    image = heat.imshow(final.joint().numpy(), cmap="viridis")
-    heat.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
-    heat.set_yticks(range(len(names)), names, fontsize=6)
-    heat.set(title=f"p(op1, op2) after loop {loops[-1]['loop'] + 1}", xlabel="op2", ylabel="op1")
-    figure.colorbar(image, ax=heat, fraction=0.046)
-
-    kinds = axes[1, 1]
-    kinds.set(title="Probability that a pair contains each op kind", xlabel="loop", ylabel="probability")
-    if all("kind_marginals" in r for r in loops):
-        for index, kind in enumerate(loops[0]["kind_marginals"]):
-            kinds.plot(x, [r["kind_marginals"][kind] for r in loops], label=kind, color=plt.cm.tab20(index))
-        kinds.legend(fontsize=7, ncol=2)
-    else:
-        kinds.text(0.5, 0.5, "not recorded in this history", ha="center", va="center", transform=kinds.transAxes)
-
-    gs = axes[2, 0].get_gridspec()
+    rewards_panel(axes[0, 0], loops, reward, unit)
+    entropy_panel(axes[0, 1], loops, len(final.space))
+    heat_map_panel(figure, axes[1, 0], final, loops[-1]["loop"] + 1)
+    kinds_panel(axes[1, 1], loops, plt.cm.tab20)
+    grid = axes[2, 0].get_gridspec()
     for axis in axes[2]:
         axis.remove()
-    multiples_panel(figure.add_subplot(gs[2, :]), judge(answer, records, unit), settings.get("agent", {}))
+    multiples_panel(figure.add_subplot(grid[2, :]), judge(answer, records, unit), settings.get("agent", {}))
 
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format=picture, dpi=110)
     plt.close(figure)
     atomic_write_bytes(out, buffer.getvalue())
+
+
+def rewards_panel(axis, loops: list[dict], reward: str, unit: str) -> None:
+    """Every trajectory's reward per loop, the loop mean and (the paper's algorithm) the best mean so far."""
+    x = [r["loop"] + 1 for r in loops]
+    for r in loops:
+        axis.scatter([r["loop"] + 1] * len(r["rewards"]), r["rewards"], s=8, color="0.6", zorder=1)
+    axis.plot(x, [r["mean_reward"] for r in loops], color="C0", label="mean over trajectories", zorder=2)
+    if "best_reward" in loops[-1]:  # the paper's algorithm keeps the best loop's θ
+        axis.plot(x, [r["best_reward"] for r in loops], color="C3", linestyle="--", label="best mean so far", zorder=2)
+    axis.scatter([], [], s=8, color="0.6", label="trajectory")
+    axis.set(title=f"Reward per loop ({reward}, {unit})", xlabel="loop", ylabel=unit)
+    axis.legend()
+
+
+def entropy_panel(axis, loops: list[dict], ops: int) -> None:
+    axis.plot([r["loop"] + 1 for r in loops], [r["entropy"] for r in loops], color="C2")
+    axis.axhline(2 * math.log(ops), color="0.5", linestyle=":", label=f"uniform over {ops * ops} pairs")
+    axis.set(title="Entropy of p(op1, op2)", xlabel="loop", ylabel="nats")
+    axis.legend()
+
+
+def heat_map_panel(figure, axis, policy: Policy, loop: int) -> None:
+    names = policy.space.names
+    image = axis.imshow(policy.joint().numpy(), cmap="viridis")
+    axis.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+    axis.set_yticks(range(len(names)), names, fontsize=6)
+    axis.set(title=f"p(op1, op2) after loop {loop}", xlabel="op2", ylabel="op1")
+    figure.colorbar(image, ax=axis, fraction=0.046)
+
+
+def kinds_panel(axis, loops: list[dict], colours) -> None:
+    axis.set(title="Probability that a pair contains each op kind", xlabel="loop", ylabel="probability")
+    if not all("kind_marginals" in r for r in loops):
+        axis.text(0.5, 0.5, "not recorded in this history", ha="center", va="center", transform=axis.transAxes)
+        return
+    x = [r["loop"] + 1 for r in loops]
+    for index, kind in enumerate(loops[0]["kind_marginals"]):
+        axis.plot(x, [r["kind_marginals"][kind] for r in loops], label=kind, color=colours(index))
+    axis.legend(fontsize=7, ncol=2)
 
 
 def multiples_panel(axis, verdict: Verdict, agent: dict) -> None:

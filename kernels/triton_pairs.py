@@ -176,9 +176,134 @@ def _write(buf_ptr, out_ptr, scale_ptr, shift_ptr, n, c, p, ok, value, ys, xs, h
 
 
 @triton.jit
+def _range_statistics(src_ptr, buf_ptr, n, dy, dx, flip, lane, H: tl.constexpr, W: tl.constexpr, PADDING: tl.constexpr,
+                      BLOCK: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
+    """Contrast's grey — Pillow's int(mean luma + 0.5), i.e. round half up of total / count — and
+    autocontrast's per-channel ranges lo..hi, in one pass over the stage's input."""
+    HW: tl.constexpr = H * W
+    total = tl.full([], 0, tl.int32)
+    lo0 = tl.full([], 255, tl.int32)
+    lo1 = tl.full([], 255, tl.int32)
+    lo2 = tl.full([], 255, tl.int32)
+    hi0 = tl.full([], 0, tl.int32)
+    hi1 = tl.full([], 0, tl.int32)
+    hi2 = tl.full([], 0, tl.int32)
+    for start in range(0, HW, BLOCK):
+        p, ok, ys, xs = _tile(start, lane, W, HW)
+        r, g, b = _read_rgb(src_ptr, buf_ptr, n, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+        total += tl.sum(tl.where(ok, _luma(r, g, b), 0), 0)
+        lo0 = tl.minimum(lo0, tl.min(tl.where(ok, r, 255), 0))
+        lo1 = tl.minimum(lo1, tl.min(tl.where(ok, g, 255), 0))
+        lo2 = tl.minimum(lo2, tl.min(tl.where(ok, b, 255), 0))
+        hi0 = tl.maximum(hi0, tl.max(tl.where(ok, r, 0), 0))
+        hi1 = tl.maximum(hi1, tl.max(tl.where(ok, g, 0), 0))
+        hi2 = tl.maximum(hi2, tl.max(tl.where(ok, b, 0), 0))
+    return (2 * total + HW) // (2 * HW), lo0, lo1, lo2, hi0, hi1, hi2
+
+
+@triton.jit
+def _equalize_tables(src_ptr, buf_ptr, lut_ptr, n, dy, dx, flip, lane, H: tl.constexpr, W: tl.constexpr,
+                     PADDING: tl.constexpr, BLOCK: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
+    """Pillow's equalize table of each channel of the stage's input, stored at lut_ptr."""
+    HW: tl.constexpr = H * W
+    bins = tl.arange(0, 256)
+    for c in tl.static_range(3):
+        hist = tl.zeros([256], tl.int32)
+        for start in range(0, HW, BLOCK):
+            p, ok, ys, xs = _tile(start, lane, W, HW)
+            v = _read(src_ptr, buf_ptr, n, c, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
+            hist += tl.histogram(v, 256)
+            # masked lanes read 0: take them back out of bin 0
+            hist -= tl.where(bins == 0, BLOCK - tl.sum(ok.to(tl.int32), 0), 0)
+        last = tl.max(tl.where(hist > 0, bins, -1), 0)
+        step = (HW - tl.sum(tl.where(bins == last, hist, 0), 0)) // 255
+        safe = tl.maximum(step, 1)
+        mapped = tl.minimum((safe // 2 + tl.cumsum(hist, 0) - hist) // safe, 255)
+        tl.store(lut_ptr + (n * 3 + c) * 256 + bins, tl.where(step > 0, mapped, bins))
+
+
+@triton.jit
+def _nearest_rgb(src_ptr, buf_ptr, n, ys, xs, ok, a0, a1, a2, a3, a4, a5, fill, dy, dx, flip, H: tl.constexpr,
+                 W: tl.constexpr, PADDING: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
+    """Rotate and translate: Pillow's 16.16 fixed-point nearest affine, `fill` outside."""
+    sx = (a0.to(tl.int64) * xs + a1.to(tl.int64) * ys + a2.to(tl.int64)) >> 16
+    sy = (a3.to(tl.int64) * xs + a4.to(tl.int64) * ys + a5.to(tl.int64)) >> 16
+    inside = (sx >= 0) & (sx < W) & (sy >= 0) & (sy < H)
+    sx = sx.to(tl.int32)
+    sy = sy.to(tl.int32)
+    r = tl.where(inside, _read(src_ptr, buf_ptr, n, 0, sy, sx, ok & inside, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+    g = tl.where(inside, _read(src_ptr, buf_ptr, n, 1, sy, sx, ok & inside, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+    b = tl.where(inside, _read(src_ptr, buf_ptr, n, 2, sy, sx, ok & inside, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+    return r, g, b
+
+
+@triton.jit
+def _shear_rgb(kind, src_ptr, buf_ptr, n, ys, xs, ok, a0, a1, a2, a3, a4, a5, fill, dy, dx, flip, H: tl.constexpr,
+               W: tl.constexpr, PADDING: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
+    """Pillow's bicubic affine; shears move pixels along one axis only. The fill test is per
+    pixel; the fractional offset is the line's, taken at its first pixel (as in
+    reference._cubic_maps)."""
+    xc = xs.to(tl.float64) + 0.5
+    yc = ys.to(tl.float64) + 0.5
+    xin = a0 * xc + a1 * yc + a2
+    yin = a3 * xc + a4 * yc + a5
+    inside = (xin >= 0.0) & (xin < W) & (yin >= 0.0) & (yin < H)
+    along = tl.where(kind == SHEAR_X, a0 * 0.5 + a1 * yc + a2, a3 * xc + a4 * 0.5 + a5) - 0.5
+    first = tl.floor(along)
+    d = (along - first).to(tl.float32)
+    base = first.to(tl.int32) + tl.where(kind == SHEAR_X, xs, ys) - 1
+    on_x = kind == SHEAR_X
+    r = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 0, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+    g = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 1, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+    b = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 2, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+    return r, g, b
+
+
+@triton.jit
+def _pointwise_rgb(kind, r, g, b, factor, iparam, mean, lo0, lo1, lo2, hi0, hi1, hi2, lut_ptr, n, ok):
+    """The kinds that map each pixel on its own (with the image's statistics)."""
+    if kind == INVERT:
+        r = 255 - r
+        g = 255 - g
+        b = 255 - b
+    elif kind == POSTERIZE:
+        r = r & iparam
+        g = g & iparam
+        b = b & iparam
+    elif kind == SOLARIZE:
+        r = tl.where(r < iparam, r, 255 - r)
+        g = tl.where(g < iparam, g, 255 - g)
+        b = tl.where(b < iparam, b, 255 - b)
+    elif kind == BRIGHTNESS:
+        r = _blend(0.0, r, factor)
+        g = _blend(0.0, g, factor)
+        b = _blend(0.0, b, factor)
+    elif kind == CONTRAST:
+        grey = mean.to(tl.float32)
+        r = _blend(grey, r, factor)
+        g = _blend(grey, g, factor)
+        b = _blend(grey, b, factor)
+    elif kind == COLOR:
+        grey = _luma(r, g, b).to(tl.float32)
+        r = _blend(grey, r, factor)
+        g = _blend(grey, g, factor)
+        b = _blend(grey, b, factor)
+    elif kind == AUTOCONTRAST:
+        r = _stretch(r, lo0, hi0)
+        g = _stretch(g, lo1, hi1)
+        b = _stretch(b, lo2, hi2)
+    elif kind == EQUALIZE:
+        r = tl.load(lut_ptr + (n * 3 + 0) * 256 + r, mask=ok, other=0)
+        g = tl.load(lut_ptr + (n * 3 + 1) * 256 + g, mask=ok, other=0)
+        b = tl.load(lut_ptr + (n * 3 + 2) * 256 + b, mask=ok, other=0)
+    return r, g, b
+
+
+@triton.jit
 def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, row, n, dy, dx, flip, hy, hx,
            H: tl.constexpr, W: tl.constexpr, PADDING: tl.constexpr, CUTOUT: tl.constexpr, BLOCK: tl.constexpr,
            FROM_SOURCE: tl.constexpr, CROP: tl.constexpr, WRITE: tl.constexpr):
+    """One op on one image: the statistics it needs, then tile by tile the op and the write."""
     HW: tl.constexpr = H * W
     params = table_ptr + row * NCOL
     kind = tl.load(params + C_KIND).to(tl.int32)
@@ -186,7 +311,6 @@ def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, 
     iparam = tl.load(params + C_IPARAM).to(tl.int32)
     fill = tl.load(params + C_FILL).to(tl.int32)
     lane = tl.arange(0, BLOCK)
-    bins = tl.arange(0, 256)
 
     # ---- per-image statistics of this stage's input
     mean = tl.full([], 0, tl.int32)
@@ -197,37 +321,10 @@ def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, 
     hi1 = tl.full([], 0, tl.int32)
     hi2 = tl.full([], 0, tl.int32)
     if (kind == CONTRAST) | (kind == AUTOCONTRAST):
-        total = tl.full([], 0, tl.int32)
-        lo0 = tl.full([], 255, tl.int32)
-        lo1 = tl.full([], 255, tl.int32)
-        lo2 = tl.full([], 255, tl.int32)
-        for start in range(0, HW, BLOCK):
-            p, ok, ys, xs = _tile(start, lane, W, HW)
-            r, g, b = _read_rgb(src_ptr, buf_ptr, n, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            total += tl.sum(tl.where(ok, _luma(r, g, b), 0), 0)
-            lo0 = tl.minimum(lo0, tl.min(tl.where(ok, r, 255), 0))
-            lo1 = tl.minimum(lo1, tl.min(tl.where(ok, g, 255), 0))
-            lo2 = tl.minimum(lo2, tl.min(tl.where(ok, b, 255), 0))
-            hi0 = tl.maximum(hi0, tl.max(tl.where(ok, r, 0), 0))
-            hi1 = tl.maximum(hi1, tl.max(tl.where(ok, g, 0), 0))
-            hi2 = tl.maximum(hi2, tl.max(tl.where(ok, b, 0), 0))
-        # contrast's grey: Pillow's int(mean luma + 0.5), i.e. round half up of total / count;
-        # autocontrast's per-channel ranges lo..hi
-        mean = (2 * total + HW) // (2 * HW)
+        mean, lo0, lo1, lo2, hi0, hi1, hi2 = _range_statistics(src_ptr, buf_ptr, n, dy, dx, flip, lane, H, W, PADDING,
+                                                                BLOCK, FROM_SOURCE, CROP)
     if kind == EQUALIZE:
-        for c in tl.static_range(3):
-            hist = tl.zeros([256], tl.int32)
-            for start in range(0, HW, BLOCK):
-                p, ok, ys, xs = _tile(start, lane, W, HW)
-                v = _read(src_ptr, buf_ptr, n, c, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-                hist += tl.histogram(v, 256)
-                # masked lanes read 0: take them back out of bin 0
-                hist -= tl.where(bins == 0, BLOCK - tl.sum(ok.to(tl.int32), 0), 0)
-            last = tl.max(tl.where(hist > 0, bins, -1), 0)
-            step = (HW - tl.sum(tl.where(bins == last, hist, 0), 0)) // 255
-            safe = tl.maximum(step, 1)
-            mapped = tl.minimum((safe // 2 + tl.cumsum(hist, 0) - hist) // safe, 255)
-            tl.store(lut_ptr + (n * 3 + c) * 256 + bins, tl.where(step > 0, mapped, bins))
+        _equalize_tables(src_ptr, buf_ptr, lut_ptr, n, dy, dx, flip, lane, H, W, PADDING, BLOCK, FROM_SOURCE, CROP)
         tl.debug_barrier()
 
     # ---- the op itself, tile by tile
@@ -243,72 +340,18 @@ def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, 
         g = tl.zeros([BLOCK], tl.int32)
         b = tl.zeros([BLOCK], tl.int32)
         if (kind == ROTATE) | (kind == TRANSLATE_X) | (kind == TRANSLATE_Y):
-            # Pillow's 16.16 fixed-point nearest affine
-            sx = (a0.to(tl.int64) * xs + a1.to(tl.int64) * ys + a2.to(tl.int64)) >> 16
-            sy = (a3.to(tl.int64) * xs + a4.to(tl.int64) * ys + a5.to(tl.int64)) >> 16
-            inside = (sx >= 0) & (sx < W) & (sy >= 0) & (sy < H)
-            sx = sx.to(tl.int32)
-            sy = sy.to(tl.int32)
-            r = tl.where(inside, _read(src_ptr, buf_ptr, n, 0, sy, sx, ok & inside, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
-            g = tl.where(inside, _read(src_ptr, buf_ptr, n, 1, sy, sx, ok & inside, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
-            b = tl.where(inside, _read(src_ptr, buf_ptr, n, 2, sy, sx, ok & inside, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+            r, g, b = _nearest_rgb(src_ptr, buf_ptr, n, ys, xs, ok, a0, a1, a2, a3, a4, a5, fill, dy, dx, flip, H, W,
+                                   PADDING, FROM_SOURCE, CROP)
         elif (kind == SHEAR_X) | (kind == SHEAR_Y):
-            # Pillow's bicubic affine; shears move pixels along one axis only. The fill test is
-            # per pixel; the fractional offset is the line's, taken at its first pixel (as in
-            # reference._cubic_maps).
-            xc = xs.to(tl.float64) + 0.5
-            yc = ys.to(tl.float64) + 0.5
-            xin = a0 * xc + a1 * yc + a2
-            yin = a3 * xc + a4 * yc + a5
-            inside = (xin >= 0.0) & (xin < W) & (yin >= 0.0) & (yin < H)
-            along = tl.where(kind == SHEAR_X, a0 * 0.5 + a1 * yc + a2, a3 * xc + a4 * 0.5 + a5) - 0.5
-            first = tl.floor(along)
-            d = (along - first).to(tl.float32)
-            base = first.to(tl.int32) + tl.where(kind == SHEAR_X, xs, ys) - 1
-            on_x = kind == SHEAR_X
-            r = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 0, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
-            g = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 1, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
-            b = tl.where(inside, _shear_channel(src_ptr, buf_ptr, n, 2, ys, xs, base, on_x, d, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP), fill)
+            r, g, b = _shear_rgb(kind, src_ptr, buf_ptr, n, ys, xs, ok, a0, a1, a2, a3, a4, a5, fill, dy, dx, flip, H, W,
+                                 PADDING, FROM_SOURCE, CROP)
         elif kind == SHARPNESS:
             r = _sharpen_channel(src_ptr, buf_ptr, n, 0, ys, xs, factor, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
             g = _sharpen_channel(src_ptr, buf_ptr, n, 1, ys, xs, factor, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
             b = _sharpen_channel(src_ptr, buf_ptr, n, 2, ys, xs, factor, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
         else:
             r, g, b = _read_rgb(src_ptr, buf_ptr, n, ys, xs, ok, dy, dx, flip, H, W, PADDING, FROM_SOURCE, CROP)
-            if kind == INVERT:
-                r = 255 - r
-                g = 255 - g
-                b = 255 - b
-            elif kind == POSTERIZE:
-                r = r & iparam
-                g = g & iparam
-                b = b & iparam
-            elif kind == SOLARIZE:
-                r = tl.where(r < iparam, r, 255 - r)
-                g = tl.where(g < iparam, g, 255 - g)
-                b = tl.where(b < iparam, b, 255 - b)
-            elif kind == BRIGHTNESS:
-                r = _blend(0.0, r, factor)
-                g = _blend(0.0, g, factor)
-                b = _blend(0.0, b, factor)
-            elif kind == CONTRAST:
-                grey = mean.to(tl.float32)
-                r = _blend(grey, r, factor)
-                g = _blend(grey, g, factor)
-                b = _blend(grey, b, factor)
-            elif kind == COLOR:
-                grey = _luma(r, g, b).to(tl.float32)
-                r = _blend(grey, r, factor)
-                g = _blend(grey, g, factor)
-                b = _blend(grey, b, factor)
-            elif kind == AUTOCONTRAST:
-                r = _stretch(r, lo0, hi0)
-                g = _stretch(g, lo1, hi1)
-                b = _stretch(b, lo2, hi2)
-            elif kind == EQUALIZE:
-                r = tl.load(lut_ptr + (n * 3 + 0) * 256 + r, mask=ok, other=0)
-                g = tl.load(lut_ptr + (n * 3 + 1) * 256 + g, mask=ok, other=0)
-                b = tl.load(lut_ptr + (n * 3 + 2) * 256 + b, mask=ok, other=0)
+            r, g, b = _pointwise_rgb(kind, r, g, b, factor, iparam, mean, lo0, lo1, lo2, hi0, hi1, hi2, lut_ptr, n, ok)
         _write(buf_ptr, out_ptr, scale_ptr, shift_ptr, n, 0, p, ok, r, ys, xs, hy, hx, HW, CUTOUT, WRITE)
         _write(buf_ptr, out_ptr, scale_ptr, shift_ptr, n, 1, p, ok, g, ys, xs, hy, hx, HW, CUTOUT, WRITE)
         _write(buf_ptr, out_ptr, scale_ptr, shift_ptr, n, 2, p, ok, b, ys, xs, hy, hx, HW, CUTOUT, WRITE)

@@ -57,7 +57,7 @@ from awsaug_cli.search_loop import (
     make_agent,
     search,
 )
-from awsaug_cli.space import AWS36
+from awsaug_cli.space import AWS36, SPACES
 
 RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "reward", "pretrain_fingerprint")
 # the fine-tune's reward per algorithm (finetune.REWARDS): the paper's accuracy for its algorithms
@@ -164,6 +164,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "seed": pretrain["seed"] if options.seed is None else options.seed,
         "common_noise": not options.independent_noise,
         "agent": agent_settings,
+        "space": AWS36.key,  # the op vocabulary searched (the one there is)
         "reward": REWARD_OF[agent_settings["algorithm"]],
         "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
         "pairs_in_pipeline": pretrain.get("pairs_in_pipeline", False) and device.type == "cpu",  # see _search_data
@@ -171,7 +172,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "device": device.type,
     }
     check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
-    agent = make_agent(settings["trajectories"], settings["seed"], AWS36, **agent_settings)
+    agent = make_agent(settings["trajectories"], settings["seed"], SPACES[settings["space"]], **agent_settings)
     _start(options, settings, agent, recorded, paths, rank, reporter)
 
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
@@ -329,6 +330,6 @@ def state_policy(path: Path) -> Policy:
     """The current policy of a search in progress, from its saved state."""
     tensors, metadata = read_tensors(path, STATE_FORMAT)
     settings = metadata["settings"]
-    agent = make_agent(settings["trajectories"], settings["seed"], AWS36, **settings["agent"])
+    agent = make_agent(settings["trajectories"], settings["seed"], SPACES[settings.get("space", AWS36.key)], **settings["agent"])
     agent.load_state(tensors, metadata["scalars"])
     return agent.policy()

@@ -35,7 +35,7 @@ from awsaug_cli.errors import OptionError
 from awsaug_cli.kernels import dali_ops
 from awsaug_cli.memory_need import check_decode_fits
 from awsaug_cli.policy import Policy
-from awsaug_cli.space import AWS36
+from awsaug_cli.space import Space
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -92,15 +92,15 @@ def _normalise(images, settings: PipelineSettings):
                                     dtype=types.FLOAT, output_layout="CHW")
 
 
-def _apply_policy(images, size: int, joint: list[float], pair_seed: int, sign_seed: int):
-    """Draw each image's pair from the policy's joint and its two signs; apply both ops.
-    Returns the images and the pairs (int32 [2] per image)."""
-    k = len(AWS36)
+def _apply_policy(images, size: int, space: Space, joint: list[float], pair_seed: int, sign_seed: int):
+    """Draw each image's pair of `space`'s ops from the policy's joint and its two signs; apply
+    both ops. Returns the images and the pairs (int32 [2] per image)."""
+    k = len(space)
     choice = fn.random.choice(k * k, p=joint, seed=pair_seed)
     signs = fn.cast(fn.random.coin_flip(shape=[2], seed=sign_seed), dtype=types.INT32)
     first, second = fn.cast(choice // k, dtype=types.INT32), fn.cast(choice % k, dtype=types.INT32)
     rows = fn.stack(first * 2 + signs[0], second * 2 + signs[1])
-    return dali_ops.apply_rows_in_graph(images, rows, 2, AWS36, size, size), fn.stack(first, second)
+    return dali_ops.apply_rows_in_graph(images, rows, 2, space, size, size), fn.stack(first, second)
 
 
 def _cutout(images, settings: PipelineSettings, seed: int):
@@ -111,8 +111,8 @@ def _cutout(images, settings: PipelineSettings, seed: int):
 
 
 @pipeline_def(enable_conditionals=True)
-def _train_graph(files: FileList, shard: int, shards: int, settings: PipelineSettings, joint: list[float] | None,
-                 noise_seed: int, pair_seed: int):
+def _train_graph(files: FileList, shard: int, shards: int, settings: PipelineSettings, policy: Policy | None,
+                 joint: list[float] | None, noise_seed: int, pair_seed: int):
     images, labels = _read_and_decode(files, shard, shards, settings, pad=False)
     size = settings.image_size
     images = fn.random_resized_crop(images, size=[size, size], seed=noise_seed % SEED_MODULUS)
@@ -121,7 +121,8 @@ def _train_graph(files: FileList, shard: int, shards: int, settings: PipelineSet
         return images, labels
     pairs = []
     if joint is not None:
-        images, drawn = _apply_policy(images, size, joint, pair_seed % SEED_MODULUS, (noise_seed + 2) % SEED_MODULUS)
+        images, drawn = _apply_policy(images, size, policy.space, joint, pair_seed % SEED_MODULUS,
+                                      (noise_seed + 2) % SEED_MODULUS)
         pairs.append(drawn)
     if settings.cutout:
         images = _cutout(images, settings, (noise_seed + 3) % SEED_MODULUS)
@@ -183,7 +184,7 @@ def train_batches(
         joint = (probabilities / probabilities.sum()).tolist()
     # as the memory loader: a batch larger than the data is the data (every shard holds this many)
     share = max(1, min(batch_size, len(files)) // world)
-    pipe = _train_graph(files.take(order), rank, world, settings, joint, noise_seed, pair_seed,
+    pipe = _train_graph(files.take(order), rank, world, settings, policy, joint, noise_seed, pair_seed,
                         **settings.pipeline_kwargs(share, noise_seed))
     iterator = _iterate(pipe, ["images", "labels", "pairs"][: 3 if in_pipeline else 2], LastBatchPolicy.DROP)
     transform = TrainTransform(policy, settings.mean, settings.std, crop_padding=0, flip=False, cutout=settings.cutout)
