@@ -32,6 +32,7 @@ import torch
 from awsaug_cli.space import KINDS, Space
 
 from .op_params import COL, FIXED_ONE, op_table
+from .reference import pixel_grid, source_points
 from .torch_pipeline import crop_flip, cutout_normalise
 from .transform_spec import TransformDraw, TransformSettings
 
@@ -124,18 +125,14 @@ def _source_map(rows: torch.Tensor, fixed_point: bool) -> torch.Tensor:
 
 
 def _outside(rows: torch.Tensor, height: int, width: int, fixed_point: bool) -> torch.Tensor:
-    """Bool [n, H, W]: where Pillow fills, its own arithmetic: the 16.16 fixed-point source pixel
-    (nearest) or the float64 source point of the pixel centre (bicubic) outside the image."""
-    ys = torch.arange(height, device=rows.device).view(1, height, 1)
-    xs = torch.arange(width, device=rows.device).view(1, 1, width)
-    a = [rows[:, COL[f"a{i}"]].view(-1, 1, 1) for i in range(6)]
+    """Bool [n, H, W]: where Pillow fills, by its own arithmetic (the reference backend's): the
+    16.16 fixed-point source pixel (nearest) or the float64 source point of the pixel centre
+    (bicubic) outside the image."""
+    ys, xs = pixel_grid(height, width, rows.device, torch.int64 if fixed_point else torch.float64)
     if fixed_point:
-        a = [value.to(torch.int64) for value in a]
+        sx, sy = (value >> 16 for value in source_points(rows, xs, ys, torch.int64))
     else:
-        xs, ys = xs.to(torch.float64) + 0.5, ys.to(torch.float64) + 0.5
-    sx, sy = a[0] * xs + a[1] * ys + a[2], a[3] * xs + a[4] * ys + a[5]
-    if fixed_point:
-        sx, sy = sx >> 16, sy >> 16
+        sx, sy = source_points(rows, xs + 0.5, ys + 0.5, torch.float64)
     return (sx < 0) | (sx >= width) | (sy < 0) | (sy >= height)
 
 

@@ -341,21 +341,22 @@ _KIND_RANK = torch.tensor([_FAMILY_ORDER.index(kind) for kind in KINDS])
 # ---------------------------------------------------------------- sampling maps
 
 
-def _pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     ys = torch.arange(height, device=device, dtype=dtype).view(1, height, 1)
     xs = torch.arange(width, device=device, dtype=dtype).view(1, 1, width)
     return ys, xs
 
 
-def _affine(table: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def source_points(table: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The source point (x, y) of each output point through the rows' affine columns, in `dtype`."""
     a = [table[:, COL[f"a{i}"]].to(dtype).view(-1, 1, 1) for i in range(6)]
     return a[0] * xs + a[1] * ys + a[2], a[3] * xs + a[4] * ys + a[5]
 
 
 def _nearest_index(table: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Pillow's fixed-point nearest affine: source = (A·(x, y, 1)) >> 16 per output pixel."""
-    ys, xs = _pixel_grid(height, width, table.device, torch.int64)
-    sx, sy = _affine(table, xs, ys, torch.int64)
+    ys, xs = pixel_grid(height, width, table.device, torch.int64)
+    sx, sy = source_points(table, xs, ys, torch.int64)
     sx, sy = sx >> 16, sy >> 16
     inside = (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
     index = sy.clamp(0, height - 1) * width + sx.clamp(0, width - 1)
@@ -375,8 +376,8 @@ def _cubic_maps(table: torch.Tensor, height: int, width: int) -> tuple[torch.Ten
     outside [S, H·W] (uint8, 1 where Pillow fills: the source falls outside the image, tested
     per pixel as Pillow does) and the padding that keeps every tap inside the padded line.
     """
-    ys, xs = _pixel_grid(height, width, table.device, torch.float64)
-    src_x, src_y = _affine(table, xs + 0.5, ys + 0.5, torch.float64)
+    ys, xs = pixel_grid(height, width, table.device, torch.float64)
+    src_x, src_y = source_points(table, xs + 0.5, ys + 0.5, torch.float64)
     inside = (src_x >= 0) & (src_x < width) & (src_y >= 0) & (src_y < height)
     along_x = (table[:, COL["a1"]] != 0).view(-1, 1)
     first_x = src_x[:, :, 0] - 0.5  # shear_x: x of row y's first pixel   [S, H]

@@ -152,7 +152,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     pretrain = run["pretrain"]
     shared_file, shared = _shared_weights(options.run_dir, pretrain)
     preset = get_preset(pretrain["preset"], device)
-    source = _search_data(options, pretrain, preset, device, reporter)
+    source, pairs_in_pipeline = _search_data(options, pretrain, preset, device, reporter)
     paths = search_paths(options.run_dir)
     recorded = run.get("search")
     if options.resume and recorded and paths["state"].exists():  # what --resume was not told: the recorded search's
@@ -167,7 +167,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "space": AWS36.key,  # the op vocabulary searched (the one there is)
         "reward": REWARD_OF[agent_settings["algorithm"]],
         "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
-        "pairs_in_pipeline": pretrain.get("pairs_in_pipeline", False) and device.type == "cpu",  # see _search_data
+        "pairs_in_pipeline": pairs_in_pipeline,
         "world_size": world,
         "device": device.type,
     }
@@ -206,29 +206,31 @@ def _shared_weights(run_dir: Path, pretrain: dict[str, Any]) -> tuple[Path, Chec
 
 
 def _search_data(options: SearchOptions, pretrain: dict[str, Any], preset: Preset, device: torch.device,
-                 reporter: Reporter) -> DataSource:
-    """The pretrain's data, read as the pretrain read it (loader, split, normalisation)."""
+                 reporter: Reporter) -> tuple[DataSource, bool]:
+    """The pretrain's data, read as the pretrain read it (loader, split, normalisation), and
+    whether the DALI pipeline applies the pairs (the pretrain's --pairs-in-pipeline, on CPU only)."""
     loader = pretrain.get("loader", "memory")
     check_loader(options.loader)
     if options.loader not in ("auto", loader):
         raise RunError(f"the pretrain in {options.run_dir} read its data with --loader {loader}; the search fine-tunes "
                        f"its shared weights and must read the data the same way (crops, normalisation)")
     check_training_fits(pretrain["model"], pretrain["batch_size"], pretrain["image_size"][-1], device)
-    in_pipeline = pretrain.get("pairs_in_pipeline", False)
-    if in_pipeline and device.type != "cpu":
+    asked = pretrain.get("pairs_in_pipeline", False)
+    in_pipeline = asked and device.type == "cpu"
+    if asked and not in_pipeline:
         reporter.info("the pretrain applied the pairs inside the DALI pipeline (--pairs-in-pipeline, a CPU path); on "
                       f"{device.type} the engine applies them, from the same distribution")
     source = open_source(
         pretrain["data"], loader=loader, image_size=pretrain["image_size"][-1],
         val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
         device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout),
-        skip_bad_files=pretrain.get("skip_bad_files", False), pairs_in_pipeline=in_pipeline and device.type == "cpu",
+        skip_bad_files=pretrain.get("skip_bad_files", False), pairs_in_pipeline=in_pipeline,
         statistics=(tuple(pretrain["mean"]), tuple(pretrain["std"])),
     )
     if source.fingerprint() != pretrain["data_fingerprint"]:
         raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
                        f"recorded {pretrain['data_fingerprint']})")
-    return source
+    return source, in_pipeline
 
 
 def _recorded_options(options: SearchOptions, recorded: dict[str, Any]) -> tuple[SearchOptions, dict[str, Any]]:
