@@ -108,6 +108,10 @@ class TrainTransform:
     `out_dtype`, pairs LongTensor [N, 2]). Crop, flip, sign and Cutout randomness come from
     `generator`; the pairs from `pair_generator` when given (so several policies can share the
     rest of the randomness), else from `generator` after the rest.
+
+    With `copies` M > 1 (Enlarge Batch), each image appears M times in a row of the output
+    ([N·M, …]), each copy with its own crop, flip, signs and hole and the M copies with M
+    different pairs drawn without replacement (Policy.sample_distinct), all in one batched call.
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class TrainTransform:
         cutout: int = 16,
         backend: str = "auto",
         out_dtype: torch.dtype = torch.float32,
+        copies: int = 1,
     ) -> None:
         if len(mean) != 3 or len(std) != 3:
             raise ValueError(f"mean and std need one value per RGB channel, got {len(mean)} and {len(std)}")
@@ -132,7 +137,10 @@ class TrainTransform:
             raise ValueError(f"out_dtype must be a floating dtype, got {out_dtype}")
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if copies < 1:
+            raise ValueError(f"copies must be at least 1, got {copies}")
         self.policy = policy
+        self.copies = copies
         self.flip = flip
         self.backend = backend
         scale, shift = normalisation(mean, std)
@@ -143,7 +151,8 @@ class TrainTransform:
     def draw(
         self, images: torch.Tensor, generator: torch.Generator | None = None, pair_generator: torch.Generator | None = None
     ) -> tuple[TransformDraw, torch.Tensor]:
-        """The per-image random choices for `images` (and the pairs), on the images' device."""
+        """The per-image random choices for `images` (and the pairs), on the images' device;
+        with copies, `images` holds each image's copies in a row."""
         n, _, height, width = images.shape
         device = generator.device if generator is not None else torch.device("cpu")
 
@@ -156,6 +165,9 @@ class TrainTransform:
         centre = torch.stack([integers(height, (n,)), integers(width, (n,))], dim=1)
         if self.policy is None:
             pairs, signs = torch.zeros(n, 0, dtype=torch.int64, device=images.device), signs[:, :0]
+        elif self.copies > 1:
+            pairs = self.policy.sample_distinct(n // self.copies, self.copies, pair_generator if pair_generator is not None
+                                                else generator, device=images.device)
         else:
             pairs = self.policy.sample(n, pair_generator if pair_generator is not None else generator, device=images.device)
         target = images.device
@@ -167,5 +179,7 @@ class TrainTransform:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         check_images(images)
         chosen = backends.load(self.backend if self.policy is not None else "torch", images.device)
+        if self.copies > 1:
+            images = images.repeat_interleave(self.copies, dim=0)
         draw, pairs = self.draw(images, generator, pair_generator)
         return chosen.train_transform(images.contiguous(), draw, self.settings), pairs

@@ -85,12 +85,15 @@ class Method:
     prepare: Callable[[Case, torch.Tensor, int], Runner]
 
 
-def _awsaug(backend: str, device: str) -> Callable[[Case, torch.Tensor, int], Runner]:
+def _awsaug(backend: str, device: str, policy: str = "uniform") -> Callable[[Case, torch.Tensor, int], Runner]:
+    """awsaug's TrainTransform with the policy `policy` names (policy_names.py): the AWS-36
+    uniform policy, or torchvision's RandAugment / TrivialAugment (a magnitude per image)."""
     def prepare(case: Case, images: torch.Tensor, seed: int) -> Runner:
         from awsaug_cli.augment import TrainTransform
-        from awsaug_cli.policy import Policy
+        from awsaug_cli.policy_names import resolve_policy
 
-        transform = TrainTransform(Policy.uniform(), MEAN, STD, crop_padding=PADDING, cutout=CUTOUT, backend=backend)
+        chosen = resolve_policy(policy, (case.height, case.width))
+        transform = TrainTransform(chosen, MEAN, STD, crop_padding=PADDING, cutout=CUTOUT, backend=backend)
         batch = images.to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
 
@@ -235,6 +238,7 @@ def _available(module: str) -> bool:
 def methods(threads: int = 1) -> list[Method]:
     """Every method that can run on this machine, the baseline first."""
     found = [Method(BASELINE, "cpu", _pillow), Method("awsaug torch (cpu)", "cpu", _awsaug("torch", "cpu"))]
+    found += [Method(f"awsaug torch {name} (cpu)", "cpu", _awsaug("torch", "cpu", name)) for name in ("randaugment", "trivialaugment")]
     cuda = torch.cuda.is_available()
     if cuda:
         found.append(Method("awsaug torch (cuda)", "cuda", _awsaug("torch", "cuda")))

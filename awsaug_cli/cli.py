@@ -205,8 +205,12 @@ def export_policy(
 
 @app.command()
 def train(
-    policy: Annotated[str, typer.Option("--policy", help="A policy file, 'uniform' (the shared policy) or 'none' "
-                                        "(crop/flip/Cutout only).")],
+    policy: Annotated[Optional[str], typer.Option("--policy", help="A policy file, 'uniform' (the shared policy), 'none' "
+                                                  "(crop/flip/Cutout only), 'randaugment' (N 2, M 9), "
+                                                  "'randaugment:N:M' or 'trivialaugment' (torchvision's).")] = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", help=(
+        "Instead of --policy: several policies, comma-separated (e.g. none,uniform,policy.json), each trained at "
+        "the same budget; one table and train/compare.png."))] = None,
     data: Data = "digits",
     model: Model = None,
     preset: PresetName = None,
@@ -217,22 +221,43 @@ def train(
     loader: Loader = "auto",
     skip_bad_files: SkipBadFiles = False,
     pairs_in_pipeline: PairsInPipeline = False,
+    enlarge_batch: Annotated[int, typer.Option("--enlarge-batch", min=1, help=(
+        "Enlarge Batch (the paper's AWS + EB): each image appears this many times per step, each copy with a "
+        "different pair drawn without replacement from the policy; loss averaged, same learning rate."))] = 1,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
 ) -> None:
-    """Final training of a fresh model with a policy; reports final-epoch test accuracy."""
+    """Final training of a fresh model with a policy (or several: --compare); reports final-epoch test accuracy."""
     from awsaug_cli.commands.train import TrainOptions, final_train
 
-    options = options_of(TrainOptions, locals())
+    if (policy is None) == (compare is None):
+        fail("give one of --policy (one policy) or --compare (several)")
+    options = options_of(TrainOptions, {**locals(), "policy": policy or ""})
+    if compare is not None:
+        _compare(options, compare)
+        return
     outcome = _run_reported(final_train, options)
     typer.echo(f"policy {policy}: {outcome.summary()}")
     typer.echo(f"results appended to {outcome.file}")
 
 
+def _compare(options, spec: str) -> None:
+    from rich.console import Console
+
+    from awsaug_cli.commands.compare import compare_policies, policy_list
+    from awsaug_cli.rich_output import comparison_table
+
+    with user_errors():
+        policies = policy_list(spec)
+    comparison = _run_reported(compare_policies, options, policies)
+    Console().print(comparison_table(comparison.results))
+    typer.echo(f"results appended to {comparison.file}; picture {comparison.picture}")
+
+
 @app.command()
 def preview(
-    policy_file: str = typer.Argument(..., help="A policy file, or 'uniform'."),
+    policy_file: str = typer.Argument(..., help="A policy file, or uniform, randaugment[:N:M] or trivialaugment."),
     data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
     out: Path = typer.Option(Path("preview.png"), "--out", help="Grid to write: .png or .jpg."),
     images: int = typer.Option(6, "--images", min=1, help="Test images shown (rows)."),
@@ -243,16 +268,12 @@ def preview(
     seed: Seed = 0,
 ) -> None:
     """A PNG grid of real images, clean and under pairs sampled from the policy."""
-    from awsaug_cli.commands.train import resolve_policy
     from awsaug_cli.devices import resolve_device
-    from awsaug_cli.errors import OptionError
     from awsaug_cli.figures import preview as draw
 
     with user_errors():
-        policy = resolve_policy(policy_file)
-        if policy is None:
-            raise OptionError("preview needs a policy ('none' has no pairs to show)")
-        draw(policy, data, out, images=images, columns=columns, image_size=image_size, seed=seed, device=resolve_device(device))
+        draw(policy_file, data, out, images=images, columns=columns, image_size=image_size, seed=seed,
+             device=resolve_device(device))
     typer.echo(f"preview: {out}")
 
 

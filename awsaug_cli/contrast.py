@@ -17,7 +17,9 @@ step then follows. Here:
    while a proven label-destroying op stops adding its large, imperfectly linear effect to
    every comparison (centring on uniform left it there and made the rest noisy).
 2. **Credit by regression.** The critic (critic.py) fits every trajectory's reward to the op use
-   it actually sampled, pooled over all loops.
+   it actually sampled, pooled over all loops. Ops that act identically on the data
+   (equivalent_ops.py: measured, never named) are one column of the fit and tilt together, so
+   they share one estimate instead of showing two samples of the noise.
 3. **The policy is the critic's.** p(i, j) ∝ exp((β̃_i + β̃_j) / T): the distribution that maximises
    the critic's predicted reward minus T · KL(p ‖ uniform), where β̃ = β̂ · β̂² / (β̂² + (c·d·se)²)
    is each estimate shrunk by its own evidence (c = `shrinkage`; d = Critic.doubt(), large while
@@ -36,11 +38,13 @@ The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 
 from awsaug_cli.critic import Critic, op_rates
+from awsaug_cli.equivalent_ops import membership
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
 from awsaug_cli.seeds import stream
@@ -104,9 +108,11 @@ class ContrastAgent:
     """The critic and what the next loop explores; same interface as the paper's Agent."""
 
     def __init__(self, trajectories: int, settings: ContrastSettings = ContrastSettings(), space: Space = AWS36,
-                 seed: int = 0) -> None:
+                 seed: int = 0, equivalent: Sequence[Sequence[str]] = ()) -> None:
+        """`equivalent`: groups of ops that act identically on the data (equivalent_ops.py),
+        judged and explored as one."""
         self.trajectories, self.settings, self.space, self.seed = trajectories, settings, space, seed
-        self.critic = Critic.empty(len(space), settings.ridge)
+        self.critic = Critic.empty(len(space), settings.ridge, membership(space, equivalent))
         self.loop = 0  # loops completed
 
     def policy(self) -> Policy:
@@ -118,12 +124,14 @@ class ContrastAgent:
     def explore(self) -> list[Policy]:
         """The policy each trajectory of the coming loop samples from: twins tilted apart along a
         random split of the ops, around the policy where the evidence is conclusive and around
-        uniform elsewhere; an odd last trajectory samples that centre itself."""
+        uniform elsewhere; an odd last trajectory samples that centre itself. Ops judged as one
+        are tilted together."""
         generator = stream(self.seed, "exploration", self.loop)
         k = len(self.space)
         centre = torch.where(self.critic.evident(), self.policy().first_logits, torch.zeros(k, dtype=torch.float64))
         policies = []
-        for direction in split_directions(self.trajectories // 2, k, generator):
+        members = self.critic.members
+        for direction in split_directions(self.trajectories // 2, members.shape[1], generator) @ members.T:
             for sign in (1.0, -1.0):
                 tilted = centre + sign * self.settings.tilt * direction
                 policies.append(Policy(tilted, tilted.repeat(k, 1), "softmax", space=self.space))

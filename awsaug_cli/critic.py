@@ -10,7 +10,8 @@ credited to the pairs used (the faithful update).
 
 `effects()` are the estimates β̂ (reward points per application per image); `errors()` their
 standard errors from the fit's residuals. Both are plain functions of the pooled sums, which is
-what the search state stores.
+what the search state stores. Ops that act identically on the data (equivalent_ops.py) share one
+column of the fit: their rates are summed and they get one estimate.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 from scipy.stats import t as student_t
+
+from awsaug_cli.errors import UserError
 
 # An op is called distinguishable from noise when its estimate is far enough from zero that pure
 # noise would show any of the ops so with at most this chance (Bonferroni over the ops, Student's t
@@ -36,21 +39,29 @@ def op_rates(usages: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Critic:
-    """The pooled sums of the ridge fit: Σ xxᵀ, Σ x·y, Σ y² over within-loop differences."""
+    """The pooled sums of the ridge fit: Σ xxᵀ, Σ x·y, Σ y² over within-loop differences, in the
+    fit's G columns (`members` [K, G] maps ops to columns; the identity when no ops coincide)."""
 
-    gram: torch.Tensor  # [K, K]
-    moment: torch.Tensor  # [K]
+    gram: torch.Tensor  # [G, G]
+    moment: torch.Tensor  # [G]
     square: float
     observations: int  # trajectories seen, less one per loop (the loop means)
     ridge: float
+    members: torch.Tensor  # [K, G]
 
     @classmethod
-    def empty(cls, size: int, ridge: float) -> Critic:
-        return cls(torch.zeros(size, size, dtype=torch.float64), torch.zeros(size, dtype=torch.float64), 0.0, 0, ridge)
+    def empty(cls, size: int, ridge: float, members: torch.Tensor | None = None) -> Critic:
+        members = torch.eye(size, dtype=torch.float64) if members is None else members.to(torch.float64)
+        if members.shape[0] != size:
+            raise ValueError(f"members: expected {size} rows (one per op), got {members.shape[0]}")
+        columns = members.shape[1]
+        return cls(torch.zeros(columns, columns, dtype=torch.float64), torch.zeros(columns, dtype=torch.float64), 0.0, 0,
+                   ridge, members)
 
     def add(self, rates: torch.Tensor, rewards: torch.Tensor) -> None:
         """One loop: rates [W, K] and rewards [W] of its trajectories."""
-        x = rates.to(torch.float64) - rates.to(torch.float64).mean(dim=0)
+        columns = rates.to(torch.float64) @ self.members
+        x = columns - columns.mean(dim=0)
         y = rewards.to(torch.float64) - rewards.to(torch.float64).mean()
         self.gram += x.T @ x
         self.moment += x.T @ y
@@ -61,9 +72,12 @@ class Critic:
         size = len(self.moment)
         return torch.linalg.inv(self.gram + self.ridge * torch.eye(size, dtype=torch.float64))
 
+    def _column_effects(self) -> torch.Tensor:
+        return self._inverse() @ self.moment
+
     def effects(self) -> torch.Tensor:
         """β̂ [K]: reward points gained per application of each op per image."""
-        return self._inverse() @ self.moment
+        return self.members @ self._column_effects()
 
     def freedom(self) -> float:
         """Residual degrees of freedom: observations less the effective number of parameters."""
@@ -72,7 +86,7 @@ class Critic:
     def noise(self) -> float:
         """The residual standard deviation of a trajectory's reward (points); NaN before there
         are more observations than the fit uses."""
-        beta = self.effects()
+        beta = self._column_effects()
         residual = self.square - 2 * float(beta @ self.moment) + float(beta @ self.gram @ beta)
         freedom = self.freedom()
         return math.sqrt(max(residual, 0.0) / freedom) if freedom > 1 else math.nan
@@ -89,7 +103,7 @@ class Critic:
         """Bool [K]: the ops whose effect is distinguishable from noise (all False before the
         fit can state its errors)."""
         if math.isnan(self.noise()):
-            return torch.zeros(len(self.moment), dtype=torch.bool)
+            return torch.zeros(len(self.members), dtype=torch.bool)
         return self.effects().abs() >= self.evidence_threshold() * self.errors()
 
     def doubt(self) -> float:
@@ -103,13 +117,16 @@ class Critic:
         """Standard errors of β̂ [K] (the ridge estimate's sampling spread under the residual noise)."""
         inverse = self._inverse()
         covariance = inverse @ self.gram @ inverse
-        return self.noise() * covariance.diagonal().clamp_min(0.0).sqrt()
+        return self.members @ (self.noise() * covariance.diagonal().clamp_min(0.0).sqrt())
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         return ({"critic.gram": self.gram.clone(), "critic.moment": self.moment.clone()},
                 {"critic_square": self.square, "critic_observations": self.observations})
 
     def load_state(self, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+        if tensors["critic.moment"].shape != self.moment.shape:
+            raise UserError(f"the saved search state fits {len(tensors['critic.moment'])} columns, this one "
+                             f"{len(self.moment)}: the ops that act alike on the data differ")
         self.gram = tensors["critic.gram"].clone()
         self.moment = tensors["critic.moment"].clone()
         self.square = float(scalars["critic_square"])

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from awsaug_cli.atomic import atomic_write_bytes, picture_format
 from awsaug_cli.contrast import shrink
+from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
 from awsaug_cli.quality import Verdict, judge
 from awsaug_cli.runs import RunError, read_jsonl
@@ -65,7 +66,8 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
     grid = axes[2, 0].get_gridspec()
     for axis in axes[2]:
         axis.remove()
-    multiples_panel(figure.add_subplot(grid[2, :]), judge(answer, records, unit), settings.get("agent", {}))
+    multiples_panel(figure.add_subplot(grid[2, :]), judge(answer, records, unit, settings.get("equivalent_ops", ())),
+                    settings.get("agent", {}))
 
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -166,23 +168,28 @@ def preview_grid(images: torch.Tensor, augmented: list[torch.Tensor], captions: 
     atomic_write_bytes(out, buffer.getvalue())
 
 
-def preview(policy: Policy, data: str, out: Path, *, images: int = 6, columns: int = 5, image_size: int = 32,
+def preview(policy_name: str, data: str, out: Path, *, images: int = 6, columns: int = 5, image_size: int = 32,
             seed: int = 0, device: torch.device | str = "cpu") -> None:
     """A grid of real test images of `data`: each clean, then under `columns` pairs sampled
-    from `policy` (with their signs), labelled with the ops' names."""
+    from the policy `policy_name` names (policy_names.py; with their signs), labelled with the
+    ops' names."""
     from awsaug_cli.augment import apply_pairs, draw_signs
     from awsaug_cli.data import load_dataset
+    from awsaug_cli.policy_names import resolve_policy
 
     picture_format(out)  # before the work: a name that cannot be written fails now
+    if resolve_policy(policy_name) is None:
+        raise OptionError("preview needs a policy ('none' has no pairs to show)")
     dataset = load_dataset(data, image_size=image_size)
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(dataset.test_images), generator=generator)[:images]
     batch = dataset.test_images[chosen].to(device)
+    policy = resolve_policy(policy_name, tuple(batch.shape[-2:]))
     augmented, captions = [], []
     for _ in range(columns):
         pairs = policy.sample(len(batch), generator)
         signs = draw_signs(len(batch), generator, torch.device("cpu"))
-        augmented.append(apply_pairs(batch, pairs.to(device), signs.to(device)).cpu())
+        augmented.append(apply_pairs(batch, pairs.to(device), signs.to(device), space=policy.space).cpu())
         captions.append([
             "\n".join(_label(policy, int(op), int(sign)) for op, sign in zip(pair, sign_pair))
             for pair, sign_pair in zip(pairs, signs)

@@ -124,6 +124,22 @@ class Policy:
         op2 = torch.searchsorted(rows, uniforms[1].unsqueeze(1), right=True).squeeze(1).clamp_(max=last)
         return torch.stack([op1, op2], dim=1).to(device or draw_device)
 
+    def sample_distinct(self, n: int, copies: int, generator: torch.Generator | None = None,
+                        device: torch.device | str | None = None) -> torch.Tensor:
+        """LongTensor [n · copies, 2]: for each of n images, `copies` different pairs drawn without
+        replacement from p(i, j) (Enlarge Batch), an image's copies adjacent. Gumbel top-k: the
+        pairs with the largest log p + Gumbel noise are a draw without replacement."""
+        k = len(self.space)
+        possible = int((self.joint() > 0).sum())
+        if not 1 <= copies <= possible:
+            raise ValueError(f"copies must be between 1 and the {possible} pairs the policy can draw, got {copies}")
+        draw_device = generator.device if generator is not None else torch.device(device or "cpu")
+        log_p = self.joint().flatten().log().to(draw_device)
+        uniforms = torch.rand(n, k * k, generator=generator, device=draw_device, dtype=torch.float64)
+        keys = log_p - (-uniforms.clamp_min(1e-300).log()).log()  # log p + Gumbel(0, 1)
+        chosen = keys.topk(copies, dim=1).indices.flatten()
+        return torch.stack([chosen // k, chosen % k], dim=1).to(device or draw_device)
+
     def top_pairs(self, k: int = 25) -> list[dict[str, Any]]:
         """The k most probable pairs as {op1, op2, prob}, most probable first."""
         joint = self.joint().flatten()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from awsaug_cli.critic import FALSE_ALARM, Critic
+from awsaug_cli.equivalent_ops import membership
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import Space
 
@@ -56,16 +58,17 @@ def kl_from_uniform(policy: Policy) -> float:
     return float(math.log(joint.numel()) - entropy)
 
 
-def critic_from_history(records: list[dict[str, Any]], size: int, ridge: float = VERDICT_RIDGE) -> Critic | None:
-    """The critic refitted from the trajectory records of finished loops; None when the history
-    does not hold op use (made before awsaug recorded it)."""
+def critic_from_history(records: list[dict[str, Any]], space: Space, ridge: float = VERDICT_RIDGE,
+                        equivalent: Sequence[Sequence[str]] = ()) -> Critic | None:
+    """The critic refitted from the trajectory records of finished loops, with the `equivalent`
+    ops judged as one; None when the history does not hold op use (made before awsaug recorded it)."""
     loops: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         if record.get("kind") == "trajectory":
             if "op_rates" not in record:
                 return None
             loops[record["loop"]].append(record)
-    critic = Critic.empty(size, ridge)
+    critic = Critic.empty(len(space), ridge, membership(space, equivalent))
     for trajectories in loops.values():
         if len(trajectories) > 1:
             critic.add(torch.tensor([t["op_rates"] for t in trajectories]), torch.tensor([t["reward"] for t in trajectories]))
@@ -84,6 +87,7 @@ class Verdict:
     threshold: float = math.inf  # |effect| / error that counts as evidence (critic.evidence_threshold)
     unit: str = "points"  # of the reward, the effects and the noise (finetune.REWARDS)
     evident: dict[str, float] = field(default_factory=dict)  # ops distinguishable from noise (Critic.evident) → z
+    equivalent: list[list[str]] = field(default_factory=list)  # groups of ops identical on the data, judged as one
 
     @property
     def found(self) -> bool:
@@ -96,6 +100,11 @@ class Verdict:
             return None
         low, high = sorted(self.twins)
         return high / low - 1 if low > 0 else math.inf
+
+    @property
+    def gauge_tied(self) -> bool:
+        """Whether the GAUGE ops were judged as one (then their gap shows no noise)."""
+        return any(set(GAUGE) <= set(names) for names in self.equivalent)
 
     def lines(self) -> list[str]:
         """The verdict as short sentences, most important first."""
@@ -120,9 +129,13 @@ class Verdict:
         lines.append("Lowest: " + ", ".join(f"{name} {m:.2f}×" for name, m in ordered[:SHOWN]) +
                      "; highest: " + ", ".join(f"{name} {m:.2f}×" for name, m in reversed(ordered[-SHOWN:])))
         lines.append(f"Distance from uniform: KL {self.kl:.3f} nats.")
+        if self.equivalent:
+            lines.append("Judged as one (identical on this data): " + "; ".join(" = ".join(names) for names in self.equivalent) + ".")
         if self.twins is not None:
+            tied = "; the search judged them as one, so this gap shows no noise" if (
+                self.gauge_tied and math.isclose(*self.twins)) else ""
             lines.append(f"Noise gauge (identical ops): {GAUGE[0]} {self.twins[0]:.2f}×, {GAUGE[1]} {self.twins[1]:.2f}× "
-                         f"({100 * self.twin_gap:.0f} % apart).")
+                         f"({100 * self.twin_gap:.0f} % apart{tied}).")
         if self.noise is not None and math.isfinite(self.noise):
             lines.append(f"Reward noise between trajectories: ±{self.noise:.2f} {self.unit}; effects: reward "
                          f"{self.unit} if an op had its uniform share.")
@@ -135,17 +148,21 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         return {"found": self.found, "evident": self.evident, "multiples": self.multiples, "kl": self.kl,
                 "twins": self.twins, "effects": self.effects, "errors": self.errors, "noise": self.noise,
-                "trajectories": self.trajectories, "threshold": self.threshold, "unit": self.unit}
+                "trajectories": self.trajectories, "threshold": self.threshold, "unit": self.unit,
+                "equivalent": self.equivalent}
 
 
-def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points") -> Verdict:
-    """The verdict on `answer` given the search history `records` (rewards in `unit`)."""
+def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points",
+          equivalent: Sequence[Sequence[str]] = ()) -> Verdict:
+    """The verdict on `answer` given the search history `records` (rewards in `unit`), with the
+    `equivalent` ops (identical on the data) judged as one."""
     space = answer.space
     multiples = op_multiples(answer)
     twins = (multiples[GAUGE[0]], multiples[GAUGE[1]]) if all(name in multiples for name in GAUGE) else None
-    critic = critic_from_history(records, len(space))
+    equivalent = [list(names) for names in equivalent]
+    critic = critic_from_history(records, space, equivalent=equivalent)
     if critic is None:
-        return Verdict(multiples, kl_from_uniform(answer), twins, None, None, None, 0, unit=unit)
+        return Verdict(multiples, kl_from_uniform(answer), twins, None, None, None, 0, unit=unit, equivalent=equivalent)
     share = 2 / len(space)  # applications per image of one op under the uniform policy
     effects = (critic.effects() * share).tolist()
     errors = (critic.errors() * share).tolist()
@@ -156,4 +173,4 @@ def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points") -
     return Verdict(multiples, kl_from_uniform(answer), twins, dict(zip(space.names, effects)),
                    dict(zip(space.names, errors)) if known else None, noise if known else None,
                    critic.observations + len({r["loop"] for r in records if r.get("kind") == "trajectory"}),
-                   critic.evidence_threshold(), unit, evident)
+                   critic.evidence_threshold(), unit, evident, equivalent)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -9,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from awsaug_cli.bench import Measurement, speedups
+from awsaug_cli.commands.compare import PolicyResult
 from awsaug_cli.quality import Verdict
 
 
@@ -84,3 +87,15 @@ def verdict_panel(verdict: Verdict, title: str) -> Panel:
     """What the search found, framed so it cannot be missed; yellow when it found nothing."""
     return Panel("\n".join(verdict.lines()), title=title, title_align="left",
                  border_style="green" if verdict.found else "yellow")
+
+
+def comparison_table(results: list[PolicyResult]) -> Table:
+    """--compare's table: the final-epoch accuracy is the headline; the best over epochs is labelled."""
+    table = Table(title="Policies at the same budget: test accuracy (%)")
+    table.add_column("policy", overflow="fold")
+    for column in ("final epoch, mean ± std", "per seed", "best over epochs (reference)"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for result in results:
+        table.add_row(result.policy, f"{result.mean:.2f} ± {result.std:.2f}", ", ".join(f"{a:.2f}" for a in result.finals),
+                      f"{statistics.mean(result.bests):.2f}")
+    return table

@@ -18,7 +18,7 @@ the ranks and their results summed, so every rank makes the same update.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple, Protocol
 
@@ -75,10 +75,12 @@ DEFAULT_ALGORITHM = "contrast"
 ALGORITHMS = (DEFAULT_ALGORITHM, *FAITHFUL_ALGORITHMS)
 
 
-def make_agent(trajectories: int, seed: int = 0, space: Space = AWS36, algorithm: str = DEFAULT_ALGORITHM,
-               **options: Any) -> SearchAgent:
+def make_agent(trajectories: int, seed: int = 0, space: Space = AWS36, algorithm: str = DEFAULT_ALGORITHM, *,
+               equivalent: Sequence[Sequence[str]] = (), **options: Any) -> SearchAgent:
     """The agent of `algorithm` with `options` (fields of ContrastSettings, or of AgentSettings
-    for the paper's algorithms); TypeError names an option the algorithm does not have."""
+    for the paper's algorithms); TypeError names an option the algorithm does not have.
+    `equivalent`: groups of ops that act identically on the data, which awsaug's default judges
+    as one (the paper's algorithm treats every op apart)."""
     if algorithm not in ALGORITHMS:
         raise OptionError(f"algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     settings_type = ContrastSettings if algorithm == DEFAULT_ALGORITHM else AgentSettings
@@ -86,7 +88,7 @@ def make_agent(trajectories: int, seed: int = 0, space: Space = AWS36, algorithm
     if unknown:
         raise TypeError(f"unknown options for the {algorithm} algorithm: {', '.join(sorted(unknown))}")
     if algorithm == DEFAULT_ALGORITHM:
-        return ContrastAgent(trajectories, ContrastSettings(**options), space, seed)
+        return ContrastAgent(trajectories, ContrastSettings(**options), space, seed, equivalent)
     return Agent(trajectories, AgentSettings(algorithm=algorithm, **options), space)
 
 

@@ -13,8 +13,9 @@ known-answer: one pretrain per task, then a search per seed and algorithm from t
 weights; for each harmful op its multiple of uniform in the answer, its rank among the 36 ops
 (1 = lowest), and the loop at which every harmful op first fell below 0.7× and 0.5× uniform.
 agreement: the same on data with no known answer: Spearman of the 36 multiples between seeds,
-and the twin gauge (Invert vs Solarize_mag0). ab: `awsaug train` with the default search's
-answer (seed 0 of agreement), uniform and none, on the same seeds.
+and the twin gauge (Invert vs Solarize_mag0). ab: `awsaug train --compare` of the default
+search's answer (seed 0 of agreement) with uniform, none, RandAugment and TrivialAugment, on the
+same seeds.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from known_answer import TASKS  # noqa: E402
+
+if TYPE_CHECKING:
+    from awsaug_cli.policy import Policy
 
 REPO = Path(__file__).resolve().parents[1]
 AWSAUG = [sys.executable, "-m", "awsaug_cli"]
@@ -72,16 +77,18 @@ def searched(task: str, work: Path, mode: str, seed: int) -> tuple[Path, float]:
     return run_dir, json.loads(timing.read_text())["seconds"]
 
 
-def answer_after(records: list[dict], loops: int, settings) -> "Policy":
+def answer_after(records: list[dict], loops: int, settings, equivalent=()) -> "Policy":
     """The default search's answer after `loops` loops of `records`, at `settings`
-    (ContrastSettings). At the settings the search ran with, exactly its policy; at others, the
-    answer from the same evidence (a search run at them would have explored proven ops around
-    a slightly different centre)."""
+    (ContrastSettings), with the `equivalent` ops judged as one. At the settings the search ran
+    with, exactly its policy; at others, the answer from the same evidence (a search run at them
+    would have explored proven ops around a slightly different centre)."""
     from awsaug_cli.contrast import critic_policy
     from awsaug_cli.quality import critic_from_history
+    from awsaug_cli.space import AWS36
 
-    critic = critic_from_history([r for r in records if r.get("loop", 0) < loops], 36, settings.ridge)
+    critic = critic_from_history([r for r in records if r.get("loop", 0) < loops], AWS36, settings.ridge, equivalent)
     return critic_policy(critic, settings)
+
 
 
 def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -> dict:
@@ -96,11 +103,12 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
     history = read_jsonl(run_dir / "search" / "history.jsonl")
     loops = [r for r in history if r["kind"] == "loop"]
     recorded = json.loads((run_dir / "run.json").read_text())["search"]
+    equivalent = recorded.get("equivalent_ops", [])
     if mode == "default":
         ran = ContrastSettings(**{k: v for k, v in recorded["agent"].items() if k != "algorithm"})
         settings = settings or ran
-        per_loop = [op_multiples(answer_after(history, n, settings)) for n in range(1, len(loops) + 1)]
-        answer = answer_after(history, len(loops), settings)
+        per_loop = [op_multiples(answer_after(history, n, settings, equivalent)) for n in range(1, len(loops) + 1)]
+        answer = answer_after(history, len(loops), settings, equivalent)
     else:
         answer = Policy.load(run_dir / "search" / "policy.json")
         names = answer.space.names
@@ -112,14 +120,20 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
     for threshold in THRESHOLDS:  # per_loop[L - 1]: the policy after L loops
         reached = [L for L, m in enumerate(per_loop, 1) if harmful and all(m[name] < threshold for name in harmful)]
         cost[str(threshold)] = reached[0] if reached else None
-    verdict = judge(answer, history)
-    return {
+    verdict = judge(answer, history, equivalent=equivalent)
+    return {"equivalent": equivalent,
         "multiples": multiples, "harmful": {name: multiples[name] for name in harmful},
         "ranks": {name: order.index(name) + 1 for name in harmful}, "loops": len(loops), "cost_loops": cost,
         "epochs_per_loop": recorded["trajectories"] * recorded["finetune_epochs"], "found": verdict.found,
         "twin_gap": verdict.twin_gap, "kl": verdict.kl, "evident": verdict.evident,
         "mean_reward_first_last": [loops[0]["mean_reward"], loops[-1]["mean_reward"]],
     }
+
+
+def seed_gap(a: dict[str, float], b: dict[str, float]) -> float:
+    """How far apart two seeds put an op, relative to the smaller (0.1 = 10 %), the median over
+    the ops: a noise gauge that needs no twin ops."""
+    return float(np.median([max(a[n], b[n]) / min(a[n], b[n]) - 1 for n in a]))
 
 
 def spearman(a: list[float], b: list[float]) -> float:
@@ -143,36 +157,47 @@ def agreement(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     for mode, runs in result["modes"].items():
         names = list(next(iter(runs.values()))["multiples"])
         pairs = itertools.combinations(runs, 2)
+        pairs = list(pairs)
         result.setdefault("spearman", {})[mode] = {
             f"{a}-{b}": spearman([runs[a]["multiples"][n] for n in names], [runs[b]["multiples"][n] for n in names])
             for a, b in pairs}
+        result.setdefault("seed_gap", {})[mode] = {f"{a}-{b}": seed_gap(runs[a]["multiples"], runs[b]["multiples"])
+                                                   for a, b in pairs}
     return result
 
 
+BASELINES = ("none", "uniform", "randaugment", "trivialaugment")  # what a searched policy is compared with
+
+
 def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
-    """`awsaug train` with the default search's answer (seed 0), uniform and none."""
+    """`awsaug train --compare` of the default search's answer (seed 0) with uniform, none and
+    torchvision's RandAugment and TrivialAugment: same data, model, epochs and seeds."""
     searched_run, _ = searched(task, work, "default", 0)
     data = TASKS[task].write(work / "data")
     policy = searched_run / "search" / "policy.json"
+    suffix = ""
     if settings is not None:  # the answer at other settings, from the same history
         from awsaug_cli.runs import read_jsonl
 
         history = read_jsonl(searched_run / "search" / "history.jsonl")
-        policy = work / task / f"answer-T{settings.temperature:g}-c{settings.shrinkage:g}.json"
-        answer_after(history, max(r["loop"] for r in history) + 1, settings).save(policy)
-    policies = {"searched": str(policy), "uniform": "uniform", "none": "none"}
+        suffix = f"-T{settings.temperature:g}-c{settings.shrinkage:g}"
+        policy = work / task / f"answer{suffix}.json"
+        equivalent = json.loads((searched_run / "run.json").read_text())["search"].get("equivalent_ops", [])
+        answer_after(history, max(r["loop"] for r in history) + 1, settings, equivalent).save(policy)
+    names = {str(policy): "searched", **{name: name for name in BASELINES}}
+    run_dir = work / task / f"compare{suffix}"
+    results = run_dir / "train" / "results.jsonl"
+    if not results.exists() or len(results.read_text().splitlines()) != len(seeds) * len(names):  # none, or cut short
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run("train", "--compare", ",".join(names), "--data", data, "--run-dir", str(run_dir), "--seed", str(seeds[0]),
+            "--seeds", str(len(seeds)))
     result = {"part": "ab", "task": task, "seeds": seeds, "policies": {}}
-    for name, policy in policies.items():
-        suffix = f"-T{settings.temperature:g}-c{settings.shrinkage:g}" if settings is not None and name == "searched" else ""
-        run_dir = work / task / f"train-{name}{suffix}"
-        results = run_dir / "train" / "results.jsonl"
-        if not results.exists() or len(results.read_text().splitlines()) != len(seeds):  # none, or cut short
-            shutil.rmtree(run_dir, ignore_errors=True)
-            run("train", "--policy", policy, "--data", data, "--run-dir", str(run_dir), "--seed", str(seeds[0]),
-                "--seeds", str(len(seeds)))
-        finals = [json.loads(line)["final_test_acc"] for line in results.read_text().splitlines()]
-        result["policies"][name] = {"final_test_acc": finals, "mean": statistics.mean(finals),
-                                    "std": statistics.stdev(finals) if len(finals) > 1 else 0.0}
+    for record in map(json.loads, results.read_text().splitlines()):
+        entry = result["policies"].setdefault(names[record["policy"]], {"final_test_acc": []})
+        entry["final_test_acc"].append(record["final_test_acc"])
+    for entry in result["policies"].values():
+        finals = entry["final_test_acc"]
+        entry.update(mean=statistics.mean(finals), std=statistics.stdev(finals) if len(finals) > 1 else 0.0)
     return result
 
 
@@ -194,6 +219,9 @@ def table(results: list[dict]) -> str:
             for mode, values in r.get("spearman", {}).items():
                 lines.append(f"\nSpearman of the 36 op multiples between seeds, {mode}: " +
                              ", ".join(f"{pair} {value:.3f}" for pair, value in values.items()))
+            for mode, values in r.get("seed_gap", {}).items():
+                lines.append(f"\nMedian gap between the seeds' op multiples, {mode}: " +
+                             ", ".join(f"{pair} {100 * value:.0f} %" for pair, value in values.items()))
         elif r["part"] == "ab":
             lines += [f"\n**A/B: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n", "| policy | final-epoch test acc (mean ± std) | per seed |",
                       "|---|---|---|"]

@@ -209,7 +209,8 @@ def _matrix(params: DataNode, shift: np.ndarray | None = None) -> DataNode:
 
 
 def _nearest(fill: int) -> Callable[[Space, int, int], KindOp]:
-    """Rotate (fill 0) and translate (fill 128): one nearest warp through the row's matrix."""
+    """Rotate (fill 0), translate (fill 128), torchvision's shears and translates (fill 0): one
+    nearest warp through the row's matrix."""
 
     def build(space: Space, height: int, width: int) -> KindOp:
         return lambda image, params: fn.warp_affine(image, matrix=_matrix(params), fill_value=fill,
@@ -266,6 +267,10 @@ KIND_OPS: dict[str, Callable[[Space, int, int], KindOp]] = {
     "solarize": _lookup("solarize"),
     "translate_x": _nearest(fill=128),
     "translate_y": _nearest(fill=128),
+    "tv_shear_x": _nearest(fill=0),  # torchvision's: nearest, black fill
+    "tv_shear_y": _nearest(fill=0),
+    "tv_translate_x": _nearest(fill=0),
+    "tv_translate_y": _nearest(fill=0),
 }
 
 assert tuple(KIND_OPS) == KINDS  # the kind code is the position in KINDS

@@ -168,6 +168,7 @@ KIND_OPS: dict[str, KindOp] = {
     "solarize": solarize,
     "translate_x": _geometric("nearest", "zeros"),
     "translate_y": _geometric("nearest", "zeros"),
+    **dict.fromkeys(("tv_shear_x", "tv_shear_y", "tv_translate_x", "tv_translate_y"), _geometric("nearest", "zeros")),
 }
 assert sorted(KIND_OPS) == sorted(KINDS)
 

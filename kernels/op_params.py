@@ -48,20 +48,51 @@ def _solarize(op: Op, sign: int, height: int, width: int) -> Row:
     return {"iparam": float(math.ceil(op.magnitude))}
 
 
+def _fixed_affine(a: float, b: float, c: float, d: float, e: float, f: float) -> Row:
+    """Pillow's nearest affine in 16.16 fixed point, the output pixel centre (+0.5) folded into
+    the offsets as its affine_fixed does; black fill."""
+    return {
+        "fill": 0.0,
+        "a0": _fix(a), "a1": _fix(b), "a2": _fix(c + a * 0.5 + b * 0.5),
+        "a3": _fix(d), "a4": _fix(e), "a5": _fix(f + d * 0.5 + e * 0.5),
+    }
+
+
 def _rotate(op: Op, sign: int, height: int, width: int) -> Row:
-    # Image.rotate's inverse matrix (same rounding), then its fixed-point conversion, which
-    # folds the output pixel centre (+0.5) into the offsets.
+    # Image.rotate's inverse matrix (same rounding), then its fixed-point conversion.
     angle = -math.radians((sign * op.magnitude) % 360.0)
     cx, cy = width / 2, height / 2
     a, b = round(math.cos(angle), 15), round(math.sin(angle), 15)
     d, e = round(-math.sin(angle), 15), round(math.cos(angle), 15)
     c = a * -cx + b * -cy + 0.0 + cx
     f = d * -cx + e * -cy + 0.0 + cy
-    return {
-        "fill": 0.0,
-        "a0": _fix(a), "a1": _fix(b), "a2": _fix(c + a * 0.5 + b * 0.5),
-        "a3": _fix(d), "a4": _fix(e), "a5": _fix(f + d * 0.5 + e * 0.5),
-    }
+    return _fixed_affine(a, b, c, d, e, f)
+
+
+def _torchvision_shear(axis: int) -> Callable[[Op, int, int, int], Row]:
+    def build(op: Op, sign: int, height: int, width: int) -> Row:
+        # torchvision turns the factor into an angle (degrees of atan) and its inverse affine
+        # matrix back into tan (x) or sin/cos (y), about the origin
+        angle = math.radians(math.degrees(math.atan(sign * op.magnitude)))
+        if axis == 0:
+            return _fixed_affine(1.0, math.tan(angle), 0.0, 0.0, 1.0, 0.0)
+        return _fixed_affine(1.0, 0.0, 0.0, -(math.sin(-angle) / math.cos(angle)), 1.0, 0.0)
+
+    return build
+
+
+def _torchvision_translate(axis: int) -> Callable[[Op, int, int, int], Row]:
+    def build(op: Op, sign: int, height: int, width: int) -> Row:
+        # torchvision shifts by int(magnitude) pixels (towards zero) the other way from Pillow's
+        # AutoAugment translate: output(x) = input(x − shift)
+        shift = -int(sign * op.magnitude) * FIXED_ONE
+        return {
+            "fill": 0.0,
+            "a0": FIXED_ONE, "a1": 0, "a2": shift if axis == 0 else 0,
+            "a3": 0, "a4": FIXED_ONE, "a5": shift if axis == 1 else 0,
+        }
+
+    return build
 
 
 def _translate(axis: int) -> Callable[[Op, int, int, int], Row]:
@@ -109,6 +140,10 @@ PARAM_BUILDERS: dict[str, Callable[[Op, int, int, int], Row]] = {
     "solarize": _solarize,
     "translate_x": _translate(0),
     "translate_y": _translate(1),
+    "tv_shear_x": _torchvision_shear(0),
+    "tv_shear_y": _torchvision_shear(1),
+    "tv_translate_x": _torchvision_translate(0),
+    "tv_translate_y": _torchvision_translate(1),
 }
 
 

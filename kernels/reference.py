@@ -12,7 +12,7 @@ Kinds that share their last step form a family and run that step once for all th
   [3, 256] table per image from its statistics, then one gather; invert and posterize, one
   uint8 operation each, skip the table;
 * blends (color, sharpness): a degenerate image per image (luma, 3×3 smoothing), then one blend;
-* nearest resampling (rotate, translate_x, translate_y): one gather through fixed-point maps;
+* nearest resampling (rotate, translate, torchvision's shears and translates): one gather through fixed-point maps;
 * bicubic resampling (shear_x, shear_y): Pillow's cubic along each line, its four taps copied
   as runs of the edge-padded line (row_windows).
 """
@@ -29,7 +29,8 @@ from awsaug_cli.space import KINDS, Space
 
 from .op_params import COL, op_table
 
-NEAREST_KINDS = ("rotate", "translate_x", "translate_y")  # Pillow's nearest affine
+# Pillow's nearest affine (torchvision's shears and translates are nearest too)
+NEAREST_KINDS = ("rotate", "translate_x", "translate_y", "tv_shear_x", "tv_shear_y", "tv_translate_x", "tv_translate_y")
 CUBIC_KINDS = ("shear_x", "shear_y")  # Pillow's bicubic affine
 
 

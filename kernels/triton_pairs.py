@@ -40,6 +40,10 @@ SHEAR_Y = tl.constexpr(KINDS.index("shear_y"))
 SOLARIZE = tl.constexpr(KINDS.index("solarize"))
 TRANSLATE_X = tl.constexpr(KINDS.index("translate_x"))
 TRANSLATE_Y = tl.constexpr(KINDS.index("translate_y"))
+TV_SHEAR_X = tl.constexpr(KINDS.index("tv_shear_x"))
+TV_SHEAR_Y = tl.constexpr(KINDS.index("tv_shear_y"))
+TV_TRANSLATE_X = tl.constexpr(KINDS.index("tv_translate_x"))
+TV_TRANSLATE_Y = tl.constexpr(KINDS.index("tv_translate_y"))
 
 NCOL = tl.constexpr(len(COLUMNS))
 C_KIND = tl.constexpr(COL["kind"])
@@ -225,7 +229,8 @@ def _equalize_tables(src_ptr, buf_ptr, lut_ptr, n, dy, dx, flip, lane, H: tl.con
 @triton.jit
 def _nearest_rgb(src_ptr, buf_ptr, n, ys, xs, ok, a0, a1, a2, a3, a4, a5, fill, dy, dx, flip, H: tl.constexpr,
                  W: tl.constexpr, PADDING: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
-    """Rotate and translate: Pillow's 16.16 fixed-point nearest affine, `fill` outside."""
+    """Rotate, translate and torchvision's shears and translates: Pillow's 16.16 fixed-point
+    nearest affine, `fill` outside."""
     sx = (a0.to(tl.int64) * xs + a1.to(tl.int64) * ys + a2.to(tl.int64)) >> 16
     sy = (a3.to(tl.int64) * xs + a4.to(tl.int64) * ys + a5.to(tl.int64)) >> 16
     inside = (sx >= 0) & (sx < W) & (sy >= 0) & (sy < H)
@@ -339,7 +344,8 @@ def _stage(src_ptr, buf_ptr, out_ptr, lut_ptr, table_ptr, scale_ptr, shift_ptr, 
         r = tl.zeros([BLOCK], tl.int32)
         g = tl.zeros([BLOCK], tl.int32)
         b = tl.zeros([BLOCK], tl.int32)
-        if (kind == ROTATE) | (kind == TRANSLATE_X) | (kind == TRANSLATE_Y):
+        if ((kind == ROTATE) | (kind == TRANSLATE_X) | (kind == TRANSLATE_Y) | (kind == TV_SHEAR_X) | (kind == TV_SHEAR_Y)
+                | (kind == TV_TRANSLATE_X) | (kind == TV_TRANSLATE_Y)):
             r, g, b = _nearest_rgb(src_ptr, buf_ptr, n, ys, xs, ok, a0, a1, a2, a3, a4, a5, fill, dy, dx, flip, H, W,
                                    PADDING, FROM_SOURCE, CROP)
         elif (kind == SHEAR_X) | (kind == SHEAR_Y):

@@ -21,11 +21,13 @@ def test_every_available_method_transforms_a_batch():
         assert array.dtype == torch.float32, method.name
         names.append(method.name)
     assert names[0] == bench.BASELINE and "awsaug torch (cpu)" in names
+    assert "awsaug torch trivialaugment (cpu)" in names  # a magnitude per image
 
 
 def test_run_interleaves_rounds_and_reports_speedups():
     results = bench.run(cases=(bench.Case(8, 8, 2),), rounds=2, only=("torch",))
-    assert [m.method for m in results] == ["pillow", "awsaug torch (cpu)"]
+    assert [m.method for m in results] == ["pillow", "awsaug torch (cpu)", "awsaug torch randaugment (cpu)",
+                                           "awsaug torch trivialaugment (cpu)"]
     assert all(len(m.seconds) == 2 for m in results)
     ratios = bench.speedups(results)
     assert ratios[("pillow", results[0].case)] == 1.0

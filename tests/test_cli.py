@@ -41,7 +41,7 @@ def test_bench_closes_its_live_view(monkeypatch):
 
 def test_bench_measures_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(app, ["bench", "--case", "16x20:4", "--rounds", "1", "--only", "torch", "--json", str(out)])
+    result = CliRunner().invoke(app, ["bench", "--case", "16x20:4", "--rounds", "1", "--only", "torch (cpu)", "--json", str(out)])
     assert result.exit_code == 0, result.output
     records = json.loads(out.read_text())
     methods = {record["method"] for record in records}

@@ -78,8 +78,12 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful
     recorded = json.loads((run_dir / "run.json").read_text())["search"]
     assert recorded["common_noise"] is True and recorded["agent"]["algorithm"] == algorithm
     assert recorded["reward"] == ("accuracy" if faithful else "loss")
+    # measured on the (grey) digits: the ops that act identically, judged as one by the default
+    assert recorded["equivalent_ops"] == [["Color_mag0.3", "Color_mag0.6", "Color_mag0.9"], ["Invert", "Solarize_mag0"]]
+    assert outcome.verdict.equivalent == recorded["equivalent_ops"]
     exported = CliRunner().invoke(app, ["export-policy", str(tmp_path / "out.json"), "--run-dir", str(run_dir)])
     assert exported.exit_code == 0 and "What the search" in exported.output and "nothing distinguishable" in exported.output
+    assert "Invert = Solarize_mag0" in " ".join(exported.output.split())
     assert Policy.load(tmp_path / "out.json").provenance == answer.provenance
     for finished in (True, False):  # mid-search, the report draws the state's policy
         if not finished:

@@ -184,3 +184,30 @@ def test_chunked_processing_equals_one_pass(photos, monkeypatch):
     chunked, _ = transform(images, torch.Generator().manual_seed(8))
     assert torch.equal(chunked, whole)
     assert torch.equal(apply_pairs(images, pairs, signs, backend="torch"), whole_pairs)
+
+
+def test_enlarge_batch_gives_each_images_copies_different_pairs_in_one_batch(photos):
+    photos = photo_batch(photos, 16, 16, per_photo=1)
+    transform = TrainTransform(skewed_policy(), MEAN, STD, backend="torch", copies=4)
+    generator = torch.Generator().manual_seed(0)
+    out, pairs = transform(photos, generator)
+    assert out.shape == (4 * len(photos), *photos.shape[1:]) and pairs.shape == (4 * len(photos), 2)
+    for copies in (pairs[:, 0] * 36 + pairs[:, 1]).view(len(photos), 4):
+        assert len(set(copies.tolist())) == 4  # drawn without replacement
+    same = TrainTransform(identity_policy(), MEAN, STD, backend="torch", copies=3)(photos, torch.Generator().manual_seed(1))[0]
+    copies = same.view(len(photos), 3, *photos.shape[1:])
+    assert not torch.equal(copies[:, 0], copies[:, 1])  # each copy its own crop, flip and hole
+
+
+def test_pairs_drawn_without_replacement_follow_the_policy_for_one_copy():
+    policy = skewed_policy(1)
+    pairs = policy.sample_distinct(100_000, 1, torch.Generator().manual_seed(0))
+    first, _ = policy.probs()
+    counts = torch.bincount(pairs[:, 0], minlength=36).numpy()
+    assert stats.chisquare(counts, first.numpy() * len(pairs)).pvalue > 1e-4
+    assert stats.chisquare(counts, np.full(36, len(pairs) / 36)).pvalue < 1e-6
+    first, second = torch.full((36,), -800.0), torch.full((36, 36), -800.0)
+    first[:2], second[:, :2] = 0.0, 0.0  # σ(−800) is 0: four pairs can be drawn
+    assert len(set(Policy(first, second).sample_distinct(1, 4).flatten().tolist())) == 2
+    with pytest.raises(ValueError, match="copies must be between 1 and the 4 pairs"):
+        Policy(first, second).sample_distinct(2, 5)

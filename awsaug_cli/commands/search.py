@@ -28,6 +28,7 @@ from awsaug_cli.commands.stage import resuming
 from awsaug_cli.contrast import ContrastSettings
 from awsaug_cli.data.sources import Augmentation, DataSource, check_loader, open_source
 from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
+from awsaug_cli.equivalent_ops import SAMPLE, equivalent_groups
 from awsaug_cli.errors import OptionError
 from awsaug_cli.finetune import REWARDS, FineTune
 from awsaug_cli.memory_need import check_training_fits
@@ -165,6 +166,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "common_noise": not options.independent_noise,
         "agent": agent_settings,
         "space": AWS36.key,  # the op vocabulary searched (the one there is)
+        "equivalent_ops": equivalent_groups(source.sample_images(SAMPLE), AWS36),  # measured on the data
         "reward": REWARD_OF[agent_settings["algorithm"]],
         "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
         "pairs_in_pipeline": pairs_in_pipeline,
@@ -172,7 +174,11 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "device": device.type,
     }
     check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
-    agent = make_agent(settings["trajectories"], settings["seed"], SPACES[settings["space"]], **agent_settings)
+    agent = make_agent(settings["trajectories"], settings["seed"], SPACES[settings["space"]],
+                       equivalent=settings["equivalent_ops"], **agent_settings)
+    if settings["equivalent_ops"]:
+        reporter.info("ops that act identically on this data, judged as one: " +
+                      "; ".join(" = ".join(names) for names in settings["equivalent_ops"]))
     _start(options, settings, agent, recorded, paths, rank, reporter)
 
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
@@ -184,7 +190,8 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     unit = REWARDS[settings["reward"]][1]
     result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
                     agent=agent, on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop))
-    verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history, unit)
+    verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history, unit,
+                    settings["equivalent_ops"])
     if rank == 0:
         _save_policies(result, pretrain, settings, agent.loop, verdict, paths)
     barrier()  # every rank returns once the policies are written
@@ -324,14 +331,16 @@ def answer_provenance(history: list[dict[str, Any]], verdict: Verdict) -> dict[s
 def run_verdict(run_dir: Path, answer: Policy) -> Verdict | None:
     """The verdict on `answer` from the run's search history; None when the run has none."""
     history = read_jsonl(search_paths(run_dir)["history"])
-    reward = read_run(run_dir).get("search", {}).get("reward", "accuracy")
-    return judge(answer, history, REWARDS[reward][1]) if history else None
+    recorded = read_run(run_dir).get("search", {})
+    reward = recorded.get("reward", "accuracy")
+    return judge(answer, history, REWARDS[reward][1], recorded.get("equivalent_ops", ())) if history else None
 
 
 def state_policy(path: Path) -> Policy:
     """The current policy of a search in progress, from its saved state."""
     tensors, metadata = read_tensors(path, STATE_FORMAT)
     settings = metadata["settings"]
-    agent = make_agent(settings["trajectories"], settings["seed"], SPACES[settings.get("space", AWS36.key)], **settings["agent"])
+    agent = make_agent(settings["trajectories"], settings["seed"], SPACES[settings.get("space", AWS36.key)],
+                       equivalent=settings.get("equivalent_ops", ()), **settings["agent"])
     agent.load_state(tensors, metadata["scalars"])
     return agent.policy()

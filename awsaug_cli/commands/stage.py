@@ -45,9 +45,10 @@ class Training:
 
 def open_training(options: TrainingOptions, device: torch.device, reporter: Reporter, *,
                   default_epochs: Callable[[Preset], int], val_size: int | None, merge_val: bool = False,
-                  processes: int = 1) -> Training:
+                  processes: int = 1, copies: int = 1) -> Training:
     """The preset, model and schedule the options ask for (the preset's where not given), then
-    the data — after checking that a step of `processes` sharing each batch fits the device."""
+    the data — after checking that a step of `processes` sharing each batch (each image
+    `copies` times: Enlarge Batch) fits the device."""
     preset = get_preset(options.preset, device)
     epochs = options.epochs if options.epochs is not None else default_epochs(preset)
     batch_size = options.batch_size if options.batch_size is not None else preset.batch_size
@@ -55,7 +56,7 @@ def open_training(options: TrainingOptions, device: torch.device, reporter: Repo
     if batch_size % processes:
         raise OptionError(f"batch size {batch_size} is not a multiple of the {processes} processes")
     model = options.model or preset.model
-    check_training_memory(options.data, options.image_size, model, batch_size // processes, device)
+    check_training_memory(options.data, options.image_size, model, batch_size // processes * copies, device)
     source = open_source(
         options.data, loader=resolve_loader(options.loader, options.data, device, options.image_size),
         image_size=options.image_size, val_size=val_size, val_fraction=preset.val_fraction, split_seed=options.seed,

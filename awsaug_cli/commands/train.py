@@ -10,7 +10,6 @@ is appended to <run-dir>/train/results.jsonl.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,16 @@ from awsaug_cli.engine import make_optimizer, run_epoch, score
 from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model, model_spec
 from awsaug_cli.policy import Policy
+from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked
 from awsaug_cli.runs import append_jsonl
 from awsaug_cli.seeds import stream
 
-# --policy names that are not files: what they train with (None: crop, flip and Cutout only)
-BUILT_IN_POLICIES: dict[str, Callable[[], Policy | None]] = {"none": lambda: None, "uniform": Policy.uniform}
-
 
 @dataclass(frozen=True)
 class TrainOptions:
-    policy: str  # a policy file, "uniform" or "none"
+    policy: str  # a policy file or a built-in name (policy_names.py)
     run_dir: Path = Path("runs/default")
     data: str = "digits"
     model: str | None = None
@@ -47,6 +44,7 @@ class TrainOptions:
     loader: str = "auto"  # memory, dali, or auto (dali for image folders on CUDA)
     skip_bad_files: bool = False
     pairs_in_pipeline: bool = False
+    enlarge_batch: int = 1  # Enlarge Batch: each image this many times per step, with different pairs
 
 
 @dataclass(frozen=True)
@@ -66,33 +64,42 @@ class TrainOutcome:
                 f"(best over epochs, for reference: {best:.2f} %)")
 
 
-def resolve_policy(spec: str) -> Policy | None:
-    """A built-in policy's name, or a policy file."""
-    return BUILT_IN_POLICIES[spec]() if spec in BUILT_IN_POLICIES else Policy.load(spec)
+def check_enlarge_batch(options: TrainOptions, policy: Policy | None) -> None:
+    copies = options.enlarge_batch
+    if copies < 1:
+        raise OptionError(f"--enlarge-batch must be at least 1, got {copies}")
+    if copies > 1 and options.pairs_in_pipeline:
+        raise OptionError("--enlarge-batch repeats images in the engine: it cannot be combined with --pairs-in-pipeline")
+    possible = int((policy.joint() > 0).sum()) if policy is not None else copies
+    if copies > possible:
+        raise OptionError(f"--enlarge-batch {copies}: the policy can draw only {possible} different pairs per image")
 
 
 def final_train(options: TrainOptions, reporter: Reporter | None = None) -> TrainOutcome:
     reporter = reporter or SilentReporter()
     if options.seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {options.seeds}")
-    policy = resolve_policy(options.policy)
+    check_enlarge_batch(options, resolve_policy(options.policy))  # a bad name or file fails before any work
     with locked(options.run_dir, reporter):
-        return _train(options, policy, reporter)
+        return _train(options, reporter)
 
 
-def _train(options: TrainOptions, policy: Policy | None, reporter: Reporter) -> TrainOutcome:
+def _train(options: TrainOptions, reporter: Reporter) -> TrainOutcome:
     """The final trainings, with the run directory locked."""
     device = resolve_device(options.device)
     training = open_training(options, device, reporter, default_epochs=lambda preset: preset.final_epochs, val_size=None,
-                             merge_val=True)
+                             merge_val=True, copies=options.enlarge_batch)
     preset, model_name, epochs, batch_size, source = (training.preset, training.model, training.epochs,
                                                       training.batch_size, training.source)
+    policy = resolve_policy(options.policy, source.image_size)
     steps = steps_per_epoch(source.sizes["train"], batch_size)
     results_file = options.run_dir / "train" / "results.jsonl"
     results_file.parent.mkdir(parents=True, exist_ok=True)
     reporter.info(f"{source.describe()}; training on {source.sizes['train']} (train + val); model {model_name} "
                   f"({model_spec(model_name).description}); "
-                  f"policy {options.policy}; {epochs} epochs × {options.seeds} seed(s); {device}")
+                  f"policy {options.policy}" + (f", each image × {options.enlarge_batch} per step (Enlarge Batch)"
+                                                if options.enlarge_batch > 1 else "") +
+                  f"; {epochs} epochs × {options.seeds} seed(s); {device}")
     results = []
     for seed in range(options.seed, options.seed + options.seeds):
         model = build_model(model_name, len(source.classes), bn_momentum=preset.bn_momentum,
@@ -101,14 +108,16 @@ def _train(options: TrainOptions, policy: Policy | None, reporter: Reporter) -> 
         curve = []
         for epoch in range(epochs):
             batches = source.train_batches(policy, batch_size=batch_size, order_generator=stream(seed, "final_order", epoch),
-                                           augment_generator=stream(seed, "final_augment", epoch, device=device))
+                                           augment_generator=stream(seed, "final_augment", epoch, device=device),
+                                           copies=options.enlarge_batch)
             stats = run_epoch(model, optimizer, batches, steps, preset.final_optim, first_step=epoch * steps,
                               total_steps=epochs * steps, reporter=reporter, label=f"seed {seed} epoch {epoch + 1}/{epochs}")
             curve.append(score(model, source.eval_batches("test")))
             reporter.progress(f"seed {seed}", epoch + 1, epochs)
         result = {
             "policy": options.policy, "data": options.data, "loader": source.kind, "data_fingerprint": source.fingerprint(), "model": model_name,
-            "preset": preset.name, "epochs": epochs, "seed": seed, "final_test_acc": curve[-1],
+            "preset": preset.name, "epochs": epochs, "enlarge_batch": options.enlarge_batch, "seed": seed,
+            "final_test_acc": curve[-1],
             "best_test_acc": max(curve), "best_epoch": curve.index(max(curve)) + 1, "test_acc_per_epoch": curve,
             "final_train_loss": stats.train_loss,
         }

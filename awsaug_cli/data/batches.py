@@ -33,15 +33,16 @@ def memory_batches(
     sharded: bool = True,
 ) -> Iterator[Batch]:
     """One epoch of device-resident uint8 data in the order drawn from `order_generator`, each
-    batch transformed on the device. When `sharded`, every rank of a distributed run draws the
-    same order and takes its slice of each batch (DDP)."""
+    batch transformed on the device (each image `transform.copies` times, labels alike). When
+    `sharded`, every rank of a distributed run draws the same order and takes its slice of each
+    batch (DDP)."""
     rank, world = distributed() if sharded else (0, 1)
     order = torch.randperm(len(images), generator=order_generator).to(images.device)
     share = max(1, min(batch_size, len(images)) // world)
     for step in range(steps_per_epoch(len(images), batch_size)):
         batch = order[step * batch_size : (step + 1) * batch_size][rank * share : (rank + 1) * share]
         inputs, pairs = transform(images.index_select(0, batch), augment_generator, pair_generator=pair_generator)
-        yield inputs, labels.index_select(0, batch), pairs
+        yield inputs, labels.index_select(0, batch).repeat_interleave(transform.copies), pairs
 
 
 def memory_eval_batches(images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,

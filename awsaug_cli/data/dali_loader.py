@@ -168,10 +168,14 @@ def train_batches(
     augment_generator: torch.Generator,
     pair_generator: torch.Generator | None = None,
     sharded: bool = True,
+    copies: int = 1,
 ) -> Iterator[Batch]:
     """`steps` batches of one training epoch (each rank's share of `batch_size` when `sharded`).
     Seeds come from the generators: the file order from `order_generator`, crop/flip/sign/Cutout
-    noise from `augment_generator`, the pair draws from `pair_generator` (else the noise's)."""
+    noise from `augment_generator`, the pair draws from `pair_generator` (else the noise's).
+    With `copies` (Enlarge Batch) the engine repeats each decoded image with different pairs."""
+    if copies > 1 and settings.pairs_in_pipeline:
+        raise ValueError("copies are made by the engine: pairs drawn inside the pipeline cannot be repeated")
     rank, world = distributed() if sharded else (0, 1)
     order = torch.randperm(len(files), generator=order_generator)
     noise_seed = int(torch.randint(SEED_MODULUS, (1,), generator=augment_generator, device=augment_generator.device))
@@ -187,13 +191,14 @@ def train_batches(
     pipe = _train_graph(files.take(order), rank, world, settings, policy, joint, noise_seed, pair_seed,
                         **settings.pipeline_kwargs(share, noise_seed))
     iterator = _iterate(pipe, ["images", "labels", "pairs"][: 3 if in_pipeline else 2], LastBatchPolicy.DROP)
-    transform = TrainTransform(policy, settings.mean, settings.std, crop_padding=0, flip=False, cutout=settings.cutout)
+    transform = TrainTransform(policy, settings.mean, settings.std, crop_padding=0, flip=False, cutout=settings.cutout,
+                               copies=copies)
     for _, outputs in zip(range(steps), iterator):
         labels = outputs["labels"].view(-1).to(settings.device, torch.int64)
         if not settings.pairs_in_pipeline:
             images = outputs["images"].permute(0, 3, 1, 2).contiguous()
             inputs, pairs = transform(images, augment_generator, pair_generator=pair_generator)
-            yield inputs, labels, pairs
+            yield inputs, labels.repeat_interleave(copies), pairs
         else:
             pairs = outputs["pairs"].to(torch.int64) if in_pipeline else torch.zeros(len(labels), 0, dtype=torch.int64)
             yield outputs["images"], labels, pairs

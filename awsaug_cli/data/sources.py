@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -49,9 +50,16 @@ class DataSource(Protocol):
 
     def describe(self) -> str: ...
 
+    def sample_images(self, count: int) -> torch.Tensor:
+        """The first `count` training images, uint8 [N, 3, H, W] at the training size, unaugmented."""
+        ...
+
     def train_batches(self, policy: Policy | None, *, batch_size: int, order_generator: torch.Generator,
                       augment_generator: torch.Generator, pair_generator: torch.Generator | None = None,
-                      sharded: bool = True) -> Iterator[Batch]: ...
+                      sharded: bool = True, copies: int = 1) -> Iterator[Batch]:
+        """An epoch of augmented batches; with `copies` (Enlarge Batch) every image of a batch
+        appears that many times, with different pairs."""
+        ...
 
     def eval_batches(self, part: str, *, sharded: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
@@ -93,9 +101,13 @@ class MemorySource:
     def describe(self) -> str:
         return _describe(self, f"pad-{self.augmentation.crop_padding} crop")
 
-    def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True):
+    def sample_images(self, count: int) -> torch.Tensor:
+        return self.data.train_images[:count]
+
+    def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True,
+                      copies=1):
         transform = TrainTransform(policy, self.mean, self.std, crop_padding=self.augmentation.crop_padding,
-                                   cutout=self.augmentation.cutout)
+                                   cutout=self.augmentation.cutout, copies=copies)
         return memory_batches(self.data.train_images, self.data.train_labels, transform, batch_size=batch_size,
                               order_generator=order_generator, augment_generator=augment_generator,
                               pair_generator=pair_generator, sharded=sharded)
@@ -125,13 +137,24 @@ class DaliSource:
     def describe(self) -> str:
         return _describe(self, "random-resized crop")
 
-    def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True):
+    def sample_images(self, count: int) -> torch.Tensor:
+        from PIL import Image
+
+        side = self.settings.image_size
+        pictures = []
+        for file in self.parts["train"].files[:count]:
+            with Image.open(file) as picture:
+                pictures.append(np.asarray(picture.convert("RGB").resize((side, side), Image.BILINEAR)))
+        return torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
+
+    def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True,
+                      copies=1):
         from awsaug_cli.data import dali_loader
 
         return dali_loader.train_batches(
             self.parts["train"], self.settings, policy, batch_size=batch_size,
             steps=steps_per_epoch(self.sizes["train"], batch_size), order_generator=order_generator,
-            augment_generator=augment_generator, pair_generator=pair_generator, sharded=sharded,
+            augment_generator=augment_generator, pair_generator=pair_generator, sharded=sharded, copies=copies,
         )
 
     def eval_batches(self, part, *, sharded=True):
