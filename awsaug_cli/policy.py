@@ -124,13 +124,17 @@ class Policy:
         op2 = torch.searchsorted(rows, uniforms[1].unsqueeze(1), right=True).squeeze(1).clamp_(max=last)
         return torch.stack([op1, op2], dim=1).to(device or draw_device)
 
+    def drawable_pairs(self) -> int:
+        """How many ordered pairs have a positive probability."""
+        return int((self.joint() > 0).sum())
+
     def sample_distinct(self, n: int, copies: int, generator: torch.Generator | None = None,
                         device: torch.device | str | None = None) -> torch.Tensor:
         """LongTensor [n · copies, 2]: for each of n images, `copies` different pairs drawn without
         replacement from p(i, j) (Enlarge Batch), an image's copies adjacent. Gumbel top-k: the
         pairs with the largest log p + Gumbel noise are a draw without replacement."""
         k = len(self.space)
-        possible = int((self.joint() > 0).sum())
+        possible = self.drawable_pairs()
         if not 1 <= copies <= possible:
             raise ValueError(f"copies must be between 1 and the {possible} pairs the policy can draw, got {copies}")
         draw_device = generator.device if generator is not None else torch.device(device or "cpu")

@@ -25,7 +25,7 @@ KINDS: tuple[str, ...] = (
     "translate_x",
     "translate_y",
     # torchvision's geometric ops (RandAugment, TrivialAugment): nearest, black fill, its own
-    # matrices (policies/torchvision.py); appended so that the kinds above keep their codes
+    # matrices (torchvision_policies.py); appended so that the kinds above keep their codes
     "tv_shear_x",
     "tv_shear_y",
     "tv_translate_x",

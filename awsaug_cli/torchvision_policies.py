@@ -16,8 +16,8 @@ black fill (torchvision's defaults: `interpolation=NEAREST`, `fill=None`); Brigh
 Contrast, Sharpness, Posterize, Solarize, AutoContrast and Equalize are the PIL operations
 torchvision calls. Identity is Posterize to 8 bits (v & 0xFF = v: exactly nothing, and every
 backend already runs it). What differs: N is 1 or 2 (the engine applies pairs; torchvision
-allows any N), and the magnitude is fixed per policy for RandAugment (as in torchvision) —
-tests/test_torchvision_policies.py checks every op against the Pillow calls torchvision makes.
+allows any N). tests/test_torchvision_policies.py checks every op against the Pillow calls
+torchvision makes.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from awsaug_cli.space import Op, Space
 BINS = 31  # torchvision's num_magnitude_bins
 IMPOSSIBLE = -800.0  # a softmax logit whose probability is exactly 0 in float64
 
-Magnitudes = Callable[[int, tuple[int, int]], tuple[list[float], bool]]  # (bins, (H, W)) → (values, signed)
+Magnitudes = Callable[[int, tuple[int, int]], list[float]]  # (bins, (H, W)) → the magnitude of each bin
 
 # torchvision op → (awsaug kind, magnitudes, signed); None: the op has no magnitude
 _linspace = lambda end, start=0.0: (lambda bins, size: torch.linspace(start, end, bins).tolist())
 _posterize = lambda levels: (lambda bins, size: (8 - (torch.arange(bins) / ((bins - 1) / levels)).round().int()).tolist())
 
-RANDAUGMENT_OPS: dict[str, tuple[str, Callable | None, bool]] = {
+RANDAUGMENT_OPS: dict[str, tuple[str, Magnitudes | None, bool]] = {
     "Identity": ("posterize", None, False),
     "ShearX": ("tv_shear_x", _linspace(0.3), True),
     "ShearY": ("tv_shear_y", _linspace(0.3), True),
@@ -56,7 +56,7 @@ RANDAUGMENT_OPS: dict[str, tuple[str, Callable | None, bool]] = {
     "Equalize": ("equalize", None, False),
 }
 
-TRIVIALAUGMENT_OPS: dict[str, tuple[str, Callable | None, bool]] = {
+TRIVIALAUGMENT_OPS: dict[str, tuple[str, Magnitudes | None, bool]] = {
     **RANDAUGMENT_OPS,
     "ShearX": ("tv_shear_x", _linspace(0.99), True),
     "ShearY": ("tv_shear_y", _linspace(0.99), True),

@@ -85,26 +85,26 @@ def _torchvision_translate(axis: int) -> Callable[[Op, int, int, int], Row]:
     def build(op: Op, sign: int, height: int, width: int) -> Row:
         # torchvision shifts by int(magnitude) pixels (towards zero) the other way from Pillow's
         # AutoAugment translate: output(x) = input(x − shift)
-        shift = -int(sign * op.magnitude) * FIXED_ONE
-        return {
-            "fill": 0.0,
-            "a0": FIXED_ONE, "a1": 0, "a2": shift if axis == 0 else 0,
-            "a3": 0, "a4": FIXED_ONE, "a5": shift if axis == 1 else 0,
-        }
+        return _shift_row(axis, -int(sign * op.magnitude), 0.0)
 
     return build
+
+
+def _shift_row(axis: int, pixels: int, fill: float) -> Row:
+    """A whole-pixel shift along `axis` (source = output + `pixels`) in 16.16 fixed point."""
+    shift = pixels * FIXED_ONE
+    return {
+        "fill": fill,
+        "a0": FIXED_ONE, "a1": 0, "a2": shift if axis == 0 else 0,
+        "a3": 0, "a4": FIXED_ONE, "a5": shift if axis == 1 else 0,
+    }
 
 
 def _translate(axis: int) -> Callable[[Op, int, int, int], Row]:
     def build(op: Op, sign: int, height: int, width: int) -> Row:
         # Pillow samples floor(x + 0.5 + t): an integer shift of floor(t + 0.5) pixels.
         size = width if axis == 0 else height
-        shift = math.floor(sign * op.magnitude * size + 0.5) * FIXED_ONE
-        return {
-            "fill": 128.0,
-            "a0": FIXED_ONE, "a1": 0, "a2": shift if axis == 0 else 0,
-            "a3": 0, "a4": FIXED_ONE, "a5": shift if axis == 1 else 0,
-        }
+        return _shift_row(axis, math.floor(sign * op.magnitude * size + 0.5), 128.0)
 
     return build
 

@@ -70,7 +70,7 @@ def check_enlarge_batch(options: TrainOptions, policy: Policy | None) -> None:
         raise OptionError(f"--enlarge-batch must be at least 1, got {copies}")
     if copies > 1 and options.pairs_in_pipeline:
         raise OptionError("--enlarge-batch repeats images in the engine: it cannot be combined with --pairs-in-pipeline")
-    possible = int((policy.joint() > 0).sum()) if policy is not None else copies
+    possible = policy.drawable_pairs() if policy is not None else copies
     if copies > possible:
         raise OptionError(f"--enlarge-batch {copies}: the policy can draw only {possible} different pairs per image")
 
