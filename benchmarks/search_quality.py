@@ -90,7 +90,6 @@ def answer_after(records: list[dict], loops: int, settings, equivalent=()) -> "P
     return critic_policy(critic, settings)
 
 
-
 def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -> dict:
     """What one search gave: the answer's multiples, the harmful ops' ranks, cost to the answer.
     The default mode's answers are recomputed from the history at `settings` (default: the
@@ -121,8 +120,8 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
         reached = [L for L, m in enumerate(per_loop, 1) if harmful and all(m[name] < threshold for name in harmful)]
         cost[str(threshold)] = reached[0] if reached else None
     verdict = judge(answer, history, equivalent=equivalent)
-    return {"equivalent": equivalent,
-        "multiples": multiples, "harmful": {name: multiples[name] for name in harmful},
+    return {
+        "equivalent": equivalent, "multiples": multiples, "harmful": {name: multiples[name] for name in harmful},
         "ranks": {name: order.index(name) + 1 for name in harmful}, "loops": len(loops), "cost_loops": cost,
         "epochs_per_loop": recorded["trajectories"] * recorded["finetune_epochs"], "found": verdict.found,
         "twin_gap": verdict.twin_gap, "kl": verdict.kl, "evident": verdict.evident,
@@ -156,8 +155,7 @@ def agreement(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     result["part"] = "agreement"
     for mode, runs in result["modes"].items():
         names = list(next(iter(runs.values()))["multiples"])
-        pairs = itertools.combinations(runs, 2)
-        pairs = list(pairs)
+        pairs = list(itertools.combinations(runs, 2))
         result.setdefault("spearman", {})[mode] = {
             f"{a}-{b}": spearman([runs[a]["multiples"][n] for n in names], [runs[b]["multiples"][n] for n in names])
             for a, b in pairs}
