@@ -237,13 +237,15 @@ def _available(module: str) -> bool:
 
 def methods(threads: int = 1) -> list[Method]:
     """Every method that can run on this machine, the baseline first."""
-    found = [Method(BASELINE, "cpu", _pillow), Method("awsaug torch (cpu)", "cpu", _awsaug("torch", "cpu"))]
-    found += [Method(f"awsaug torch {name} (cpu)", "cpu", _awsaug("torch", "cpu", name)) for name in ("randaugment", "trivialaugment")]
     cuda = torch.cuda.is_available()
+    engines = [("torch", "cpu")]
     if cuda:
-        found.append(Method("awsaug torch (cuda)", "cuda", _awsaug("torch", "cuda")))
-        if _available("triton"):
-            found.append(Method("awsaug triton (cuda)", "cuda", _awsaug("triton", "cuda")))
+        engines += [("torch", "cuda")] + [("triton", "cuda")] * _available("triton")
+    found = [Method(BASELINE, "cpu", _pillow)]
+    for backend, device in engines:
+        found.append(Method(f"awsaug {backend} ({device})", device, _awsaug(backend, device)))
+        found += [Method(f"awsaug {backend} {name} ({device})", device, _awsaug(backend, device, name))
+                  for name in ("randaugment", "trivialaugment")]
     if _available("kornia"):
         found += [Method(f"awsaug kornia ({d})", d, _awsaug("kornia", d)) for d in ("cpu", "cuda") if d == "cpu" or cuda]
         found += [Method(f"kornia AutoAugment ({d})", d, _kornia(d)) for d in ("cpu", "cuda") if d == "cpu" or cuda]

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in results:
         floor = "—"
         if bandwidth and "cuda" in m.method:
-            floor = f"{100 * bench.floor_seconds(m.case, bandwidth) / m.median_seconds:.0f} %"
+            floor = f"{100 * bench.floor_seconds(m.case, bandwidth) / m.median_seconds:.2f} %"
         print(f"| {m.case.label} | {m.method} | {m.images_per_second:,.0f} | {m.median_seconds * 1e3:.2f} "
               f"| {ratios[(m.method, m.case)]:.1f}× | {floor} |")
     if args.json:

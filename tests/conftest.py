@@ -20,9 +20,12 @@ SIZES = ((32, 32), (28, 28), (23, 37))
 
 def pytest_collection_modifyitems(config, items):
     skip_gpu = pytest.mark.skip(reason="needs CUDA")
+    skip_triton = pytest.mark.skip(reason="triton not importable")
     for item in items:
-        if "gpu" in item.keywords and not torch.cuda.is_available():
+        if item.get_closest_marker("gpu") and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
+        if item.get_closest_marker("triton") and not triton_runs_here():
+            item.add_marker(skip_triton)
 
 
 def _photos() -> list[np.ndarray]:

@@ -11,9 +11,8 @@ from awsaug_cli.augment import TrainTransform, apply_pairs
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
 
-from .conftest import dali_runs_here, photo_batch, triton_runs_here
+from .conftest import dali_runs_here, photo_batch
 
-needs_triton = pytest.mark.skipif(not triton_runs_here(), reason="triton not importable")
 needs_dali = pytest.mark.skipif(not dali_runs_here(), reason="nvidia-dali not installed")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -26,7 +25,7 @@ def random_pairs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    "backend", ["torch", pytest.param("triton", marks=needs_triton), pytest.param("dali", marks=needs_dali)]
+    "backend", ["torch", pytest.param("triton", marks=pytest.mark.triton), pytest.param("dali", marks=needs_dali)]
 )
 def test_a_pair_is_its_ops_in_sequence(photos, backend):
     images = photo_batch(photos, 32, 32, per_photo=1)[:8].to(DEVICE if backend == "triton" else "cpu")
@@ -40,7 +39,7 @@ def test_a_pair_is_its_ops_in_sequence(photos, backend):
         assert not torch.equal(both, first_only)  # the second op changed something
 
 
-@needs_triton
+@pytest.mark.triton
 def test_triton_equals_torch_on_pairs(photos):
     images = photo_batch(photos, 23, 37, per_photo=1)[:8]
     for seed in range(3):
@@ -65,21 +64,22 @@ def test_dali_agrees_with_torch_on_pairs_and_the_training_transform(photos):
     assert (dali_out - torch_out).abs().max() <= one_level
 
 
-@needs_triton
+@pytest.mark.triton
 @pytest.mark.parametrize("out_dtype", [torch.float32, torch.bfloat16])
 def test_triton_equals_torch_on_the_training_transform(photos, out_dtype):
     images = photo_batch(photos, 32, 32, per_photo=1)[:8]
     kwargs = dict(mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), out_dtype=out_dtype)
     policy = Policy.uniform()
     torch_out, torch_pairs = TrainTransform(policy, backend="torch", **kwargs)(images, torch.Generator().manual_seed(3))
-    generator = torch.Generator(device=DEVICE).manual_seed(3) if DEVICE == "cuda" else torch.Generator().manual_seed(3)
-    triton_out, triton_pairs = TrainTransform(policy, backend="triton", **kwargs)(images.to(DEVICE), generator)
-    if DEVICE == "cuda":  # different generator device: different draws; compare through the draw instead
-        pytest.skip("the CUDA comparison runs in test_gpu_transform_matches_torch")
+    # a CPU generator on either device: the same draws, so the outputs compare image by image
+    triton_out, triton_pairs = TrainTransform(policy, backend="triton", **kwargs)(images.to(DEVICE), torch.Generator().manual_seed(3))
+    triton_out, triton_pairs = triton_out.cpu(), triton_pairs.cpu()
     assert torch.equal(torch_pairs, triton_pairs)
     assert triton_out.dtype == out_dtype
-    if out_dtype == torch.float32:
+    if out_dtype == torch.float32 and DEVICE == "cpu":
         assert torch.equal(triton_out, torch_out)
+    elif out_dtype == torch.float32:  # the GPU may contract the normalisation into a fused multiply-add
+        assert (triton_out - torch_out).abs().max() <= 1e-5
     else:  # float32 values rounded to bfloat16: at most one bfloat16 step apart
         step = torch_out.float().abs().clamp(min=2**-126) * 2**-7
         assert ((triton_out.float() - torch_out.float()).abs() <= step).all()

@@ -21,7 +21,7 @@ from PIL import Image
 from awsaug_cli.augment import apply_pairs
 from awsaug_cli.space import AWS36
 
-from .conftest import SIZES, dali_runs_here, photo_batch, triton_runs_here
+from .conftest import SIZES, dali_runs_here, photo_batch
 
 CASES = [(index, sign) for index in range(len(AWS36)) for sign in (-1, 1)]
 
@@ -39,12 +39,14 @@ def single(images: torch.Tensor, index: int, sign: int) -> torch.Tensor:
     return row_index(torch.full((n, 1), index), torch.full((n, 1), sign))
 
 
-def assert_within_tolerance(ours: torch.Tensor, reference: torch.Tensor, kind: str) -> None:
+def assert_within_tolerance(ours: torch.Tensor, reference: torch.Tensor, kind: str, level: int = 1) -> None:
+    """`level`: one step of the compared values (2 once both sides have dropped their low bit,
+    where a ±1 of the shears' float32 cubic can show as ±2)."""
     diff = (ours.to(torch.int16) - reference.to(torch.int16)).abs()
     if kind in ("shear_x", "shear_y"):
-        # spec tolerance: mean |diff| <= 2; ours: float32 cubic, ±1 on rare pixels
+        # spec tolerance: mean |diff| <= 2; ours: float32 cubic, one step on rare pixels
         assert diff.float().mean() <= 2
-        assert diff.max() <= 1
+        assert diff.max() <= level
         assert (diff > 0).float().mean() < 1e-3
     else:
         assert diff.max() == 0, f"{int((diff > 0).sum())} values differ, up to {int(diff.max())}"
@@ -106,7 +108,7 @@ def test_dali_backend_matches_pillow(photos, height, width):
         assert_within_tolerance(ours[case * n : (case + 1) * n], pillow(images, index, sign), AWS36[index].kind)
 
 
-@pytest.mark.skipif(not triton_runs_here(), reason="triton not importable")
+@pytest.mark.triton
 @pytest.mark.parametrize("height,width", [(32, 32), (23, 37)])
 def test_triton_backend_equals_torch_for_every_op(photos, height, width):
     images = photo_batch(photos, height, width, per_photo=1)[:8]
@@ -120,15 +122,17 @@ def test_triton_backend_equals_torch_for_every_op(photos, height, width):
         assert torch.equal(got, expected), f"{AWS36[index].name} sign {sign}"
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_cuda_backends_match_pillow(photos, backend):
+@pytest.mark.parametrize(
+    "backend,device",
+    [("torch", "cpu"), pytest.param("torch", "cuda", marks=pytest.mark.gpu), pytest.param("triton", "cuda", marks=pytest.mark.gpu)],
+)
+def test_the_pair_path_matches_pillow(photos, backend, device):
     images = photo_batch(photos, 32, 32)
     for index, sign in CASES:
         pairs = torch.full((len(images), 2), index)
-        pairs[:, 1] = AWS36.index("Posterize_mag7")  # identity on even values
+        pairs[:, 1] = AWS36.index("Posterize_mag7")  # drops the low bit: Pillow's output is masked alike
         even = images & 0xFE
         signs = torch.full((len(images), 2), sign)
-        ours = apply_pairs(even.cuda(), pairs.cuda(), signs.cuda(), backend=backend).cpu()
+        ours = apply_pairs(even.to(device), pairs.to(device), signs.to(device), backend=backend).cpu()
         reference = pillow(even, index, sign) & 0xFE
-        assert_within_tolerance(ours, reference, AWS36[index].kind)
+        assert_within_tolerance(ours, reference, AWS36[index].kind, level=2)

@@ -23,7 +23,7 @@ from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.quality import op_multiples
 from awsaug_cli.torchvision_policies import IDENTITY, RANDAUGMENT_OPS, randaugment, trivialaugment
 
-from .conftest import SIZES, dali_runs_here, photo_batch, triton_runs_here
+from .conftest import SIZES, dali_runs_here, photo_batch
 
 TA_BINS = {0, 10, 30}  # TrivialAugment's bins checked op by op (and every op without a magnitude)
 
@@ -93,7 +93,7 @@ def test_dali_backend_equals_torchvisions_pillow_calls(photos):
             assert torch.equal(got, pillow(images, policy.space[index], sign)), f"{policy.space[index].name} {sign}"
 
 
-@pytest.mark.skipif(not triton_runs_here(), reason="triton not importable")
+@pytest.mark.triton
 def test_triton_backend_equals_torch_for_randaugment_and_trivialaugment(photos):
     from awsaug_cli.kernels import triton_pairs
 
