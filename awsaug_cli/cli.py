@@ -256,6 +256,39 @@ def _compare(options, spec: str) -> None:
 
 
 @app.command()
+def score(
+    policies: Annotated[list[str], typer.Argument(help="Policies to score: files, or none, uniform, randaugment[:N:M], "
+                                                  "trivialaugment.", show_default=False)],
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Fine-tunes per policy (each repeat with its own "
+                                         "batch order and crops, shared by the policies); 2 or more to state errors.")] = 3,
+    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (default: "
+                                                           "the run's search's, else the preset's).")] = None,
+    reward: Annotated[Optional[str], typer.Option("--reward", help="loss or accuracy (default: the run's search's, else "
+                                                  "loss).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as a JSON list of "
+                                                     "{policy, reward, error, ...}.")] = None,
+    run_dir: RunDir = Path("runs/default"),
+    device: DeviceName = "auto",
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the fine-tunes (default: the pretrain's).")] = None,
+) -> None:
+    """Score policies with the search's own proxy: fine-tunes from the run's shared weights, common random numbers."""
+    from rich.console import Console
+
+    from awsaug_cli.commands.score import ScoreOptions, as_records, score_policies
+    from awsaug_cli.rich_output import score_table
+
+    if json_out is not None:
+        with user_errors():
+            check_writable(json_out)  # before the fine-tunes, not after them
+    options = options_of(ScoreOptions, {**locals(), "policies": tuple(policies)})
+    scores = _run_reported(score_policies, options)
+    Console().print(score_table(scores))
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(as_records(scores), indent=1) + "\n")
+        typer.echo(f"scores: {json_out}")
+
+
+@app.command()
 def preview(
     policy_file: str = typer.Argument(..., help="A policy file, or uniform, randaugment[:N:M] or trivialaugment."),
     data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),

@@ -70,9 +70,17 @@ class FineTune:
         self.reporter = reporter or SilentReporter()
 
     def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
+        """A search trajectory: with common random numbers every trajectory of `loop` shares its noise."""
+        noise = (loop,) if self.common_noise else (loop, trajectory)
+        return self.trial(policy, noise, generator, label=f"loop {loop + 1} trajectory {trajectory + 1}")
+
+    def trial(self, policy: Policy | None, noise: tuple[int, ...], generator: torch.Generator, *, label: str) -> Trial:
+        """One fine-tune from the shared weights under `policy` (None: crop, flip and Cutout
+        alone), its batch order and crop/flip/sign/Cutout randomness drawn from the streams at
+        `noise` (fine-tunes given the same `noise` share it), its pairs from `generator`."""
         start = time.perf_counter()
         restore(self.shared, self.model, self.optimizer)
-        k = len(policy.space)
+        k = len(policy.space) if policy is not None else 0
         device = model_device(self.model)
         usage = torch.zeros(k * k, dtype=torch.int64, device=device)
 
@@ -83,15 +91,14 @@ class FineTune:
         steps = steps_per_epoch(self.source.sizes["train"], self.batch_size)
         accuracies, losses = [], []
         for epoch in range(self.epochs):
-            noise = (loop, epoch) if self.common_noise else (loop, trajectory, epoch)
             batches = self.source.train_batches(
-                policy, batch_size=self.batch_size, order_generator=stream(self.seed, "finetune_order", *noise),
-                augment_generator=stream(self.seed, "finetune_augment", *noise, device=device), pair_generator=generator,
-                sharded=False,
+                policy, batch_size=self.batch_size, order_generator=stream(self.seed, "finetune_order", *noise, epoch),
+                augment_generator=stream(self.seed, "finetune_augment", *noise, epoch, device=device),
+                pair_generator=generator, sharded=False,
             )
             run_epoch(self.model, self.optimizer, batches, steps, self.optim, first_step=epoch * steps,
-                      total_steps=self.epochs * steps, on_pairs=count, reporter=self.reporter,
-                      label=f"loop {loop + 1} trajectory {trajectory + 1} epoch {epoch + 1}/{self.epochs}", sharded=False)
+                      total_steps=self.epochs * steps, on_pairs=count if k else None, reporter=self.reporter,
+                      label=f"{label} epoch {epoch + 1}/{self.epochs}", sharded=False)
             accuracy, loss = score_with_loss(self.model, self.source.eval_batches("val", sharded=False), sharded=False)
             accuracies.append(accuracy)
             losses.append(loss)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from awsaug_cli.bench import Measurement, speedups
 from awsaug_cli.commands.compare import PolicyResult
+from awsaug_cli.commands.score import Scores
 from awsaug_cli.quality import Verdict
 
 
@@ -98,4 +99,18 @@ def comparison_table(results: list[PolicyResult]) -> Table:
     for result in results:
         table.add_row(result.policy, f"{result.mean:.2f} ± {result.std:.2f}", ", ".join(f"{a:.2f}" for a in result.finals),
                       f"{statistics.mean(result.bests):.2f}")
+    return table
+
+
+def score_table(scores: Scores) -> Table:
+    """`awsaug score`'s table: the proxy's reward per policy with its paired error, and its rank."""
+    table = Table(title=f"The search's proxy: {scores.repeats} fine-tune(s) of {scores.finetune_epochs} epochs per policy "
+                        f"from the shared weights ({scores.reward} reward, {scores.unit})")
+    table.add_column("rank", justify="right")
+    table.add_column("policy", overflow="fold")
+    for column in ("reward", "± error", "per repeat"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for score in sorted(scores.scores, key=lambda s: s.rank):
+        table.add_row(str(score.rank), score.policy, f"{score.reward:.2f}", f"{score.error:.2f}",
+                      ", ".join(f"{r:.2f}" for r in score.rewards))
     return table

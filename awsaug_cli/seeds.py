@@ -21,10 +21,12 @@ STREAMS: dict[str, Callable[..., tuple[int, ...]]] = {
     "pretrain_init": lambda model: (model, -1),
     "pretrain_order": lambda model, epoch: (model, epoch, 0),
     "pretrain_augment": lambda model, epoch: (model, epoch, 1),
-    "finetune_order": lambda *noise: (1, *noise),  # noise: (loop, epoch) or (loop, trajectory, epoch)
+    # noise: a search's (loop, epoch) or (loop, trajectory, epoch); a score's (−1 − repeat, epoch)
+    "finetune_order": lambda *noise: (1, *noise),
     "finetune_augment": lambda *noise: (2, *noise),
     "search_pairs": lambda loop, trajectory: (loop, trajectory),
     "exploration": lambda loop: (-3, loop),
+    "score_pairs": lambda repeat, policy: (-6, repeat, policy),
     "final_init": lambda: (-2,),
     "final_order": lambda epoch: (-4, epoch),
     "final_augment": lambda epoch: (-5, epoch),

@@ -138,10 +138,7 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
     rank, world = distributed()
     if rank:
         reporter = SilentReporter()
-    if not read_run(options.run_dir).get("pretrain"):
-        if checkpoint_path(options.run_dir, "ddp", 0).exists():
-            raise missing_record(options.run_dir, "pretrain", checkpoint_path(options.run_dir, "ddp", 0))
-        raise RunError(f"{options.run_dir}: no pretrain run to search from; run `awsaug pretrain --run-dir {options.run_dir}` first")
+    check_pretrained(options.run_dir, "search from")
     with locked_run(options.run_dir, rank, reporter):
         return _search(options, reporter, agent_settings, device, rank, world)
 
@@ -151,9 +148,9 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     """The search, with the run directory locked (run.json is read again under the lock)."""
     run = read_run(options.run_dir)
     pretrain = run["pretrain"]
-    shared_file, shared = _shared_weights(options.run_dir, pretrain)
+    shared_file, shared = shared_weights(options.run_dir, pretrain)
     preset = get_preset(pretrain["preset"], device)
-    source, pairs_in_pipeline = _search_data(options, pretrain, preset, device, reporter)
+    source, pairs_in_pipeline = pretrain_data(options.run_dir, options.loader, pretrain, preset, device, reporter)
     paths = search_paths(options.run_dir)
     recorded = run.get("search")
     if options.resume and recorded and paths["state"].exists():  # what --resume was not told: the recorded search's
@@ -198,7 +195,15 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
 
 
-def _shared_weights(run_dir: Path, pretrain: dict[str, Any]) -> tuple[Path, Checkpoint]:
+def check_pretrained(run_dir: Path, purpose: str) -> None:
+    """The run directory holds a pretrain's record (`purpose`: what the caller does with it)."""
+    if not read_run(run_dir).get("pretrain"):
+        if checkpoint_path(run_dir, "ddp", 0).exists():
+            raise missing_record(run_dir, "pretrain", checkpoint_path(run_dir, "ddp", 0))
+        raise RunError(f"{run_dir}: no pretrain run to {purpose}; run `awsaug pretrain --run-dir {run_dir}` first")
+
+
+def shared_weights(run_dir: Path, pretrain: dict[str, Any]) -> tuple[Path, Checkpoint]:
     """The finished pretrain's shared weights, checked against its run.json record."""
     if pretrain.get("mode") != "ddp":
         raise RunError(f"{run_dir}: the search needs one shared model (a pretrain with --mode ddp)")
@@ -212,15 +217,15 @@ def _shared_weights(run_dir: Path, pretrain: dict[str, Any]) -> tuple[Path, Chec
     return shared_file, shared
 
 
-def _search_data(options: SearchOptions, pretrain: dict[str, Any], preset: Preset, device: torch.device,
-                 reporter: Reporter) -> tuple[DataSource, bool]:
+def pretrain_data(run_dir: Path, asked_loader: str, pretrain: dict[str, Any], preset: Preset, device: torch.device,
+                  reporter: Reporter) -> tuple[DataSource, bool]:
     """The pretrain's data, read as the pretrain read it (loader, split, normalisation), and
     whether the DALI pipeline applies the pairs (the pretrain's --pairs-in-pipeline, on CPU only)."""
     loader = pretrain.get("loader", "memory")
-    check_loader(options.loader)
-    if options.loader not in ("auto", loader):
-        raise RunError(f"the pretrain in {options.run_dir} read its data with --loader {loader}; the search fine-tunes "
-                       f"its shared weights and must read the data the same way (crops, normalisation)")
+    check_loader(asked_loader)
+    if asked_loader not in ("auto", loader):
+        raise RunError(f"the pretrain in {run_dir} read its data with --loader {loader}; fine-tunes of "
+                       f"its shared weights must read the data the same way (crops, normalisation)")
     check_training_fits(pretrain["model"], pretrain["batch_size"], pretrain["image_size"][-1], device)
     asked = pretrain.get("pairs_in_pipeline", False)
     in_pipeline = asked and device.type == "cpu"

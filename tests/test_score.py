@@ -1,0 +1,101 @@
+"""`awsaug score`: the search's proxy applied to given policies — common random numbers, paired
+errors, the JSON list, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
+from awsaug_cli.commands.score import ScoreOptions, paired_errors, ranked, score_policies
+from awsaug_cli.errors import OptionError, UserError
+from awsaug_cli.runs import RunError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("pretrained")
+    pretrain(PretrainOptions(run_dir=run_dir, epochs=2))
+    return run_dir
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], capture_output=True, text=True, timeout=300,
+                          cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_paired_errors_cancel_what_a_repeat_gives_every_policy():
+    # each repeat shifts both policies alike by 10: only their constant gap is left, with no spread
+    rewards = [[1.0, 11.0, 21.0], [2.0, 12.0, 22.0]]
+    assert paired_errors(rewards) == pytest.approx([0.0, 0.0])
+    # a lone policy keeps its plain standard error
+    assert paired_errors([[1.0, 11.0, 21.0]]) == pytest.approx([10 / 3**0.5])
+    scores = ranked(["a", "b"], rewards)
+    assert [s.rank for s in scores] == [2, 1] and scores[1].reward == pytest.approx(12.0)
+
+
+def test_each_policy_sees_the_same_noise_whatever_it_is_scored_with(pretrained):
+    options = dict(run_dir=pretrained, repeats=2, finetune_epochs=1)
+    first = score_policies(ScoreOptions(policies=("none", "uniform"), **options))
+    second = score_policies(ScoreOptions(policies=("none", "trivialaugment"), **options))
+    assert first.scores[0].rewards == second.scores[0].rewards  # `none` at index 0: same batches, crops, holes
+    assert first.scores[0].rewards[0] != first.scores[0].rewards[1]  # the repeats differ in all of it
+    assert first.scores[1].rewards != second.scores[1].rewards  # different policies, different rewards
+    again = score_policies(ScoreOptions(policies=("none", "uniform"), **options))
+    assert again.scores == first.scores  # same seed, same result on CPU
+    assert first.unit == "centi-nats" and first.reward == "loss" and first.finetune_epochs == 1
+
+
+def test_the_cli_prints_the_table_and_writes_the_json_list(pretrained, tmp_path):
+    out = tmp_path / "scores.json"
+    done = cli("score", "none", "uniform", "randaugment:1:5", "--run-dir", str(pretrained), "--repeats", "2",
+               "--finetune-epochs", "1", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "rank" in done.stdout and "randaugment:1:5" in done.stdout
+    records = json.loads(out.read_text())
+    assert [r["policy"] for r in records] == ["none", "uniform", "randaugment:1:5"]
+    assert all({"policy", "reward", "error"} <= set(r) for r in records)
+    assert sorted(r["rank"] for r in records) == [1, 2, 3]
+    by_rank = sorted(records, key=lambda r: r["rank"])
+    assert [r["reward"] for r in by_rank] == sorted((r["reward"] for r in records), reverse=True)
+    assert all(r["error"] >= 0 and len(r["rewards"]) == 2 for r in records)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("no-such-policy.json",), "no-such-policy.json"),
+    (("none", "none"), "none named more than once"),
+    (("none", "--reward", "speed"), "--reward 'speed'"),
+    (("randaugment:9:9",), "RandAugment's N"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(pretrained, args, message):
+    done = cli("score", *args, "--run-dir", str(pretrained), "--repeats", "1", "--finetune-epochs", "1")
+    assert done.returncode == 2
+    assert message in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_a_run_directory_without_a_pretrain_is_refused(tmp_path):
+    with pytest.raises(RunError, match="no pretrain run to score policies with"):
+        score_policies(ScoreOptions(policies=("none",), run_dir=tmp_path))
+    done = cli("score", "none", "--run-dir", str(tmp_path))
+    assert done.returncode == 2 and "awsaug pretrain --run-dir" in done.stderr
+
+
+def test_the_json_path_is_checked_before_any_fine_tune(pretrained, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    done = cli("score", "none", "--run-dir", str(pretrained), "--json", str(blocked / "scores.json"))
+    assert done.returncode == 2 and "scoring" not in done.stderr
+
+
+def test_no_policy_or_a_bad_repeat_count_is_refused(pretrained):
+    with pytest.raises(OptionError, match="at least one policy"):
+        score_policies(ScoreOptions(policies=(), run_dir=pretrained))
+    with pytest.raises(UserError, match="--repeats"):
+        score_policies(ScoreOptions(policies=("none",), run_dir=pretrained, repeats=0))
