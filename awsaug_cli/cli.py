@@ -94,12 +94,16 @@ def pretrain(
     loader: Loader = None,
     skip_bad_files: SkipBadFiles = False,
     pairs_in_pipeline: PairsInPipeline = False,
+    space: Annotated[Optional[str], typer.Option("--space", help=(
+        "The search space: aws36 (the paper's 36 ops, two per image, from the uniform policy; the default) or "
+        "trivialaugment (TrivialAugmentWide's ops with Identity and 31 magnitudes, one per image, from "
+        "TrivialAugment). The shared weights train under its start; the search moves in it."))] = None,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = None,
 ) -> None:
-    """Stage 1: train the shared weights under the uniform policy (every option not given: the
-    recorded run's with --resume, else its default)."""
+    """Stage 1: train the shared weights under the start of the search space (every option not
+    given: the recorded run's with --resume, else its default)."""
     from awsaug_cli.commands.pretrain import PretrainOptions
     from awsaug_cli.commands.pretrain import pretrain as run
 
@@ -148,6 +152,10 @@ def search(
                                                          "evidence.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search in --run-dir after its last finished "
                                          "loop.")] = False,
+    score_repeats: Annotated[Optional[int], typer.Option("--score-repeats", min=0, help=(
+        "At the end, the searched policy is scored beside none, the space's start, RandAugment and "
+        "TrivialAugment with the search's own fine-tunes, this many per policy (default 3; 0: skip), and the "
+        "verdict says which scored best."))] = None,
     loader: Annotated[str, typer.Option("--loader", help="auto: the pretrain's loader (memory or dali), which the search "
                                         "must use: its shared weights were trained on that loader's crops and "
                                         "normalisation.")] = "auto",
@@ -224,6 +232,9 @@ def train(
     enlarge_batch: Annotated[int, typer.Option("--enlarge-batch", min=1, help=(
         "Enlarge Batch (the paper's AWS + EB): each image appears this many times per step, each copy with a "
         "different pair drawn without replacement from the policy; loss averaged, same learning rate."))] = 1,
+    test_every: Annotated[int, typer.Option("--test-every", min=1, help=(
+        "Score the test set every this many epochs and after the last (a large test set costs a pass each "
+        "time); the headline is always the last epoch's."))] = 1,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
@@ -274,7 +285,7 @@ def score(
     """Score policies with the search's own proxy: fine-tunes from the run's shared weights, common random numbers."""
     from rich.console import Console
 
-    from awsaug_cli.commands.score import ScoreOptions, as_records, score_policies
+    from awsaug_cli.commands.score import ScoreOptions, score_policies
     from awsaug_cli.rich_output import score_table
 
     if json_out is not None:
@@ -284,7 +295,7 @@ def score(
     scores = _run_reported(score_policies, options)
     Console().print(score_table(scores))
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(as_records(scores), indent=1) + "\n")
+        atomic_write_text(json_out, json.dumps(scores.records(), indent=1) + "\n")
         typer.echo(f"scores: {json_out}")
 
 

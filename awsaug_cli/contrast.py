@@ -32,7 +32,10 @@ step then follows. Here:
    collapsed the policy onto one pair (BENCHMARKS.md). Nothing is integrated step by step, so early noisy estimates do not
    linger, and the answer is the last policy (no best-loop choice, no winner's curse).
 
-The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T.
+The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T. That is the
+AWS-36 space, whose start is uniform; in general (search_spaces.py) the policy is the space's
+start tilted by β̃ / T — in TrivialAugment's space p(o) ∝ TrivialAugment(o) · exp(β̃_o / T) with
+the second slot left to Identity, and "uniform" above reads "the start".
 """
 
 from __future__ import annotations
@@ -44,11 +47,10 @@ from dataclasses import asdict, dataclass
 import torch
 
 from awsaug_cli.critic import Critic, op_rates
-from awsaug_cli.equivalent_ops import membership
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
+from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, SearchSpace
 from awsaug_cli.seeds import stream
-from awsaug_cli.space import AWS36, Space
 
 
 @dataclass(frozen=True)
@@ -92,31 +94,37 @@ def shrink(effects: torch.Tensor, errors: torch.Tensor, shrinkage: float) -> tor
     return effects * weight
 
 
-def critic_policy(critic: Critic, settings: ContrastSettings, space: Space = AWS36) -> Policy:
-    """p(i, j) ∝ exp((β̃_i + β̃_j) / T), β̃ the critic's effects shrunk by their evidence (the
-    uniform policy until the fit can state its errors)."""
+def preferences(critic: Critic, settings: ContrastSettings) -> torch.Tensor:
+    """Per op, the log-preference β̃ / T over the search's start, β̃ the critic's effects shrunk
+    by their evidence, centred and bounded by `reach` (zero until the fit can state its errors)."""
     effects = critic.effects()
     if math.isnan(critic.noise()):
-        logits = torch.zeros_like(effects)
-    else:
-        logits = shrink(effects, critic.doubt() * critic.errors(), settings.shrinkage) / settings.temperature
-        logits = (logits - logits.mean()).clamp(-settings.reach, settings.reach)
-    return Policy(logits, logits.repeat(len(space), 1), "softmax", space=space)
+        return torch.zeros_like(effects)
+    logits = shrink(effects, critic.doubt() * critic.errors(), settings.shrinkage) / settings.temperature
+    return (logits - logits.mean()).clamp(-settings.reach, settings.reach)
+
+
+def critic_policy(critic: Critic, settings: ContrastSettings, space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE]) -> Policy:
+    """The start tilted by the critic: in AWS-36 p(i, j) ∝ exp((β̃_i + β̃_j) / T); in a one-op
+    space p(i) ∝ start(i) · exp(β̃_i / T)."""
+    return space.policy(preferences(critic, settings))
 
 
 class ContrastAgent:
     """The critic and what the next loop explores; same interface as the paper's Agent."""
 
-    def __init__(self, trajectories: int, settings: ContrastSettings = ContrastSettings(), space: Space = AWS36,
-                 seed: int = 0, equivalent: Sequence[Sequence[str]] = ()) -> None:
+    def __init__(self, trajectories: int, settings: ContrastSettings = ContrastSettings(),
+                 search_space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE], seed: int = 0,
+                 equivalent: Sequence[Sequence[str]] = ()) -> None:
         """`equivalent`: groups of ops that act identically on the data (equivalent_ops.py),
         judged and explored as one."""
-        self.trajectories, self.settings, self.space, self.seed = trajectories, settings, space, seed
-        self.critic = Critic.empty(len(space), settings.ridge, membership(space, equivalent))
+        self.trajectories, self.settings, self.search_space, self.seed = trajectories, settings, search_space, seed
+        self.space = search_space.space
+        self.critic = Critic.empty(len(self.space), settings.ridge, search_space.columns(self.space, equivalent))
         self.loop = 0  # loops completed
 
     def policy(self) -> Policy:
-        return critic_policy(self.critic, self.settings, self.space)
+        return critic_policy(self.critic, self.settings, self.search_space)
 
     def answer(self) -> Policy:
         return self.policy()
@@ -128,14 +136,13 @@ class ContrastAgent:
         are tilted together."""
         generator = stream(self.seed, "exploration", self.loop)
         k = len(self.space)
-        centre = torch.where(self.critic.evident(), self.policy().first_logits, torch.zeros(k, dtype=torch.float64))
+        centre = torch.where(self.critic.evident(), preferences(self.critic, self.settings), torch.zeros(k, dtype=torch.float64))
         policies = []
         members = self.critic.members
         for direction in split_directions(self.trajectories // 2, members.shape[1], generator) @ members.T:
             for sign in (1.0, -1.0):
-                tilted = centre + sign * self.settings.tilt * direction
-                policies.append(Policy(tilted, tilted.repeat(k, 1), "softmax", space=self.space))
-        return policies + [Policy(centre, centre.repeat(k, 1), "softmax", space=self.space)] * (self.trajectories % 2)
+                policies.append(self.search_space.policy(centre + sign * self.settings.tilt * direction))
+        return policies + [self.search_space.policy(centre)] * (self.trajectories % 2)
 
     def update(self, rewards: torch.Tensor, usages: torch.Tensor) -> ContrastInfo:
         """Add one loop's rewards [W] (percent) and pair counts [W, K, K] to the critic."""

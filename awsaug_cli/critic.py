@@ -10,8 +10,10 @@ credited to the pairs used (the faithful update).
 
 `effects()` are the estimates β̂ (reward points per application per image); `errors()` their
 standard errors from the fit's residuals. Both are plain functions of the pooled sums, which is
-what the search state stores. Ops that act identically on the data (equivalent_ops.py) share one
-column of the fit: their rates are summed and they get one estimate.
+what the search state stores. The fit's columns are the search space's (search_spaces.py): one
+per op in AWS-36, where ops that act identically on the data (equivalent_ops.py) share one and
+get one estimate; per op family and its strength in TrivialAugment's space. An op's effect is
+its row of the columns times the column estimates.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def op_rates(usages: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Critic:
     """The pooled sums of the ridge fit: Σ xxᵀ, Σ x·y, Σ y² over within-loop differences, in the
-    fit's G columns (`members` [K, G] maps ops to columns; the identity when no ops coincide)."""
+    fit's G columns (`members` [K, G]: each op's value in each column; the identity when every op
+    has its own)."""
 
     gram: torch.Tensor  # [G, G]
     moment: torch.Tensor  # [G]
@@ -117,7 +120,8 @@ class Critic:
         """Standard errors of β̂ [K] (the ridge estimate's sampling spread under the residual noise)."""
         inverse = self._inverse()
         covariance = inverse @ self.gram @ inverse
-        return self.members @ (self.noise() * covariance.diagonal().clamp_min(0.0).sqrt())
+        per_op = ((self.members @ covariance) * self.members).sum(dim=1)  # diag(M Σ Mᵀ)
+        return self.noise() * per_op.clamp_min(0.0).sqrt()
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         return ({"critic.gram": self.gram.clone(), "critic.moment": self.moment.clone()},

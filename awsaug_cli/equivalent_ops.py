@@ -38,14 +38,20 @@ def equivalent_groups(images: torch.Tensor, space: Space) -> list[list[str]]:
     return [names for names in actions.values() if len(names) > 1]
 
 
-def membership(space: Space, groups: Sequence[Sequence[str]] = ()) -> torch.Tensor:
-    """float64 [K, G]: 1 where op k is judged in column g. Each op is alone in its column unless
-    `groups` puts it with others; columns in the order of their first op."""
-    column_of = list(range(len(space)))
+def representatives(space: Space, groups: Sequence[Sequence[str]] = ()) -> list[int]:
+    """Per op, the index of the first op of its group (itself when `groups` puts it with none)."""
+    first_of = list(range(len(space)))
     for names in groups:
         first = min(space.index(name) for name in names)
         for name in names:
-            column_of[space.index(name)] = first
+            first_of[space.index(name)] = first
+    return first_of
+
+
+def membership(space: Space, groups: Sequence[Sequence[str]] = ()) -> torch.Tensor:
+    """float64 [K, G]: 1 where op k is judged in column g. Each op is alone in its column unless
+    `groups` puts it with others; columns in the order of their first op."""
+    column_of = representatives(space, groups)
     columns = sorted(set(column_of))
     members = torch.zeros(len(space), len(columns), dtype=torch.float64)
     members[torch.arange(len(space)), torch.tensor([columns.index(c) for c in column_of])] = 1.0

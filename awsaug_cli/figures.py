@@ -1,7 +1,7 @@
-"""Pictures of a run: the search report (rewards, entropy, the pair heat map, op-kind marginals,
-each op's probability × uniform with its noise band) and the policy preview (real images, clean
-and under pairs sampled from a policy). Pictures are PNG or JPEG as the file's suffix says,
-written atomically."""
+"""Pictures of a run: the search report (rewards, entropy, the pair heat map — in a one-op space
+the family × magnitude map —, op-family marginals, each op's probability × the start with its
+noise band) and the policy preview (real images, clean and under pairs sampled from a policy).
+Pictures are PNG or JPEG as the file's suffix says, written atomically."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ from awsaug_cli.atomic import atomic_write_bytes, picture_format
 from awsaug_cli.contrast import shrink
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
-from awsaug_cli.quality import Verdict, judge
+from awsaug_cli.proxy_scores import Scores
+from awsaug_cli.quality import Verdict, judge, op_multiples
+from awsaug_cli.search_spaces import family, search_space_of
 from awsaug_cli.runs import RunError, read_jsonl
 
 
 def run_report(run_dir: Path, out: Path) -> None:
     """The search report of a run: its history, its answer and final policy (mid-search: the
     state's current policy for both)."""
-    from awsaug_cli.commands.search import search_paths, state_policy
+    from awsaug_cli.commands.search import read_scores, search_paths, state_policy
     from awsaug_cli.formats import import_policy
     from awsaug_cli.runs import read_run
 
@@ -36,13 +38,15 @@ def run_report(run_dir: Path, out: Path) -> None:
         final, answer = import_policy(paths["final"]), import_policy(paths["answer"])
     else:
         final = answer = state_policy(paths["state"])
-    search_report(paths["history"], final, answer, out, read_run(run_dir).get("search", {}))
+    search_report(paths["history"], final, answer, out, read_run(run_dir).get("search", {}), read_scores(paths["scores"]))
 
 
-def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, settings: dict | None = None) -> None:
-    """Five panels from search/history.jsonl, the final policy and the answer. `settings` (the
-    search's record in run.json) name the reward and, for awsaug's default search, turn the
-    critic's standard errors into the noise band."""
+def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, settings: dict | None = None,
+                  scores: Scores | None = None) -> None:
+    """Five panels from search/history.jsonl, the final policy and the answer, and a sixth with
+    the closing comparison `scores` when the search made one. `settings` (the search's record in
+    run.json) name the reward and, for awsaug's default search, turn the critic's standard errors
+    into the noise band."""
     from awsaug_cli.finetune import REWARDS
 
     picture = picture_format(out)
@@ -60,14 +64,23 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
         raise RunError(f"{history_file}: no finished search loop to report")
     figure, axes = plt.subplots(3, 2, figsize=(15, 16))
     rewards_panel(axes[0, 0], loops, reward, unit)
-    entropy_panel(axes[0, 1], loops, len(final.space))
-    heat_map_panel(figure, axes[1, 0], final, loops[-1]["loop"] + 1)
+    entropy_panel(axes[0, 1], loops, final)
+    searched = search_space_of(final.space)
+    if searched is not None and not searched.paired:
+        strength_map_panel(figure, axes[1, 0], final, loops[-1]["loop"] + 1)
+    else:
+        heat_map_panel(figure, axes[1, 0], final, loops[-1]["loop"] + 1)
     kinds_panel(axes[1, 1], loops, plt.cm.tab20)
     grid = axes[2, 0].get_gridspec()
     for axis in axes[2]:
         axis.remove()
-    multiples_panel(figure.add_subplot(grid[2, :]), judge(answer, records, unit, settings.get("equivalent_ops", ())),
-                    settings.get("agent", {}))
+    verdict = judge(answer, records, unit, settings.get("equivalent_ops", ()), scores)
+    if scores is None:
+        multiples_panel(figure.add_subplot(grid[2, :]), verdict, settings.get("agent", {}))
+    else:
+        row = grid[2, :].subgridspec(1, 3)
+        multiples_panel(figure.add_subplot(row[0, :2]), verdict, settings.get("agent", {}))
+        scores_panel(figure.add_subplot(row[0, 2]), scores)
 
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -89,9 +102,16 @@ def rewards_panel(axis, loops: list[dict], reward: str, unit: str) -> None:
     axis.legend()
 
 
-def entropy_panel(axis, loops: list[dict], ops: int) -> None:
+def entropy_panel(axis, loops: list[dict], policy: Policy) -> None:
     axis.plot([r["loop"] + 1 for r in loops], [r["entropy"] for r in loops], color="C2")
-    axis.axhline(2 * math.log(ops), color="0.5", linestyle=":", label=f"uniform over {ops * ops} pairs")
+    searched = search_space_of(policy.space)
+    if searched is not None and not searched.paired:
+        start = searched.start().joint()
+        level = float(-(start[start > 0] * start[start > 0].log()).sum())
+        axis.axhline(level, color="0.5", linestyle=":", label=f"the start ({searched.name})")
+    else:
+        ops = len(policy.space)
+        axis.axhline(2 * math.log(ops), color="0.5", linestyle=":", label=f"uniform over {ops * ops} pairs")
     axis.set(title="Entropy of p(op1, op2)", xlabel="loop", ylabel="nats")
     axis.legend()
 
@@ -105,14 +125,42 @@ def heat_map_panel(figure, axis, policy: Policy, loop: int) -> None:
     figure.colorbar(image, ax=axis, fraction=0.046)
 
 
+def strength_map_panel(figure, axis, policy: Policy, loop: int) -> None:
+    """A one-op space: per op family (rows), each magnitude from weakest to strongest (columns),
+    the op's probability × under the start; blank where a family has fewer magnitudes."""
+    multiples = op_multiples(policy)
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for op in policy.space.ops:
+        rows.setdefault(family(op.name), []).append((op.magnitude if op.magnitude is not None else 0.0, multiples[op.name]))
+    width = max(len(values) for values in rows.values())
+    grid = np.full((len(rows), width), np.nan)
+    for row, values in enumerate(rows.values()):
+        grid[row, : len(values)] = [multiple for _, multiple in values]
+    image = axis.imshow(grid, cmap="coolwarm_r", norm=matplotlib_log_norm(grid), aspect="auto")
+    axis.set_yticks(range(len(rows)), list(rows), fontsize=8)
+    axis.set(title=f"Each op × the start after loop {loop} (blue: more, red: less)",
+             xlabel="magnitude, in the family's order (torchvision's bins)", ylabel="op family")
+    figure.colorbar(image, ax=axis, fraction=0.046)
+
+
+def matplotlib_log_norm(values: np.ndarray):
+    """A colour scale symmetric in log around 1× (as far as the largest departure)."""
+    from matplotlib.colors import LogNorm
+
+    finite = values[np.isfinite(values)]
+    reach = max(float(np.abs(np.log(finite)).max()) if finite.size else 0.0, 0.01)
+    return LogNorm(vmin=math.exp(-reach), vmax=math.exp(reach))
+
+
 def kinds_panel(axis, loops: list[dict], colours) -> None:
-    axis.set(title="Probability that a pair contains each op kind", xlabel="loop", ylabel="probability")
-    if not all("kind_marginals" in r for r in loops):
+    axis.set(title="Probability that an image's ops include each op family", xlabel="loop", ylabel="probability")
+    key = "family_marginals" if all("family_marginals" in r for r in loops) else "kind_marginals"  # older histories
+    if not all(key in r for r in loops):
         axis.text(0.5, 0.5, "not recorded in this history", ha="center", va="center", transform=axis.transAxes)
         return
     x = [r["loop"] + 1 for r in loops]
-    for index, kind in enumerate(loops[0]["kind_marginals"]):
-        axis.plot(x, [r["kind_marginals"][kind] for r in loops], label=kind, color=colours(index))
+    for index, name in enumerate(loops[0][key]):
+        axis.plot(x, [r[key][name] for r in loops], label=name, color=colours(index))
     axis.legend(fontsize=7, ncol=2)
 
 
@@ -122,25 +170,46 @@ def multiples_panel(axis, verdict: Verdict, agent: dict) -> None:
     search, the multiple of an op two median standard errors from zero after the shrinkage
     (contrast.shrink); for the paper's, the twin gauge's spread."""
     names = sorted(verdict.multiples, key=verdict.multiples.get)
+    shown = "" if len(names) <= SHOWN_OPS else f"; the {SHOWN_OPS // 2} lowest and highest of {len(names)} ops"
+    if shown:
+        names = names[: SHOWN_OPS // 2] + names[-SHOWN_OPS // 2 :]
     values = np.array([verdict.multiples[name] for name in names])
     evident = verdict.evident
     colours = ["C3" if evident.get(n, 0) < 0 else "C2" if evident.get(n, 0) > 0 else "0.6" for n in names]
     axis.bar(range(len(names)), values, color=colours, zorder=2)
-    if "temperature" in agent and verdict.errors is not None:
-        error = float(np.median(list(verdict.errors.values()))) * len(names) / 2  # per application per image
+    if "temperature" in agent and verdict.errors is not None and verdict.start == "uniform":
+        error = float(np.median(list(verdict.errors.values()))) * len(verdict.multiples) / 2  # per application per image
         z_two = torch.tensor(2 * error, dtype=torch.float64)
         shrunk = float(shrink(z_two, z_two / 2, agent["shrinkage"]))  # β̃ of an op two standard errors from zero
         low, high = math.exp(-shrunk / agent["temperature"]), math.exp(shrunk / agent["temperature"])
         axis.axhspan(low, high, color="0.9", zorder=0, label="noise band (|z| ≤ 2)")
     elif verdict.twin_gap is not None and math.isfinite(verdict.twin_gap):
         axis.axhspan(1 / (1 + verdict.twin_gap), 1 + verdict.twin_gap, color="0.9", zorder=0, label="twin gauge spread (noise)")
-    axis.axhline(1.0, color="0.3", linestyle=":", zorder=3, label="uniform")
+    axis.axhline(1.0, color="0.3", linestyle=":", zorder=3, label=verdict.start)
     axis.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     state = "found: red avoided, green favoured" if verdict.found else "nothing distinguishable from noise"
-    axis.set(title=f"Each op's probability in the answer × uniform (KL {verdict.kl:.3f} nats; {state})", ylabel="× uniform")
+    axis.set(title=f"Each op's probability in the answer × {verdict.start} (KL {verdict.kl:.3f} nats; {state}{shown})",
+             ylabel=f"× {verdict.start}")
     axis.legend(fontsize=8)
 
 
+def scores_panel(axis, scores: Scores) -> None:
+    """The closing comparison: each policy's reward on the search's proxy with its paired error,
+    best first; the searched policy in colour."""
+    from matplotlib.ticker import MaxNLocator
+
+    ordered = sorted(scores.scores, key=lambda score: score.rank)
+    for position, score in enumerate(ordered):
+        axis.errorbar(score.reward, position, xerr=score.error, fmt="o", capsize=4,
+                      color="C0" if score.policy == "searched" else "0.4")
+    axis.set_yticks(range(len(ordered)), [score.policy for score in ordered])
+    axis.set_ylim(len(ordered) - 0.5, -0.5)  # best on top
+    axis.xaxis.set_major_locator(MaxNLocator(4))
+    axis.set(title=f"On the proxy: {scores.repeats} fine-tunes each (± paired error)",
+             xlabel=f"{scores.reward} reward ({scores.unit})")
+
+
+SHOWN_OPS = 60  # bars in the multiples panel: a larger space shows its lowest and highest
 TILE = 128
 
 

@@ -19,7 +19,7 @@ import torch
 from awsaug_cli import __version__
 from awsaug_cli.atomic import atomic_write_text
 from awsaug_cli.errors import UserError
-from awsaug_cli.space import AWS36, SPACES, Space
+from awsaug_cli.space import AWS36, SPACES, Space, space_named
 
 FORMAT_NAME = "awsaug.policy"
 FORMAT_VERSION = 1
@@ -241,9 +241,9 @@ def _parse_policy(data: Any, source: str) -> Policy:
             f"{source}: field 'version' is {version}; this awsaug ({__version__}) reads version {FORMAT_VERSION}"
         )
     space_key = _field(data, "space", source)
-    if space_key not in SPACES:
+    if not isinstance(space_key, str) or space_key not in SPACES:
         raise PolicyFormatError(f"{source}: field 'space' is {space_key!r}; known spaces: {', '.join(SPACES)}")
-    space = SPACES[space_key]
+    space = space_named(space_key)
     ops = _field(data, "ops", source)
     if ops != list(space.names):
         unknown = [name for name in ops if name not in space.names] if isinstance(ops, list) else []

@@ -1,5 +1,6 @@
-"""What a search found, in a person's terms: each op's probability as a multiple of uniform,
-the evidence behind it, the noise level, and how far the policy is from uniform.
+"""What a search found, in a person's terms: each op's probability as a multiple of its
+probability in the search's start (the uniform policy in AWS-36, TrivialAugment in its space),
+the evidence behind it, the noise level, and how far the policy is from the start.
 
 The evidence is refitted from the history (every trajectory's op use and reward, critic.py), so
 the same verdict comes from a finished run, a run stopped half-way, or the paper's algorithm
@@ -20,6 +21,8 @@ import torch
 from awsaug_cli.critic import FALSE_ALARM, Critic
 from awsaug_cli.equivalent_ops import membership
 from awsaug_cli.policy import Policy
+from awsaug_cli.proxy_scores import Scores, compare_line
+from awsaug_cli.search_spaces import SearchSpace, family, search_space_of
 from awsaug_cli.space import Space
 
 # Identical operations under two names: their probabilities should move together (a noise gauge).
@@ -33,42 +36,73 @@ def marginal(joint: torch.Tensor, index: int) -> float:
     return float(joint[index, :].sum() + joint[:, index].sum() - joint[index, index])
 
 
-def op_multiples(policy: Policy) -> dict[str, float]:
-    """Each op's marginal as a multiple of its marginal under the uniform policy."""
+def start_name(space: Space) -> str:
+    """What the multiples and the distance are measured from: the start of the space's search,
+    or the uniform policy over its pairs."""
+    searched = search_space_of(space)
+    return "uniform" if searched is None or searched.paired else searched.name
+
+
+def _usage(policy: Policy, searched: SearchSpace | None) -> torch.Tensor:
+    """Per op, the probability of appearing: in the pair (two-op spaces), or as the one op."""
     joint = policy.joint()
-    k = len(policy.space)
-    uniform = 1 - (1 - 1 / k) ** 2
-    return {name: marginal(joint, index) / uniform for index, name in enumerate(policy.space.names)}
+    if searched is not None and not searched.paired:
+        return joint.sum(dim=1)
+    return joint.sum(dim=1) + joint.sum(dim=0) - joint.diagonal()
 
 
-def kind_marginals(joint: torch.Tensor, space: Space) -> dict[str, float]:
-    """Per op kind, the probability that a pair contains an op of that kind."""
-    kinds = [op.kind for op in space.ops]
+def op_multiples(policy: Policy) -> dict[str, float]:
+    """Each op's probability of appearing as a multiple of it under the search's start (the
+    uniform policy over pairs for a space no search moves in)."""
+    searched = search_space_of(policy.space)
+    if searched is None or searched.paired:  # the uniform policy: 1 − (1 − 1/K)² per op
+        k = len(policy.space)
+        reference = torch.full((k,), 1 - (1 - 1 / k) ** 2, dtype=torch.float64)
+    else:
+        reference = _usage(searched.start(), searched)
+    return dict(zip(policy.space.names, (_usage(policy, searched) / reference).tolist()))
+
+
+def family_marginals(policy: Policy) -> dict[str, float]:
+    """Per op family (the op's name without its magnitude), the probability that an image's ops
+    include one of that family (in a one-op space: that its op is of that family)."""
+    joint = policy.joint()
+    families = [family(name) for name in policy.space.names]
+    searched = search_space_of(policy.space)
+    one_op = searched is not None and not searched.paired
     marginals = {}
-    for kind in dict.fromkeys(kinds):
-        outside = torch.tensor([k != kind for k in kinds])
-        marginals[kind] = float(1 - joint[outside][:, outside].sum())
+    for name in dict.fromkeys(families):
+        inside = torch.tensor([f == name for f in families])
+        marginals[name] = float(joint[inside].sum() if one_op else 1 - joint[~inside][:, ~inside].sum())
     return marginals
 
 
-def kl_from_uniform(policy: Policy) -> float:
-    """KL(p ‖ uniform) over pairs, in nats: log(K²) − H(p)."""
+def kl_from_start(policy: Policy) -> float:
+    """KL(p ‖ start) over pairs, in nats (the uniform start: log(K²) − H(p))."""
     joint = policy.joint()
-    entropy = -(joint * joint.clamp_min(1e-30).log()).sum()
-    return float(math.log(joint.numel()) - entropy)
+    searched = search_space_of(policy.space)
+    if searched is None or searched.paired:
+        entropy = -(joint * joint.clamp_min(1e-30).log()).sum()
+        return float(math.log(joint.numel()) - entropy)
+    start = searched.start().joint()
+    shown = joint > 0
+    return float((joint[shown] * (joint[shown].log() - start[shown].clamp_min(1e-300).log())).sum())
 
 
 def critic_from_history(records: list[dict[str, Any]], space: Space, ridge: float = VERDICT_RIDGE,
                         equivalent: Sequence[Sequence[str]] = ()) -> Critic | None:
-    """The critic refitted from the trajectory records of finished loops, with the `equivalent`
-    ops judged as one; None when the history does not hold op use (made before awsaug recorded it)."""
+    """The critic refitted from the trajectory records of finished loops, in the columns of the
+    space's search, with the `equivalent` ops judged as one; None when the history does not hold
+    op use (made before awsaug recorded it)."""
     loops: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         if record.get("kind") == "trajectory":
             if "op_rates" not in record:
                 return None
             loops[record["loop"]].append(record)
-    critic = Critic.empty(len(space), ridge, membership(space, equivalent))
+    searched = search_space_of(space)
+    columns = searched.columns(space, equivalent) if searched is not None else membership(space, equivalent)
+    critic = Critic.empty(len(space), ridge, columns)
     for trajectories in loops.values():
         if len(trajectories) > 1:
             critic.add(torch.tensor([t["op_rates"] for t in trajectories]), torch.tensor([t["reward"] for t in trajectories]))
@@ -77,10 +111,10 @@ def critic_from_history(records: list[dict[str, Any]], space: Space, ridge: floa
 
 @dataclass(frozen=True)
 class Verdict:
-    multiples: dict[str, float]  # op → marginal × uniform in the answer
-    kl: float  # KL(answer ‖ uniform), nats
+    multiples: dict[str, float]  # op → its probability of appearing, × under the start, in the answer
+    kl: float  # KL(answer ‖ start), nats
     twins: tuple[float, float] | None  # the GAUGE ops' multiples
-    effects: dict[str, float] | None  # op → reward points if its uniform share were added (β̂ · 2/K)
+    effects: dict[str, float] | None  # op → reward points if its share under the start were added (β̂ · share)
     errors: dict[str, float] | None  # standard errors of those
     noise: float | None  # residual standard deviation of a trajectory's reward (points)
     trajectories: int  # observations behind the evidence
@@ -88,6 +122,8 @@ class Verdict:
     unit: str = "points"  # of the reward, the effects and the noise (finetune.REWARDS)
     evident: dict[str, float] = field(default_factory=dict)  # ops distinguishable from noise (Critic.evident) → z
     equivalent: list[list[str]] = field(default_factory=list)  # groups of ops identical on the data, judged as one
+    start: str = "uniform"  # what the multiples and the distance are measured from (start_name)
+    comparison: str | None = None  # the closing comparison on the proxy (proxy_scores.compare_line)
 
     @property
     def found(self) -> bool:
@@ -110,16 +146,16 @@ class Verdict:
         """The verdict as short sentences, most important first."""
         ordered = sorted(self.multiples.items(), key=lambda item: item[1])
         evident = self.evident
-        lines = []
+        lines = [self.comparison] if self.comparison else []
         if self.effects is None:
             lines.append("The history holds no op use per trajectory: no evidence can be stated.")
         elif self.errors is None:
             lines.append(f"The search found nothing distinguishable from noise: {self.trajectories} trajectories are too "
-                         "few to state the effects' errors. Treat this policy as uniform.")
+                         f"few to state the effects' errors. Treat this policy as the start ({self.start}).")
         elif not evident:
             lines.append(f"The search found nothing distinguishable from noise: no op's effect is {self.threshold:.1f} "
                          f"standard errors from zero over {self.trajectories} trajectories (a {100 * FALSE_ALARM:.0f} % "
-                         "false-alarm level over all ops). Treat this policy as uniform.")
+                         f"false-alarm level over all ops). Treat this policy as the start ({self.start}).")
         else:
             avoided = sorted((name for name, z in evident.items() if z < 0), key=lambda n: self.multiples[n])
             favoured = sorted((name for name, z in evident.items() if z > 0), key=lambda n: -self.multiples[n])
@@ -128,9 +164,9 @@ class Verdict:
                     lines.append(f"{label}: " + ", ".join(self._describe(name) for name in names[:SHOWN]))
         lines.append("Lowest: " + ", ".join(f"{name} {m:.2f}×" for name, m in ordered[:SHOWN]) +
                      "; highest: " + ", ".join(f"{name} {m:.2f}×" for name, m in reversed(ordered[-SHOWN:])))
-        lines.append(f"Distance from uniform: KL {self.kl:.3f} nats.")
+        lines.append(f"Distance from the start ({self.start}): KL {self.kl:.3f} nats.")
         if self.equivalent:
-            lines.append("Judged as one (identical on this data): " + "; ".join(" = ".join(names) for names in self.equivalent) + ".")
+            lines.append("Judged as one (identical on this data): " + "; ".join(map(group_sentence, self.equivalent)) + ".")
         if self.twins is not None:
             tied = "; the search judged them as one, so this gap shows no noise" if (
                 self.gauge_tied and math.isclose(*self.twins)) else ""
@@ -138,7 +174,7 @@ class Verdict:
                          f"({100 * self.twin_gap:.0f} % apart{tied}).")
         if self.noise is not None and math.isfinite(self.noise):
             lines.append(f"Reward noise between trajectories: ±{self.noise:.2f} {self.unit}; effects: reward "
-                         f"{self.unit} if an op had its uniform share.")
+                         f"{self.unit} if an op had its share under the start.")
         return lines
 
     def _describe(self, name: str) -> str:
@@ -149,28 +185,40 @@ class Verdict:
         return {"found": self.found, "evident": self.evident, "multiples": self.multiples, "kl": self.kl,
                 "twins": self.twins, "effects": self.effects, "errors": self.errors, "noise": self.noise,
                 "trajectories": self.trajectories, "threshold": self.threshold, "unit": self.unit,
-                "equivalent": self.equivalent}
+                "equivalent": self.equivalent, "start": self.start, "comparison": self.comparison}
+
+
+def group_sentence(names: Sequence[str], shown: int = 6) -> str:
+    """A group of identical ops in a sentence; a long one by its first members and its size."""
+    if len(names) <= shown:
+        return " = ".join(names)
+    return " = ".join(names[: shown - 1]) + f" = … ({len(names)} ops)"
 
 
 def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points",
-          equivalent: Sequence[Sequence[str]] = ()) -> Verdict:
+          equivalent: Sequence[Sequence[str]] = (), scores: Scores | None = None) -> Verdict:
     """The verdict on `answer` given the search history `records` (rewards in `unit`), with the
-    `equivalent` ops (identical on the data) judged as one."""
+    `equivalent` ops (identical on the data) judged as one, and the closing comparison `scores`
+    (the answer named "searched") when the search made one."""
+    comparison = compare_line(scores, "searched") if scores is not None else None
     space = answer.space
     multiples = op_multiples(answer)
     twins = (multiples[GAUGE[0]], multiples[GAUGE[1]]) if all(name in multiples for name in GAUGE) else None
     equivalent = [list(names) for names in equivalent]
     critic = critic_from_history(records, space, equivalent=equivalent)
     if critic is None:
-        return Verdict(multiples, kl_from_uniform(answer), twins, None, None, None, 0, unit=unit, equivalent=equivalent)
-    share = 2 / len(space)  # applications per image of one op under the uniform policy
+        return Verdict(multiples, kl_from_start(answer), twins, None, None, None, 0, unit=unit, equivalent=equivalent,
+                       start=start_name(space), comparison=comparison)
+    searched = search_space_of(space)
+    # applications per image of each op under the start (the uniform start: exactly 2/K)
+    share = 2 / len(space) if searched is None or searched.paired else searched.applications()
     effects = (critic.effects() * share).tolist()
     errors = (critic.errors() * share).tolist()
     noise = critic.noise()
     known = not math.isnan(noise)  # residual freedom left: the errors can be stated
     evident = {name: effect / error for name, effect, error, shown in zip(space.names, effects, errors, critic.evident().tolist())
                if shown}
-    return Verdict(multiples, kl_from_uniform(answer), twins, dict(zip(space.names, effects)),
+    return Verdict(multiples, kl_from_start(answer), twins, dict(zip(space.names, effects)),
                    dict(zip(space.names, errors)) if known else None, noise if known else None,
                    critic.observations + len({r["loop"] for r in records if r.get("kind") == "trajectory"}),
-                   critic.evidence_threshold(), unit, evident, equivalent)
+                   critic.evidence_threshold(), unit, evident, equivalent, start_name(space), comparison)

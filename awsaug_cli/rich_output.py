@@ -12,7 +12,7 @@ from rich.table import Table
 
 from awsaug_cli.bench import Measurement, speedups
 from awsaug_cli.commands.compare import PolicyResult
-from awsaug_cli.commands.score import Scores
+from awsaug_cli.proxy_scores import Scores
 from awsaug_cli.quality import Verdict
 
 

@@ -32,9 +32,10 @@ from awsaug_cli.critic import op_rates
 from awsaug_cli.devices import distributed
 from awsaug_cli.errors import OptionError, UserError
 from awsaug_cli.policy import Policy
-from awsaug_cli.quality import GAUGE, kind_marginals, marginal, op_multiples
+from awsaug_cli.quality import GAUGE, family_marginals, marginal, op_multiples
+from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, SearchSpace
 from awsaug_cli.seeds import stream
-from awsaug_cli.space import AWS36, Space
+from awsaug_cli.space import Space
 
 
 class Trial(NamedTuple):
@@ -72,24 +73,27 @@ class SearchAgent(Protocol):
 
 
 DEFAULT_ALGORITHM = "contrast"
+FAITHFUL_SPACE = "aws36"  # the paper's algorithm searches the paper's space
 ALGORITHMS = (DEFAULT_ALGORITHM, *FAITHFUL_ALGORITHMS)
 
 
-def make_agent(trajectories: int, seed: int = 0, space: Space = AWS36, algorithm: str = DEFAULT_ALGORITHM, *,
-               equivalent: Sequence[Sequence[str]] = (), **options: Any) -> SearchAgent:
-    """The agent of `algorithm` with `options` (fields of ContrastSettings, or of AgentSettings
-    for the paper's algorithms); TypeError names an option the algorithm does not have.
-    `equivalent`: groups of ops that act identically on the data, which awsaug's default judges
-    as one (the paper's algorithm treats every op apart)."""
+def make_agent(trajectories: int, seed: int = 0, space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE],
+               algorithm: str = DEFAULT_ALGORITHM, *, equivalent: Sequence[Sequence[str]] = (), **options: Any) -> SearchAgent:
+    """The agent of `algorithm` in `space` with `options` (fields of ContrastSettings, or of
+    AgentSettings for the paper's algorithms); TypeError names an option the algorithm does not
+    have. `equivalent`: groups of ops that act identically on the data, which awsaug's default
+    judges as one (the paper's algorithm treats every op apart)."""
     if algorithm not in ALGORITHMS:
         raise OptionError(f"algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+    if algorithm != DEFAULT_ALGORITHM and space.name != FAITHFUL_SPACE:
+        raise OptionError(f"the paper's algorithm searches the {FAITHFUL_SPACE} space only, not {space.name!r}")
     settings_type = ContrastSettings if algorithm == DEFAULT_ALGORITHM else AgentSettings
     unknown = set(options) - {f.name for f in fields(settings_type)}
     if unknown:
         raise TypeError(f"unknown options for the {algorithm} algorithm: {', '.join(sorted(unknown))}")
     if algorithm == DEFAULT_ALGORITHM:
         return ContrastAgent(trajectories, ContrastSettings(**options), space, seed, equivalent)
-    return Agent(trajectories, AgentSettings(algorithm=algorithm, **options), space)
+    return Agent(trajectories, AgentSettings(algorithm=algorithm, **options), space.space)
 
 
 @dataclass
@@ -110,9 +114,9 @@ def loop_summary(agent: SearchAgent, loop: int, rewards: torch.Tensor, before: P
         "rewards": rewards.tolist(),
         "mean_reward": float(rewards.mean()),
         "entropy": float(entropy(joint)),
-        "gauge": {name: marginal(joint, space.index(name)) for name in GAUGE if name in space.names},
+        "gauge": {name: marginal(joint, space.index(name)) for name in GAUGE} if set(GAUGE) <= set(space.names) else {},
         "op_multiples": list(op_multiples(before).values()),
-        "kind_marginals": kind_marginals(joint, space),
+        "family_marginals": family_marginals(before),
         "top_pairs": before.top_pairs(5),
         **info.record(),
     }
@@ -130,7 +134,7 @@ def search(
     loops: int,
     trajectories: int,
     seed: int = 0,
-    space: Space = AWS36,
+    space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE],
     agent: SearchAgent | None = None,
     on_loop: Callable[[SearchAgent, list[dict[str, Any]]], None] | None = None,
     **agent_options: Any,
@@ -146,7 +150,7 @@ def search(
     check_sharing(trajectories, world)
     agent = agent or make_agent(trajectories, seed, space, **agent_options)
     history: list[dict[str, Any]] = []
-    k = len(space)
+    k = len(agent.space)
     while agent.loop < loops:
         loop = agent.loop
         policy = agent.policy()

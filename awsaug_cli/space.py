@@ -6,6 +6,8 @@ identity (kind, magnitude, whether it draws a random sign) is written down exact
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # The operation kinds, in a fixed order: kernels identify a kind by its index in this tuple.
@@ -107,4 +109,19 @@ AWS36_TABLE: tuple[tuple[str, str, tuple[float, ...] | None, bool], ...] = (
 
 AWS36: Space = _space_from_table("aws36", AWS36_TABLE)
 
-SPACES: dict[str, Space] = {AWS36.key: AWS36}
+
+
+def _trivialaugment() -> Space:
+    from awsaug_cli.torchvision_policies import trivialaugment  # torchvision's table; it imports policy.py
+
+    return trivialaugment().space
+
+
+# What a policy file's "space" may name: key → its op vocabulary, built on first use.
+SPACES: dict[str, Callable[[], Space]] = {AWS36.key: lambda: AWS36, "trivialaugment-wide": _trivialaugment}
+
+
+@functools.cache
+def space_named(key: str) -> Space:
+    """The op vocabulary `key` names (KeyError for an unknown key)."""
+    return SPACES[key]()

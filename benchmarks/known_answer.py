@@ -119,6 +119,24 @@ def digits_images() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np
             (digits.test_images[:, 0].numpy(), digits.test_labels.numpy()))
 
 
+def digits_subset(train_size: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """`train_size` of the built-in digits' training images (stratified, fixed), tested on every
+    other digit: the built-in test part and the training images left out."""
+    (train_images, train_labels), (test_images, test_labels) = digits_images()
+    chosen = stratified_subset(train_labels, train_size)
+    rest = np.setdiff1d(np.arange(len(train_labels)), chosen)
+    return ((train_images[chosen], train_labels[chosen]),
+            (np.concatenate([test_images, train_images[rest]]), np.concatenate([test_labels, train_labels[rest]])))
+
+
+def write_digits_subset(folder: Path, train_size: int) -> str:
+    return write_idx_folder(folder / f"digits-{train_size}", *digits_subset(train_size))
+
+
+def write_fashion_subset(folder: Path, train_size: int) -> str:
+    return write_idx_folder(folder / f"fashion-{train_size}", *fashion_subset(train_size, FASHION_TEST_ALL))
+
+
 FASHION_TRAIN, FASHION_TEST = 3000, 1000
 FASHION_TEST_ALL = 10_000  # the plain task's A/B is scored on the whole test part: 1,000 images alone spread seeds by ±1 point
 

@@ -8,6 +8,7 @@ them as the Markdown of BENCHMARKS.md "Search quality".
     python benchmarks/search_quality.py ab --task fashion --seeds 0 1 2
     python benchmarks/search_quality.py table
     python benchmarks/search_quality.py grid        # the default's answers at other T and shrinkage
+    python benchmarks/search_quality.py helps-grid  # where RandAugment / TrivialAugment beat none
 
 known-answer: one pretrain per task, then a search per seed and algorithm from those shared
 weights; for each harmful op its multiple of uniform in the answer, its rank among the 36 ops
@@ -199,6 +200,52 @@ def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     return result
 
 
+# Where does augmentation help on 2 CPU cores? (data, training images, model, epochs), each
+# trained as `awsaug train` does with none, RandAugment and TrivialAugment over 3 seeds.
+HELPS_GRID = [
+    (kind, size, model, epochs)
+    for kind, size in (("digits", 150), ("digits", 300), ("fashion", 1000))
+    for model in ("tiny", "small")
+    for epochs in (200,)
+]
+HELPS_POLICIES = ("none", "randaugment", "trivialaugment")
+
+
+def helps_grid(work: Path, seeds: list[int], only: str | None = None) -> dict:
+    """`awsaug train --compare none,randaugment,trivialaugment` on every HELPS_GRID setting (the
+    test set scored once, after the last epoch); for each, whether the best of RandAugment and
+    TrivialAugment beats `none` by more than twice the larger seed std."""
+    from known_answer import write_digits_subset, write_fashion_subset
+
+    writers = {"digits": write_digits_subset, "fashion": write_fashion_subset}
+    result = {"part": "helps-grid", "task": "grid", "seeds": seeds, "settings": []}
+    for kind, size, model, epochs in HELPS_GRID:
+        name = f"{kind}-{size}-{model}-e{epochs}"
+        if only and only not in name:
+            continue
+        data = writers[kind](work / "data", size)
+        run_dir = work / "helps-grid" / name
+        results = run_dir / "train" / "results.jsonl"
+        timing = run_dir / "seconds.json"
+        if not timing.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            seconds = run("train", "--compare", ",".join(HELPS_POLICIES), "--data", data, "--model", model, "--epochs",
+                          str(epochs), "--test-every", str(epochs), "--run-dir", str(run_dir), "--seed", str(seeds[0]),
+                          "--seeds", str(len(seeds)))
+            timing.write_text(json.dumps({"seconds": seconds}))
+        policies: dict[str, list[float]] = {}
+        for record in map(json.loads, results.read_text().splitlines()):
+            policies.setdefault(record["policy"], []).append(record["final_test_acc"])
+        stats = {name: {"mean": statistics.mean(v), "std": statistics.stdev(v), "finals": v} for name, v in policies.items()}
+        best = max(("randaugment", "trivialaugment"), key=lambda name: stats[name]["mean"])
+        margin = stats[best]["mean"] - stats["none"]["mean"]
+        spread = max(stats[best]["std"], stats["none"]["std"])
+        result["settings"].append({"name": name, "policies": stats, "best": best, "margin": margin, "spread": spread,
+                                   "helps": margin > 2 * spread,
+                                   "seconds_per_training": json.loads(timing.read_text())["seconds"] / (3 * len(seeds))})
+    return result
+
+
 def table(results: list[dict]) -> str:
     """The Markdown of BENCHMARKS.md "Search quality" from the results file."""
     lines = []
@@ -220,6 +267,14 @@ def table(results: list[dict]) -> str:
             for mode, values in r.get("seed_gap", {}).items():
                 lines.append(f"\nMedian gap between the seeds' op multiples, {mode}: " +
                              ", ".join(f"{pair} {100 * value:.0f} %" for pair, value in values.items()))
+        elif r["part"] == "helps-grid":
+            lines += ["\n**Where augmentation helps** (final-epoch test accuracy, mean ± std over seeds "
+                      f"{r['seeds']})\n", "| setting | none | RandAugment | TrivialAugment | best − none | 2 × larger std | "
+                      "helps | s per training |", "|---|---|---|---|---|---|---|---|"]
+            for row in r["settings"]:
+                cells = [f"{row['policies'][p]['mean']:.2f} ± {row['policies'][p]['std']:.2f}" for p in HELPS_POLICIES]
+                lines.append(f"| {row['name']} | " + " | ".join(cells) + f" | {row['margin']:+.2f} | {2 * row['spread']:.2f} | "
+                             f"{'yes' if row['helps'] else 'no'} | {row['seconds_per_training']:.0f} |")
         elif r["part"] == "ab":
             lines += [f"\n**A/B: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n", "| policy | final-epoch test acc (mean ± std) | per seed |",
                       "|---|---|---|"]
@@ -261,7 +316,8 @@ PARTS = {"known-answer": known_answer, "agreement": agreement, "ab": ab}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=[*PARTS, "table", "grid"])
+    parser.add_argument("part", choices=[*PARTS, "table", "grid", "helps-grid"])
+    parser.add_argument("--only", help="helps-grid: only the settings whose name contains this")
     parser.add_argument("--task", choices=list(TASKS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=Path("runs/search-quality"))
@@ -275,6 +331,13 @@ def main() -> None:
         return
     if args.part == "grid":
         print(grid(args.work, [5, 8, 12, 20], [1, 2, 3]))
+        return
+    if args.part == "helps-grid":
+        result = helps_grid(args.work, args.seeds, args.only)
+        results = [r for r in results if r["part"] != "helps-grid"] + [result]
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(results, indent=1) + "\n")
+        print(table([result]))
         return
     if args.task is None:
         parser.error(f"{args.part} needs --task")

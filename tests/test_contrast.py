@@ -13,7 +13,7 @@ import torch
 from awsaug_cli.contrast import ContrastAgent, ContrastSettings, split_directions
 from awsaug_cli.critic import Critic, op_rates
 from awsaug_cli.policy import Policy
-from awsaug_cli.quality import judge, kl_from_uniform, op_multiples
+from awsaug_cli.quality import judge, kl_from_start, op_multiples
 from awsaug_cli.search_loop import Trial, search
 from awsaug_cli.space import AWS36
 
@@ -119,7 +119,7 @@ def test_on_pure_noise_the_verdict_says_nothing_was_found(seed):
     verdict = judge(result.answer, result.history)
     assert not verdict.found and verdict.evident == {}
     assert "nothing distinguishable from noise" in verdict.lines()[0]
-    assert kl_from_uniform(result.answer) < 0.05
+    assert kl_from_start(result.answer) < 0.05
 
 
 def test_the_verdict_without_recorded_op_use_says_so():

@@ -181,7 +181,7 @@ def test_search_and_train_read_the_folder_through_dali(folder, tmp_path):
     refused = runner.invoke(app, ["search", "--loader", "disk", "--loops", "1", *run])
     assert refused.exit_code == 2 and "choose one of auto, memory, dali" in refused.output
     done = runner.invoke(app, ["search", "--loader", "dali", "--loops", "1", "--trajectories", "2",
-                               "--finetune-epochs", "1", *run])
+                               "--finetune-epochs", "1", "--score-repeats", "0", *run])
     assert done.exit_code == 0, done.output
     history = [json.loads(line) for line in (tmp_path / "search" / "history.jsonl").read_text().splitlines()]
     trajectory = history[0]

@@ -94,7 +94,8 @@ def test_a_pretrain_and_a_search_killed_before_their_first_checkpoint_start_agai
         assert json.loads((run_dir / "run.json").read_text())["pretrain"]["epochs"] == 2
         assert len((run_dir / "pretrain" / "metrics.jsonl").read_text().splitlines()) == 2
 
-    search = ("search", "--run-dir", str(stranded), "--loops", "2", "--trajectories", "2", "--finetune-epochs", "3")
+    search = ("search", "--run-dir", str(stranded), "--loops", "2", "--trajectories", "2", "--finetune-epochs", "3",
+              "--score-repeats", "0")
     process = start(*search)
     wait_for(lambda: recorded(stranded, "search"))
     process.send_signal(signal.SIGKILL)
@@ -160,7 +161,7 @@ def test_resume_takes_the_recorded_settings_and_refuses_a_given_one_that_differs
     refused = cli("pretrain", "--run-dir", run_dir, "--resume", "--seed", "0")
     assert refused.returncode == 2 and "seed = 3, now 0" in flat(refused.stderr)
 
-    small = ("--loops", "1", "--trajectories", "2", "--finetune-epochs", "1")
+    small = ("--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0")
     assert cli("search", "--run-dir", run_dir, *small, "--faithful").returncode == 0
     resumed = cli("search", "--run-dir", run_dir, "--resume")  # the recorded loops, seed and agent
     assert resumed.returncode == 0, resumed.stderr
@@ -172,7 +173,7 @@ def test_resume_takes_the_recorded_settings_and_refuses_a_given_one_that_differs
 def test_a_checkpoint_refuses_a_run_json_that_was_edited_or_lost(tmp_path):
     run_dir = tmp_path / "run"
     assert cli("pretrain", "--run-dir", str(run_dir), "--epochs", "1", "--batch-size", "32").returncode == 0
-    small = ("--loops", "1", "--trajectories", "2", "--finetune-epochs", "1")
+    small = ("--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0")
     assert cli("search", "--run-dir", str(run_dir), *small).returncode == 0
     original = (run_dir / "run.json").read_text()
     record = json.loads(original)

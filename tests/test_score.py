@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
-from awsaug_cli.commands.score import ScoreOptions, paired_errors, ranked, score_policies
+from awsaug_cli.commands.score import ScoreOptions, score_policies
 from awsaug_cli.errors import OptionError, UserError
+from awsaug_cli.proxy_scores import paired_errors, ranked
 from awsaug_cli.runs import RunError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,7 +34,7 @@ from awsaug_cli.seeds import seeded_generator
 from .fake_datasets import write_folder
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ("--loops", "3", "--trajectories", "2", "--finetune-epochs", "1")
+SMALL = ("--loops", "3", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0")
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,16 @@ def pretrained(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("pretrained")
     pretrain(PretrainOptions(run_dir=run_dir, epochs=2))
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def pretrained_trivialaugment(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("pretrained-ta")
+    pretrain(PretrainOptions(run_dir=run_dir, epochs=2, space="trivialaugment"))
+    return run_dir
+
+
+SPACES = {"aws36": "pretrained", "trivialaugment": "pretrained_trivialaugment"}  # space → its pretrain fixture
 
 
 def copy_run(source: Path, target: Path) -> Path:
@@ -60,7 +70,8 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 ])
 def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful, algorithm, agent_fields):
     run_dir = copy_run(pretrained, tmp_path / "run")
-    outcome = run_search(SearchOptions(run_dir=run_dir, loops=2, trajectories=2, finetune_epochs=1, faithful=faithful))
+    outcome = run_search(SearchOptions(run_dir=run_dir, loops=2, trajectories=2, finetune_epochs=1, faithful=faithful,
+                                       score_repeats=0))
     records = [json.loads(line) for line in (run_dir / "search" / "history.jsonl").read_text().splitlines()]
     assert [(r["kind"], r["loop"]) for r in records] == [("trajectory", 0), ("trajectory", 0), ("loop", 0),
                                                          ("trajectory", 1), ("trajectory", 1), ("loop", 1)]
@@ -116,7 +127,9 @@ def test_common_noise_gives_equal_rewards_for_equal_pairs(pretrained):
         assert (first.reward == second.reward) == equal
 
 
-def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(pretrained, tmp_path):
+@pytest.mark.parametrize("space", SPACES)
+def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(request, space, tmp_path):
+    pretrained = request.getfixturevalue(SPACES[space])
     whole = copy_run(pretrained, tmp_path / "whole")
     assert cli("search", "--run-dir", str(whole), *SMALL).returncode == 0
     killed = copy_run(pretrained, tmp_path / "killed")
@@ -151,18 +164,49 @@ def test_resume_restores_a_loops_history_lost_between_the_state_write_and_the_hi
     assert history.read_text() == complete
 
 
-def test_two_processes_give_the_theta_of_one_running_the_trajectories_in_turn(pretrained, tmp_path):
+@pytest.mark.parametrize("space", SPACES)
+def test_two_processes_give_the_theta_of_one_running_the_trajectories_in_turn(request, space, tmp_path):
+    pretrained = request.getfixturevalue(SPACES[space])
     single, double = copy_run(pretrained, tmp_path / "single"), copy_run(pretrained, tmp_path / "double")
     threads = {"OMP_NUM_THREADS": "1"}
-    assert cli("search", "--run-dir", str(single), *SMALL, env=threads).returncode == 0
+    compared = (*SMALL[:-1], "1")  # with the closing comparison, one fine-tune per policy
+    assert cli("search", "--run-dir", str(single), *compared, env=threads).returncode == 0
     finished = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
-         "search", "--run-dir", str(double), *SMALL], capture_output=True, text=True, timeout=300, cwd=REPO,
+         "search", "--run-dir", str(double), *compared], capture_output=True, text=True, timeout=300, cwd=REPO,
         env={**os.environ, **threads})
     assert finished.returncode == 0, finished.stderr[-2000:]
     a, b = load_file(str(single / "search" / "state.safetensors")), load_file(str(double / "search" / "state.safetensors"))
     assert set(a) == set(b) and all(torch.equal(a[name], b[name]) for name in a)
-    assert json.loads((double / "run.json").read_text())["search"]["world_size"] == 2
+    recorded = json.loads((double / "run.json").read_text())["search"]
+    assert recorded["world_size"] == 2 and recorded["space"] == space
+    scores = lambda run: json.loads((run / "search" / "scores.json").read_text())
+    assert scores(single) == scores(double)  # the comparison's fine-tunes shared out over the ranks
+
+
+def test_the_search_ends_by_comparing_its_answer_with_the_policies_that_need_no_search(pretrained, tmp_path):
+    run_dir = copy_run(pretrained, tmp_path / "run")
+    done = cli("search", "--run-dir", str(run_dir), *SMALL[:-1], "2")
+    assert done.returncode == 0, done.stderr
+    kept = json.loads((run_dir / "search" / "scores.json").read_text())
+    assert [r["policy"] for r in kept] == ["searched", "none", "uniform", "randaugment", "trivialaugment"]
+    best = min(kept, key=lambda r: r["rank"])["policy"]
+    verdict = done.stdout[done.stdout.index("What the search found"):]
+    said = "scored best" if best == "searched" else f"No searched policy beat {best} here"
+    assert said in " ".join(verdict.split())
+    assert Policy.load(run_dir / "search" / "policy.json").provenance["compared_on_proxy"].startswith(said.split(" here")[0])
+    # `awsaug score` with the same names reproduces the search's numbers
+    out = tmp_path / "scores.json"
+    scored = cli("score", str(run_dir / "search" / "policy.json"), "none", "uniform", "randaugment", "trivialaugment",
+                 "--run-dir", str(run_dir), "--repeats", "2", "--json", str(out))
+    assert scored.returncode == 0, scored.stderr
+    assert [r["rewards"] for r in json.loads(out.read_text())] == [r["rewards"] for r in kept]
+    # a finished search resumed keeps its comparison; export-policy states it
+    before = (run_dir / "search" / "scores.json").stat().st_mtime_ns
+    assert cli("search", "--run-dir", str(run_dir), "--resume").returncode == 0
+    assert (run_dir / "search" / "scores.json").stat().st_mtime_ns == before
+    exported = cli("export-policy", str(tmp_path / "policy.json"), "--run-dir", str(run_dir))
+    assert said in " ".join(exported.stdout.split())
 
 
 def test_trajectories_must_divide_among_the_processes(pretrained, tmp_path):

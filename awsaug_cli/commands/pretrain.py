@@ -22,7 +22,6 @@ from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_d
 from awsaug_cli.engine import make_optimizer, run_epoch, score
 from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model, model_spec
-from awsaug_cli.policy import Policy
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import (
@@ -34,11 +33,12 @@ from awsaug_cli.runs import (
     rewind_jsonl,
     write_stage,
 )
+from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, search_space
 from awsaug_cli.seeds import pretrain_model, stream
 
 MODES = ("ddp", "independent")
 # what a resumed run must share with the run it continues
-RESUME_KEYS = ("model", "loader", "pairs_in_pipeline", "image_size", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "seed", "mode", "world_size")
+RESUME_KEYS = ("model", "loader", "pairs_in_pipeline", "image_size", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "space", "seed", "mode", "world_size")
 # what the checkpoint keeps of run.json's record, to tell an edited or foreign run.json
 SAVED_KEYS = (*RESUME_KEYS, "split_seed", "data_sizes", "classes", "mean", "std")
 
@@ -63,15 +63,16 @@ class PretrainOptions:
     loader: str | None = None  # auto: memory, or dali for image folders on CUDA
     skip_bad_files: bool = False  # image folders: leave out files that are not usable images
     pairs_in_pipeline: bool = False  # DALI loader on CPU: the DALI ops apply the pairs in the pipeline
+    space: str | None = None  # aws36: the search space whose start the shared weights are trained under
 
     def resolved(self, recorded: dict | None) -> PretrainOptions:
         """Every option not given: the recorded run's value when resuming one, else the default."""
-        given = {"data": "digits", "image_size": 32, "seed": 0, "mode": "ddp", "loader": "auto"}
+        given = {"data": "digits", "image_size": 32, "seed": 0, "mode": "ddp", "loader": "auto", "space": DEFAULT_SEARCH_SPACE}
         if self.resume and recorded:
             given.update(data=recorded["data"], model=recorded["model"], preset=recorded["preset"],
                          epochs=recorded["epochs"], batch_size=recorded["batch_size"],
                          image_size=recorded["image_size"][-1], seed=recorded["seed"], mode=recorded["mode"],
-                         loader=recorded["loader"])
+                         loader=recorded["loader"], space=recorded.get("space", DEFAULT_SEARCH_SPACE))
             if self.data in (None, recorded["data"]):  # the recorded split size belongs to the recorded data
                 given["val_size"] = recorded["data_sizes"]["val"]
         return dataclasses.replace(self, **{name: value for name, value in given.items() if getattr(self, name) is None})
@@ -94,6 +95,8 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
     reporter = reporter or SilentReporter()
     if options.mode not in (None, *MODES):
         raise OptionError(f"--mode {options.mode!r}: choose one of {', '.join(MODES)}")
+    if options.space is not None:
+        search_space(options.space)  # an unknown name fails before anything is read
     device = resolve_device(options.device)
     join_distributed(device)
     with locked_run(options.run_dir, distributed()[0], reporter):
@@ -126,9 +129,10 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
     val_acc = done[-1]["val_acc"] if start_epoch and done else float("nan")
     if start_epoch >= epochs:
         reporter.info(f"{options.run_dir}: all {epochs} epochs already trained")
+    start = search_space(options.space).start()
     for epoch in range(start_epoch, epochs):
         batches = source.train_batches(
-            Policy.uniform(), batch_size=batch_size, order_generator=stream(options.seed, "pretrain_order", model_stream, epoch),
+            start, batch_size=batch_size, order_generator=stream(options.seed, "pretrain_order", model_stream, epoch),
             augment_generator=stream(options.seed, "pretrain_augment", model_stream, epoch, device=device), sharded=sharded,
         )
         stats = run_epoch(trained, optimizer, batches, steps, optim, first_step=epoch * steps, total_steps=epochs * steps,
@@ -153,6 +157,7 @@ def _settings(options: PretrainOptions, training: Training, world: int, device: 
         "optim": dataclasses.asdict(preset.optim),
         "bn_momentum": preset.bn_momentum,
         "augment": {"crop_padding": preset.crop_padding, "cutout": preset.cutout, "flip": True, "policy": "uniform"},
+        "space": options.space,  # the pairs are drawn from this search space's start
         "seed": options.seed,
         "split_seed": options.seed,
         "mode": options.mode,
@@ -178,6 +183,8 @@ def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoin
     left no checkpoint), or the epoch after the last one checkpointed when resuming (after
     checking the run matches). Every rank checks before any writes."""
     recorded = read_run(options.run_dir).get("pretrain")
+    if recorded is not None:
+        recorded = {"space": DEFAULT_SEARCH_SPACE, **recorded}  # runs recorded before spaces were named
     resumed = resuming(options.run_dir, "pretrain", checkpoint_file, resume=options.resume, recorded=recorded,
                        unit="epoch", reporter=reporter)
     writer = rank == 0 or options.mode == "independent"

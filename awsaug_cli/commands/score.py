@@ -2,22 +2,14 @@
 
 Each policy is fine-tuned from the run's shared weights exactly as a search trajectory is (the
 pretrain's data, batch size and optimiser; the search's fine-tune epochs and reward), `repeats`
-times. Under common random numbers every policy of a repeat sees the same batch order and the
-same crop, flip, sign and Cutout randomness, so the policies differ only through their pairs;
-the repeats differ in all of it. A policy's error is the standard error of its reward's
-difference from the repeat's mean over the scored policies: the luck a repeat gives every policy
-alike cancels there, and what is left is what tells the policies apart.
-
-This is how a user (and the benchmark) checks that the proxy ranks policies as full training
-does, and how a search's answer is set beside the policies that need no search.
+times under common random numbers, and ranked with paired errors (proxy_scores.py). This is how a
+user (and the benchmark) checks that the proxy ranks policies as full training does.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from awsaug_cli.commands.search import check_pretrained, pretrain_data, shared_weights
 from awsaug_cli.devices import resolve_device
@@ -27,9 +19,9 @@ from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.presets import get_preset
+from awsaug_cli.proxy_scores import Scores, fine_tune_rewards, ranked
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.runs import read_run
-from awsaug_cli.seeds import stream
 
 
 @dataclass(frozen=True)
@@ -41,49 +33,6 @@ class ScoreOptions:
     reward: str | None = None  # None: the run's search's, else the default search's (loss)
     device: str = "auto"
     seed: int | None = None  # None: the pretrain's
-
-
-@dataclass(frozen=True)
-class PolicyScore:
-    policy: str
-    rewards: list[float]  # one per repeat
-    reward: float  # their mean
-    error: float  # standard error, paired by repeat (module docstring)
-    rank: int  # 1 = the highest reward
-
-    def record(self) -> dict[str, Any]:
-        return {"policy": self.policy, "reward": self.reward, "error": self.error, "rank": self.rank,
-                "rewards": self.rewards}
-
-
-@dataclass(frozen=True)
-class Scores:
-    scores: list[PolicyScore]  # in the order asked
-    unit: str  # the reward's unit
-    reward: str  # its name (finetune.REWARDS)
-    finetune_epochs: int
-    repeats: int
-
-
-def paired_errors(rewards: list[list[float]]) -> list[float]:
-    """Per policy, the standard error of its mean reward relative to each repeat's mean over
-    the policies (`rewards[policy][repeat]`); a lone policy's plain standard error."""
-    repeats = len(rewards[0])
-    if repeats < 2:
-        return [float("nan")] * len(rewards)
-    if len(rewards) == 1:
-        return [statistics.stdev(rewards[0]) / repeats**0.5]
-    means = [statistics.mean(column) for column in zip(*rewards)]
-    return [statistics.stdev([r - m for r, m in zip(row, means)]) / repeats**0.5 for row in rewards]
-
-
-def ranked(names: list[str], rewards: list[list[float]]) -> list[PolicyScore]:
-    """The scores in the order of `names`, each with its rank by mean reward (1 = best)."""
-    means = [statistics.mean(row) for row in rewards]
-    order = sorted(range(len(names)), key=lambda index: -means[index])
-    errors = paired_errors(rewards)
-    return [PolicyScore(name, row, mean, error, order.index(index) + 1)
-            for index, (name, row, mean, error) in enumerate(zip(names, rewards, means, errors))]
 
 
 def check_policy_list(policies: tuple[str, ...]) -> None:
@@ -119,17 +68,5 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
                          reward=reward, reporter=reporter)
     reporter.info(f"scoring {len(policies)} policies × {options.repeats} repeats × {epochs} fine-tune epochs from "
                   f"{options.run_dir} on {device} (reward: {reward}, common random numbers within a repeat)")
-    rewards = [[0.0] * options.repeats for _ in policies]
-    for repeat in range(options.repeats):
-        for index, (spec, policy) in enumerate(zip(options.policies, policies)):
-            trial = evaluator.trial(policy, (-1 - repeat,), stream(seed, "score_pairs", repeat, index),
-                                    label=f"repeat {repeat + 1}/{options.repeats} {Path(spec).name}")
-            rewards[index][repeat] = trial.reward
-        reporter.progress("scoring", repeat + 1, options.repeats)
-    return Scores(ranked(list(options.policies), rewards), REWARDS[reward][1], reward, epochs, options.repeats)
-
-
-def as_records(scores: Scores) -> list[dict[str, Any]]:
-    """The --json list: one object per policy (`policy`, `reward`, `error`, and more)."""
-    return [{**score.record(), "unit": scores.unit, "reward_name": scores.reward, "finetune_epochs": scores.finetune_epochs,
-             "repeats": scores.repeats} for score in scores.scores]
+    rewards = fine_tune_rewards(evaluator, options.policies, policies, options.repeats, seed, reporter)
+    return Scores(ranked(options.policies, rewards), REWARDS[reward][1], reward, epochs, options.repeats)

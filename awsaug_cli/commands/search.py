@@ -13,6 +13,7 @@ resumed θ history equals the uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 import torch
 
 from awsaug_cli.agent import AgentSettings
+from awsaug_cli.atomic import atomic_write_text
 from awsaug_cli.checkpoint import Checkpoint, load_checkpoint, read_tensors, write_tensors
 from awsaug_cli.commands.pretrain import SAVED_KEYS, checkpoint_path
 from awsaug_cli.commands.stage import resuming
@@ -34,8 +36,10 @@ from awsaug_cli.finetune import REWARDS, FineTune
 from awsaug_cli.memory_need import check_training_fits
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
+from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.presets import Preset, get_preset
-from awsaug_cli.quality import Verdict, judge, kl_from_uniform
+from awsaug_cli.proxy_scores import Scores, fine_tune_rewards, ranked
+from awsaug_cli.quality import Verdict, group_sentence, judge, kl_from_start
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import (
@@ -58,9 +62,10 @@ from awsaug_cli.search_loop import (
     make_agent,
     search,
 )
-from awsaug_cli.space import AWS36, SPACES
+from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, SearchSpace, search_space
 
-RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "reward", "pretrain_fingerprint")
+RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "reward", "space", "pretrain_fingerprint")
+SCORE_REPEATS = 3  # the closing comparison's fine-tunes per policy, unless told
 # the fine-tune's reward per algorithm (finetune.REWARDS): the paper's accuracy for its algorithms
 REWARD_OF = {DEFAULT_ALGORITHM: "loss", **dict.fromkeys(FAITHFUL_ALGORITHMS, "accuracy")}
 
@@ -80,6 +85,7 @@ class SearchOptions:
     parametrization: str | None = None  # faithful only: sigmoid (default) or softmax
     temperature: float | None = None  # default algorithm only: reward points per nat (contrast.py)
     loader: str = "auto"  # auto: the pretrain's; memory or dali must be the pretrain's
+    score_repeats: int | None = None  # the closing comparison's fine-tunes per policy (0: none); None: 3
 
     def agent_given(self) -> bool:
         """Whether any option choosing the agent was given (else --resume keeps the recorded one)."""
@@ -111,7 +117,7 @@ class SearchOutcome:
 def search_paths(run_dir: Path) -> dict[str, Path]:
     folder = run_dir / "search"
     return {"state": folder / "state.safetensors", "history": folder / "history.jsonl",
-            "answer": folder / "policy.json", "final": folder / "final_policy.json"}
+            "answer": folder / "policy.json", "final": folder / "final_policy.json", "scores": folder / "scores.json"}
 
 
 STATE_FORMAT = "awsaug.search"
@@ -151,6 +157,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     shared_file, shared = shared_weights(options.run_dir, pretrain)
     preset = get_preset(pretrain["preset"], device)
     source, pairs_in_pipeline = pretrain_data(options.run_dir, options.loader, pretrain, preset, device, reporter)
+    space = search_space(pretrain.get("space", DEFAULT_SEARCH_SPACE))
     paths = search_paths(options.run_dir)
     recorded = run.get("search")
     if options.resume and recorded and paths["state"].exists():  # what --resume was not told: the recorded search's
@@ -162,20 +169,21 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "seed": pretrain["seed"] if options.seed is None else options.seed,
         "common_noise": not options.independent_noise,
         "agent": agent_settings,
-        "space": AWS36.key,  # the op vocabulary searched (the one there is)
-        "equivalent_ops": equivalent_groups(source.sample_images(SAMPLE), AWS36),  # measured on the data
+        "space": space.name,  # the pretrain's
+        "equivalent_ops": equivalent_groups(source.sample_images(SAMPLE), space.space),  # measured on the data
         "reward": REWARD_OF[agent_settings["algorithm"]],
+        "score_repeats": SCORE_REPEATS if options.score_repeats is None else options.score_repeats,
         "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
         "pairs_in_pipeline": pairs_in_pipeline,
         "world_size": world,
         "device": device.type,
     }
     check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
-    agent = make_agent(settings["trajectories"], settings["seed"], SPACES[settings["space"]],
-                       equivalent=settings["equivalent_ops"], **agent_settings)
+    agent = make_agent(settings["trajectories"], settings["seed"], space, equivalent=settings["equivalent_ops"],
+                       **agent_settings)
     if settings["equivalent_ops"]:
         reporter.info("ops that act identically on this data, judged as one: " +
-                      "; ".join(" = ".join(names) for names in settings["equivalent_ops"]))
+                      "; ".join(map(group_sentence, settings["equivalent_ops"])))
     _start(options, settings, agent, recorded, paths, rank, reporter)
 
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
@@ -187,12 +195,46 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     unit = REWARDS[settings["reward"]][1]
     result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
                     agent=agent, on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop))
+    scores = closing_comparison(evaluator, result.answer, space, settings, tuple(pretrain["image_size"]), paths, rank,
+                                reporter)
     verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history, unit,
-                    settings["equivalent_ops"])
+                    settings["equivalent_ops"], scores)
     if rank == 0:
         _save_policies(result, pretrain, settings, agent.loop, verdict, paths)
     barrier()  # every rank returns once the policies are written
     return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
+
+
+def closing_comparison(evaluator: FineTune, answer: Policy, space: SearchSpace, settings: dict[str, Any],
+                       image_size: tuple[int, int], paths: dict[str, Path], rank: int, reporter: Reporter) -> Scores | None:
+    """The answer scored beside the policies that need no search (none, the space's start,
+    RandAugment, TrivialAugment) with the search's own fine-tunes, settings["score_repeats"] per
+    policy; kept in search/scores.json, so a finished search that is resumed does not redo them.
+    None when the search was told to skip it."""
+    repeats = settings["score_repeats"]
+    if repeats < 1:
+        return None
+    kept = read_scores(paths["scores"])
+    if kept is not None:
+        return kept
+    names = ["searched", *dict.fromkeys(("none", space.start_name, "randaugment", "trivialaugment"))]
+    policies = [answer, *(resolve_policy(name, image_size) for name in names[1:])]
+    reporter.info(f"comparing the searched policy with {', '.join(names[1:])} on the search's proxy: "
+                  f"{len(names)} policies × {repeats} fine-tunes")
+    rewards = fine_tune_rewards(evaluator, names, policies, repeats, settings["seed"], reporter)
+    scores = Scores(ranked(names, rewards), REWARDS[settings["reward"]][1], settings["reward"], settings["finetune_epochs"],
+                    repeats)
+    if rank == 0:
+        atomic_write_text(paths["scores"], json.dumps(scores.records(), indent=1) + "\n")
+    return scores
+
+
+def read_scores(path: Path) -> Scores | None:
+    """The closing comparison a search kept; None when there is none (or it cannot be read: it is redone)."""
+    try:
+        return Scores.from_records(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
 
 
 def check_pretrained(run_dir: Path, purpose: str) -> None:
@@ -248,8 +290,10 @@ def pretrain_data(run_dir: Path, asked_loader: str, pretrain: dict[str, Any], pr
 def _recorded_options(options: SearchOptions, recorded: dict[str, Any]) -> tuple[SearchOptions, dict[str, Any]]:
     """--resume's options: each one not given is the recorded search's (the agent too)."""
     given = {"loops": options.loops, "trajectories": options.trajectories, "finetune_epochs": options.finetune_epochs,
-             "seed": options.seed}
-    options = dataclasses.replace(options, **{key: recorded[key] for key, value in given.items() if value is None})
+             "seed": options.seed, "score_repeats": options.score_repeats}
+    older = {"score_repeats": SCORE_REPEATS}  # what searches recorded before the comparison existed did
+    options = dataclasses.replace(options, **{key: recorded.get(key, older.get(key)) for key, value in given.items()
+                                              if value is None})
     return options, options.agent_settings() if options.agent_given() else recorded["agent"]
 
 
@@ -272,6 +316,7 @@ def _start(options: SearchOptions, settings: dict[str, Any], agent: SearchAgent,
             write_stage(options.run_dir, "search", settings)
             paths["history"].parent.mkdir(parents=True, exist_ok=True)
             paths["history"].write_text("")
+            paths["scores"].unlink(missing_ok=True)  # an earlier search's comparison
     barrier()
 
 
@@ -317,17 +362,19 @@ def loop_rows(summary: dict[str, Any], agent: SearchAgent, unit: str) -> list[tu
         rows.append(("strongest evidence", ", ".join(f"{name} z={value:+.1f}" for value, name in strongest) +
                      f" (evidence from |z| ≥ {summary['evidence_threshold']:.1f})"))
     rows += [
-        ("KL from uniform", f"{kl_from_uniform(agent.policy()):.3f} nats"),
+        ("KL from the start", f"{kl_from_start(agent.policy()):.3f} nats"),
         ("top pairs", ", ".join(f"{p['op1']}+{p['op2']} {100 * p['prob']:.2f}%" for p in summary["top_pairs"][:3])),
-        ("noise gauge", ", ".join(f"{name} {100 * p:.2f}%" for name, p in summary["gauge"].items())),
     ]
+    if summary["gauge"]:  # twin ops of the space (AWS-36's Invert and Solarize_mag0)
+        rows.append(("noise gauge", ", ".join(f"{name} {100 * p:.2f}%" for name, p in summary["gauge"].items())))
     return rows
 
 
 def answer_provenance(history: list[dict[str, Any]], verdict: Verdict) -> dict[str, Any]:
     """What the answer records of how it was found: the paper's best loop, and the verdict."""
     loops = [record for record in history if record.get("kind") == "loop"]
-    found = {"found": verdict.found, "evident": verdict.evident, "kl_from_uniform": verdict.kl}
+    found = {"found": verdict.found, "evident": verdict.evident, "kl_from_start": verdict.kl,
+             "compared_on_proxy": verdict.comparison}
     if loops and "best_reward" in loops[-1]:
         return {**found, "best_reward": loops[-1]["best_reward"], "best_loop": loops[-1]["best_loop"]}
     return found
@@ -335,17 +382,19 @@ def answer_provenance(history: list[dict[str, Any]], verdict: Verdict) -> dict[s
 
 def run_verdict(run_dir: Path, answer: Policy) -> Verdict | None:
     """The verdict on `answer` from the run's search history; None when the run has none."""
-    history = read_jsonl(search_paths(run_dir)["history"])
+    paths = search_paths(run_dir)
+    history = read_jsonl(paths["history"])
     recorded = read_run(run_dir).get("search", {})
     reward = recorded.get("reward", "accuracy")
-    return judge(answer, history, REWARDS[reward][1], recorded.get("equivalent_ops", ())) if history else None
+    return (judge(answer, history, REWARDS[reward][1], recorded.get("equivalent_ops", ()), read_scores(paths["scores"]))
+            if history else None)
 
 
 def state_policy(path: Path) -> Policy:
     """The current policy of a search in progress, from its saved state."""
     tensors, metadata = read_tensors(path, STATE_FORMAT)
     settings = metadata["settings"]
-    agent = make_agent(settings["trajectories"], settings["seed"], SPACES[settings.get("space", AWS36.key)],
+    agent = make_agent(settings["trajectories"], settings["seed"], search_space(settings.get("space", DEFAULT_SEARCH_SPACE)),
                        equivalent=settings.get("equivalent_ops", ()), **settings["agent"])
     agent.load_state(tensors, metadata["scalars"])
     return agent.policy()

@@ -45,6 +45,7 @@ class TrainOptions:
     skip_bad_files: bool = False
     pairs_in_pipeline: bool = False
     enlarge_batch: int = 1  # Enlarge Batch: each image this many times per step, with different pairs
+    test_every: int = 1  # score the test set every this many epochs, and after the last
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
     reporter = reporter or SilentReporter()
     if options.seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {options.seeds}")
+    if options.test_every < 1:
+        raise OptionError(f"--test-every must be at least 1, got {options.test_every}")
     check_enlarge_batch(options, resolve_policy(options.policy))  # a bad name or file fails before any work
     with locked(options.run_dir, reporter):
         return _train(options, reporter)
@@ -105,21 +108,23 @@ def _train(options: TrainOptions, reporter: Reporter) -> TrainOutcome:
         model = build_model(model_name, len(source.classes), bn_momentum=preset.bn_momentum,
                             seed=stream(seed, "final_init").initial_seed(), device=device)
         optimizer = make_optimizer(model, preset.final_optim)
-        curve = []
+        curve, scored = [], []
         for epoch in range(epochs):
             batches = source.train_batches(policy, batch_size=batch_size, order_generator=stream(seed, "final_order", epoch),
                                            augment_generator=stream(seed, "final_augment", epoch, device=device),
                                            copies=options.enlarge_batch)
             stats = run_epoch(model, optimizer, batches, steps, preset.final_optim, first_step=epoch * steps,
                               total_steps=epochs * steps, reporter=reporter, label=f"seed {seed} epoch {epoch + 1}/{epochs}")
-            curve.append(score(model, source.eval_batches("test")))
+            if (epoch + 1) % options.test_every == 0 or epoch + 1 == epochs:
+                curve.append(score(model, source.eval_batches("test")))
+                scored.append(epoch + 1)
             reporter.progress(f"seed {seed}", epoch + 1, epochs)
         result = {
             "policy": options.policy, "data": options.data, "loader": source.kind, "data_fingerprint": source.fingerprint(), "model": model_name,
             "preset": preset.name, "epochs": epochs, "enlarge_batch": options.enlarge_batch, "seed": seed,
             "final_test_acc": curve[-1],
-            "best_test_acc": max(curve), "best_epoch": curve.index(max(curve)) + 1, "test_acc_per_epoch": curve,
-            "final_train_loss": stats.train_loss,
+            "best_test_acc": max(curve), "best_epoch": scored[curve.index(max(curve))], "test_acc_per_epoch": curve,
+            "test_epochs": scored, "final_train_loss": stats.train_loss, "final_train_acc": stats.train_acc,
         }
         append_jsonl(results_file, result)
         results.append(result)

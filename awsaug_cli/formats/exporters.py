@@ -10,6 +10,7 @@ from awsaug_cli.errors import UserError
 from awsaug_cli.formats import to_albumentations, to_dali, to_fastaa, to_kornia
 from awsaug_cli.formats.approximation import Approximation
 from awsaug_cli.policy import Policy
+from awsaug_cli.space import AWS36
 
 
 class ExportError(UserError):
@@ -39,6 +40,9 @@ def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25, s
         raise ExportError(f"--top-k must be at least 1, got {top_k}")
     if slots < 1:
         raise ExportError(f"--slots must be at least 1, got {slots}")
+    if format != "awsaug" and policy.space.key != AWS36.key:  # their op tables transcribe the AWS-36 ops
+        raise ExportError(f"--format {format} holds AWS-36 policies; this one's space is {policy.space.key!r}: export it "
+                          "as awsaug JSON (exact) and apply it with awsaug (TrainTransform, PolicyAugment)")
     return EXPORTERS[format](policy, out, top_k, slots)
 
 

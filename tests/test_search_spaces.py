@@ -1,0 +1,111 @@
+"""The search spaces (search_spaces.py): the TrivialAugment space's start, its one-op policies and
+its family-and-strength columns; on a synthetic task in that space the default search moves
+probability off the harmful magnitudes of one family and says so, and finds nothing in noise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from awsaug_cli.contrast import ContrastAgent
+from awsaug_cli.errors import OptionError
+from awsaug_cli.policy import Policy
+from awsaug_cli.quality import judge, kl_from_start, op_multiples
+from awsaug_cli.search_loop import Trial, make_agent, search
+from awsaug_cli.search_spaces import SEARCH_SPACES, family, family_and_strength, search_space, search_space_of
+from awsaug_cli.space import AWS36
+from awsaug_cli.torchvision_policies import trivialaugment
+
+TA = SEARCH_SPACES["trivialaugment"]
+SPACE = TA.space
+K = len(SPACE)
+STRONG_ROTATIONS = [i for i, op in enumerate(SPACE.ops) if family(op.name) == "Rotate" and op.magnitude > 60]
+
+
+class StrongRotationsHurt:
+    """Reward = 80 − `harm` points per unit share of images turned by more than 60°, plus noise
+    (±0.3 points, the tiny preset's level): a linear stand-in for a fine-tune in the space."""
+
+    def __init__(self, seed: int, harm: float = 60.0, noise: float = 0.3) -> None:
+        self.harm, self.noise = harm, noise
+        self.generator = torch.Generator().manual_seed(2000 + seed)
+
+    def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
+        pairs = policy.sample(4000, generator)
+        share = torch.isin(pairs[:, 0], torch.tensor(STRONG_ROTATIONS)).double().mean()
+        reward = 80 - self.harm * float(share) + self.noise * float(torch.randn((), generator=self.generator, dtype=torch.float64))
+        return Trial(reward, torch.bincount(pairs[:, 0] * K + pairs[:, 1], minlength=K * K).view(K, K))
+
+
+def test_the_start_of_the_trivialaugment_space_is_trivialaugment():
+    assert torch.equal(TA.start().joint(), trivialaugment().joint())
+    assert search_space_of(SPACE) is TA and search_space_of(AWS36) is SEARCH_SPACES["aws36"]
+    assert torch.equal(SEARCH_SPACES["aws36"].policy(torch.zeros(36)).joint(), Policy.uniform().joint())
+    with pytest.raises(OptionError, match="unknown space 'randaugment'"):
+        search_space("randaugment")
+
+
+def test_a_one_op_space_tilts_the_op_and_keeps_identity_second():
+    preferences = torch.zeros(K, dtype=torch.float64)
+    preferences[STRONG_ROTATIONS] = -1.0
+    policy = TA.policy(preferences)
+    start_first, start_second = TA.start().probs()
+    first, second = policy.probs()
+    assert torch.equal(second, start_second)  # the second slot stays Identity
+    ratio = first / start_first
+    torch.testing.assert_close(ratio[STRONG_ROTATIONS], ratio[0] * torch.full((len(STRONG_ROTATIONS),), torch.e**-1,
+                                                                              dtype=torch.float64))
+    multiples = op_multiples(policy)
+    assert multiples[SPACE.names[STRONG_ROTATIONS[0]]] < 1 < multiples["Identity"]
+    assert abs(kl_from_start(TA.start())) < 1e-12 < kl_from_start(policy)
+
+
+def test_family_and_strength_columns():
+    columns = family_and_strength(SPACE, [])
+    families = list(dict.fromkeys(family(name) for name in SPACE.names))
+    assert columns.shape == (K, 25) and len(families) == 14  # 14 families, 11 with several magnitudes
+    rotate = [i for i, name in enumerate(SPACE.names) if family(name) == "Rotate"]
+    strength = columns[rotate][:, 14:].sum(dim=1)
+    assert strength[0] == -1 and strength[-1] == 1 and bool((strength.diff() > 0).all())  # weakest → strongest
+    assert columns[SPACE.index("Identity")].tolist() == [1.0] + [0.0] * 24
+    # an op identical on the data to an earlier one takes that op's values
+    grouped = family_and_strength(SPACE, [["Identity", "Rotate_mag0", "Brightness_mag0"]])
+    assert torch.equal(grouped[SPACE.index("Rotate_mag0")], grouped[SPACE.index("Identity")])
+    assert torch.equal(grouped[SPACE.index("Rotate_mag45")], columns[SPACE.index("Rotate_mag45")])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_known_answer_in_the_trivialaugment_space(seed):
+    result = search(StrongRotationsHurt(seed), loops=30, trajectories=4, seed=seed, space=TA)
+    multiples = op_multiples(result.answer)
+    strongest = SPACE.names[STRONG_ROTATIONS[-1]]
+    assert multiples[strongest] <= 0.5
+    assert multiples["Rotate_mag4.5"] > multiples[strongest]  # the weak rotations keep more
+    others = torch.tensor([family(name) != "Rotate" for name in SPACE.names])
+    assert result.answer.probs()[0][others].sum() > TA.start().probs()[0][others].sum()  # given to the other families
+    verdict = judge(result.answer, result.history)
+    assert verdict.found and verdict.start == "trivialaugment"
+    assert all(family(name) == "Rotate" for name, z in verdict.evident.items() if z < 0)  # only rotations blamed
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_on_pure_noise_the_trivialaugment_search_finds_nothing(seed):
+    result = search(StrongRotationsHurt(seed, harm=0.0), loops=30, trajectories=4, seed=seed, space=TA)
+    verdict = judge(result.answer, result.history)
+    assert not verdict.found and kl_from_start(result.answer) < 0.05
+
+
+def test_a_search_in_the_space_resumes_exactly():
+    straight = search(StrongRotationsHurt(0), loops=4, trajectories=4, seed=0, space=TA)
+    evaluator = StrongRotationsHurt(0)
+    first = ContrastAgent(4, search_space=TA, seed=0)
+    search(evaluator, loops=2, trajectories=4, seed=0, agent=first)
+    resumed = ContrastAgent(4, search_space=TA, seed=0)
+    resumed.load_state(*first.state())
+    result = search(evaluator, loops=4, trajectories=4, seed=0, agent=resumed)
+    assert torch.equal(result.answer.first_logits, straight.answer.first_logits)
+
+
+def test_the_papers_algorithm_searches_aws36_only():
+    with pytest.raises(OptionError, match="aws36 space only"):
+        make_agent(4, 0, TA, "ppo")
