@@ -34,7 +34,9 @@ app = typer.Typer(
 # Options several commands take, declared once; each command gives its own default.
 RunDir = Annotated[Path, typer.Option("--run-dir", help="Run directory (configs, weights, search state, exports).")]
 DeviceName = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice; same seed, same result on CPU.")]
+SEED_RANGE = {"min": 0, "max": 2**63 - 2}  # what every random stream can be folded from (seeds.py)
+Seed = Annotated[Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of every random choice; same seed, same "
+                                             "result on CPU.")]
 Data = Annotated[Optional[str], typer.Option("--data", help="digits (built in), or a CIFAR / IDX / image-folder path.")]
 Model = Annotated[Optional[str], typer.Option("--model", help="tiny, resnet18, wrn-40-2 or wrn-28-10 (default: the preset's).")]
 PresetName = Annotated[Optional[str], typer.Option("--preset", help="tiny or paper (default: paper when training on a GPU, "
@@ -161,7 +163,8 @@ def search(
                                         "normalisation.")] = "auto",
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the search (default: the pretrain's).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the search (default: the "
+                                                "pretrain's).")] = None,
 ) -> None:
     """Stage 2: search the policy over fine-tunes from the shared weights."""
     from rich.console import Console
@@ -280,7 +283,8 @@ def score(
                                                      "{policy, reward, error, ...}.")] = None,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the fine-tunes (default: the pretrain's).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the fine-tunes (default: the "
+                                                "pretrain's).")] = None,
 ) -> None:
     """Score policies with the search's own proxy: fine-tunes from the run's shared weights, common random numbers."""
     from rich.console import Console
@@ -371,6 +375,11 @@ def bench(
     cases = tuple(_parse_case(text) for text in case) if case else benchmark.DEFAULT_CASES
     if device not in ("auto", "cpu", "cuda"):
         fail(f"--device {device!r}: bench takes auto, cpu or cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            fail("--device cuda: no CUDA device here (this torch build or this machine has none)")
     if json_out is not None:
         with user_errors():
             check_writable(json_out)  # before the benchmark, not after it

@@ -63,8 +63,8 @@ class ContrastSettings:
 
     def __post_init__(self) -> None:
         for name in ("tilt", "temperature", "ridge", "shrinkage", "reach"):
-            if not getattr(self, name) > 0:
-                raise OptionError(f"{name} must be positive, got {getattr(self, name)}")
+            if not 0 < getattr(self, name) < math.inf:
+                raise OptionError(f"{name} must be a positive finite number, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

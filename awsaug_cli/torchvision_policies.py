@@ -125,12 +125,14 @@ def trivialaugment() -> Policy:
 
 def parse_built_in(spec: str, image_size: tuple[int, int]) -> Policy | None:
     """`randaugment` (N 2, M 9), `randaugment:N:M` or `trivialaugment`; None for other names."""
-    name, _, arguments = spec.partition(":")
-    if name == "trivialaugment" and not arguments:
+    name, colon, arguments = spec.partition(":")
+    if name == "trivialaugment":
+        if colon:
+            raise OptionError(f"--policy {spec!r}: TrivialAugment takes no arguments; write trivialaugment")
         return trivialaugment()
     if name != "randaugment":
         return None
-    values = arguments.split(":") if arguments else ["2", "9"]
-    if len(values) != 2 or not all(value.isdigit() for value in values):
+    values = arguments.split(":") if colon else ["2", "9"]
+    if len(values) != 2 or not all(value.isascii() and value.isdigit() for value in values):
         raise OptionError(f"--policy {spec!r}: write randaugment or randaugment:N:M (e.g. randaugment:2:9)")
     return randaugment(int(values[0]), int(values[1]), image_size)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from awsaug_cli.cli import app
 
-COMMANDS = ("pretrain", "search", "export-policy", "train", "preview", "report", "bench")
+COMMANDS = ("pretrain", "search", "export-policy", "train", "score", "preview", "report", "bench")
 
 
 def test_help_lists_every_command():
@@ -106,3 +106,21 @@ def test_pretrain_resume_against_another_run_or_a_corrupt_checkpoint(tmp_path):
     corrupt = CliRunner().invoke(app, ["pretrain", "--epochs", "1", "--run-dir", run_dir, "--resume"])
     assert corrupt.exit_code == 2 and "corrupt" in corrupt.output
     assert len(corrupt.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["pretrain"], ["search"], ["train", "--policy", "none"], ["score", "none"],
+                                     ["preview", "uniform"], ["bench"], ["export-policy", "out.json"]])
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1"])
+def test_a_seed_no_random_stream_can_take_is_refused_before_any_work(tmp_path, command, seed):
+    result = CliRunner().invoke(app, [*command, "--seed", seed, "--run-dir" if command[0] != "bench" else "--rounds",
+                                      str(tmp_path / "run") if command[0] != "bench" else "1"])
+    assert result.exit_code == 2 and "--seed" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_bench_on_cuda_without_cuda_is_refused(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = CliRunner().invoke(app, ["bench", "--device", "cuda", "--rounds", "1"])
+    assert result.exit_code == 2 and "no CUDA device" in result.output

@@ -244,7 +244,8 @@ def test_search_refusals(pretrained, tmp_path):
     result = CliRunner().invoke(app, ["search", "--run-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "awsaug pretrain" in result.output
     for args, message in ((["--algorithm", "reinforce"], "add --faithful"), (["--faithful", "--temperature", "5"], "has none"),
-                          (["--temperature", "-1"], "temperature must be positive")):
+                          (["--temperature", "-1"], "temperature must be a positive finite number"),
+                          (["--temperature", "inf"], "temperature must be a positive finite number")):
         result = CliRunner().invoke(app, ["search", "--run-dir", str(pretrained), "--loops", "1", *args])
         assert result.exit_code == 2 and message in result.output, result.output
     assert not (pretrained / "search").exists()

@@ -140,9 +140,10 @@ def test_randaugment_draws_n_ops_uniformly_with_replacement():
                                                                  op_multiples(randaugment(2, 0)).values()))
 
 
-@pytest.mark.parametrize("spec", ["randaugment:3:9", "randaugment:2:31", "randaugment:x"])
-def test_a_randaugment_awsaug_cannot_run_is_refused(spec):
-    with pytest.raises(OptionError, match="RandAugment|randaugment"):
+@pytest.mark.parametrize("spec", ["randaugment:3:9", "randaugment:2:31", "randaugment:x", "randaugment:", "randaugment:٢:9",
+                                  "trivialaugment:", "trivialaugment:1"])
+def test_a_built_in_name_awsaug_cannot_run_is_refused(spec):
+    with pytest.raises(OptionError, match="RandAugment|randaugment|TrivialAugment"):
         resolve_policy(spec)
 
 
