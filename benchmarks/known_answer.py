@@ -34,6 +34,15 @@ class Task:
     needs_fashion: bool
     write: Callable[[Path], str]  # writes the data under a folder, returns the --data spec
     about: str
+    model: str = "tiny"  # pretrain, search and final training
+    final_epochs: int | None = None  # final training's (None: the preset's)
+    pretrain_epochs: int | None = None  # the shared weights' (None: the preset's)
+
+    def train_args(self) -> list[str]:
+        """`awsaug train`'s options for this task's final training (the test set scored once, at the
+        end: the final-epoch accuracy is the same as when every epoch is scored)."""
+        epochs = ["--epochs", str(self.final_epochs)] if self.final_epochs else []
+        return ["--model", self.model, *epochs, "--test-every", str(self.final_epochs or 10_000)]
 
 
 # ---------------------------------------------------------------- IDX files
@@ -165,4 +174,11 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          "photometric: label = class + 10 if shown inverted"),
     Task("digits-tilt", ("Rotate_mag30", "Rotate_mag20"), False, write_digits_tilt,
          "geometric: label = digit + 10 if shown turned by 30°"),
+    # where augmentation helps (benchmarks/search_quality.py helps-grid): few images, long training
+    Task("digits-150", (), False, lambda folder: write_digits_subset(folder, 150),
+         "150 digits (stratified), tested on the other 1,497; small CNN, 600 epochs", model="small", final_epochs=600,
+         pretrain_epochs=400),
+    Task("fashion-500", (), True, lambda folder: write_fashion_subset(folder, 500),
+         "500 Fashion-MNIST images (stratified), all 10,000 test; tiny CNN, 600 epochs", final_epochs=600,
+         pretrain_epochs=400),
 )}

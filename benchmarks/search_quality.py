@@ -9,6 +9,8 @@ them as the Markdown of BENCHMARKS.md "Search quality".
     python benchmarks/search_quality.py table
     python benchmarks/search_quality.py grid        # the default's answers at other T and shrinkage
     python benchmarks/search_quality.py helps-grid  # where RandAugment / TrivialAugment beat none
+    python benchmarks/search_quality.py fidelity --task fashion   # Kendall τ: the proxy vs final training
+    python benchmarks/search_quality.py ab-spaces --task fashion  # answers in aws36 and trivialaugment, several T
 
 known-answer: one pretrain per task, then a search per seed and algorithm from those shared
 weights; for each harmful op its multiple of uniform in the answer, its rank among the 36 ops
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from known_answer import TASKS  # noqa: E402
@@ -42,7 +45,9 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 AWSAUG = [sys.executable, "-m", "awsaug_cli"]
-MODES = {"default": [], "faithful": ["--faithful"]}
+MODES = {"default": [], "faithful": ["--faithful"]}  # the known-answer and agreement parts' searches
+SPACE_OF_MODE = {"default": "aws36", "faithful": "aws36", "default-ta": "trivialaugment"}  # every search's space
+SEARCH_ARGS = {**MODES, "default-ta": []}
 THRESHOLDS = (0.7, 0.5)
 
 
@@ -53,42 +58,47 @@ def run(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def pretrained(task: str, work: Path) -> tuple[Path, float]:
-    """The task's data and shared weights under `work` (made once); the pretrain's seconds."""
-    run_dir = work / task / "pretrain-run"
-    record = work / task / "pretrain-seconds.json"
+def pretrained(task: str, work: Path, space: str = "aws36") -> tuple[Path, float]:
+    """The task's data and shared weights for `space` under `work` (made once); the pretrain's seconds."""
+    suffix = "" if space == "aws36" else f"-{space}"
+    run_dir = work / task / f"pretrain-run{suffix}"
+    record = work / task / f"pretrain-seconds{suffix}.json"
     if not record.exists():
         data = TASKS[task].write(work / "data")
         shutil.rmtree(run_dir, ignore_errors=True)
-        seconds = run("pretrain", "--data", data, "--run-dir", str(run_dir))
+        epochs = ["--epochs", str(TASKS[task].pretrain_epochs)] if TASKS[task].pretrain_epochs else []
+        seconds = run("pretrain", "--data", data, "--run-dir", str(run_dir), "--space", space, "--model", TASKS[task].model,
+                      *epochs)
         record.write_text(json.dumps({"seconds": seconds}))
     return run_dir, json.loads(record.read_text())["seconds"]
 
 
 def searched(task: str, work: Path, mode: str, seed: int) -> tuple[Path, float]:
     """A search from the task's shared weights (a copy of the pretrain's run directory)."""
-    source, _ = pretrained(task, work)
+    source, _ = pretrained(task, work, SPACE_OF_MODE[mode])
     run_dir = work / task / f"{mode}-seed{seed}"
     timing = run_dir / "search-seconds.json"
     if not timing.exists():
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.copytree(source, run_dir)
-        seconds = run("search", "--run-dir", str(run_dir), "--seed", str(seed), *MODES[mode])
+        seconds = run("search", "--run-dir", str(run_dir), "--seed", str(seed), *SEARCH_ARGS[mode])
         timing.write_text(json.dumps({"seconds": seconds}))
     return run_dir, json.loads(timing.read_text())["seconds"]
 
 
-def answer_after(records: list[dict], loops: int, settings, equivalent=()) -> "Policy":
-    """The default search's answer after `loops` loops of `records`, at `settings`
+def answer_after(records: list[dict], loops: int, settings, equivalent=(), space: str = "aws36") -> "Policy":
+    """The default search's answer in `space` after `loops` loops of `records`, at `settings`
     (ContrastSettings), with the `equivalent` ops judged as one. At the settings the search ran
     with, exactly its policy; at others, the answer from the same evidence (a search run at them
     would have explored proven ops around a slightly different centre)."""
     from awsaug_cli.contrast import critic_policy
     from awsaug_cli.quality import critic_from_history
-    from awsaug_cli.space import AWS36
+    from awsaug_cli.search_spaces import SEARCH_SPACES
 
-    critic = critic_from_history([r for r in records if r.get("loop", 0) < loops], AWS36, settings.ridge, equivalent)
-    return critic_policy(critic, settings)
+    searched_space = SEARCH_SPACES[space]
+    critic = critic_from_history([r for r in records if r.get("loop", 0) < loops], searched_space.space, settings.ridge,
+                                 equivalent)
+    return critic_policy(critic, settings, searched_space)
 
 
 def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -> dict:
@@ -189,7 +199,7 @@ def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     if not results.exists() or len(results.read_text().splitlines()) != len(seeds) * len(names):  # none, or cut short
         shutil.rmtree(run_dir, ignore_errors=True)
         run("train", "--compare", ",".join(names), "--data", data, "--run-dir", str(run_dir), "--seed", str(seeds[0]),
-            "--seeds", str(len(seeds)))
+            "--seeds", str(len(seeds)), *TASKS[task].train_args())
     result = {"part": "ab", "task": task, "seeds": seeds, "policies": {}}
     for record in map(json.loads, results.read_text().splitlines()):
         entry = result["policies"].setdefault(names[record["policy"]], {"final_test_acc": []})
@@ -203,10 +213,8 @@ def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
 # Where does augmentation help on 2 CPU cores? (data, training images, model, epochs), each
 # trained as `awsaug train` does with none, RandAugment and TrivialAugment over 3 seeds.
 HELPS_GRID = [
-    (kind, size, model, epochs)
-    for kind, size in (("digits", 150), ("digits", 300), ("fashion", 1000))
-    for model in ("tiny", "small")
-    for epochs in (200,)
+    ("digits", 150, "tiny", 200), ("digits", 150, "small", 200), ("digits", 300, "tiny", 200),
+    ("digits", 150, "small", 600), ("fashion", 500, "tiny", 600), ("digits", 300, "tiny", 600),
 ]
 HELPS_POLICIES = ("none", "randaugment", "trivialaugment")
 
@@ -246,6 +254,119 @@ def helps_grid(work: Path, seeds: list[int], only: str | None = None) -> dict:
     return result
 
 
+HARMFUL_OPS = ("Invert", "Rotate_mag30", "Posterize_mag4", "ShearX_mag0.3")  # a deliberately harmful policy's ops
+
+
+def fidelity_policies(task: str, work: Path) -> dict[str, str]:
+    """The policies whose proxy ranking is checked against final training: name → what
+    `awsaug score` / `train --compare` take (built-in names, or files written under `work`)."""
+    from awsaug_cli.contrast import ContrastSettings
+    from awsaug_cli.policy import Policy
+    from awsaug_cli.runs import read_jsonl
+    from awsaug_cli.space import AWS36
+
+    folder = work / task / "fidelity"
+    folder.mkdir(parents=True, exist_ok=True)
+    policies = {name: name for name in ("none", "uniform", "randaugment", "trivialaugment")}
+    default_run, _ = searched(task, work, "default", 0)
+    history = read_jsonl(default_run / "search" / "history.jsonl")
+    equivalent = json.loads((default_run / "run.json").read_text())["search"].get("equivalent_ops", [])
+    loops = max(r["loop"] for r in history) + 1
+    for temperature in FIDELITY_TEMPERATURES:
+        path = folder / f"searched-T{temperature:g}.json"
+        answer_after(history, loops, ContrastSettings(temperature=temperature), equivalent).save(path)
+        policies[f"searched T={temperature:g}"] = str(path)
+    faithful_run, _ = searched(task, work, "faithful", 0)
+    policies["faithful"] = str(faithful_run / "search" / "policy.json")
+    logits = torch.full((len(AWS36),), -10.0, dtype=torch.float64)
+    logits[[AWS36.index(name) for name in HARMFUL_OPS]] = 0.0
+    harmful = folder / "harmful.json"
+    Policy(logits, logits.repeat(len(AWS36), 1), "softmax").save(harmful)
+    policies["harmful"] = str(harmful)
+    return policies
+
+
+FIDELITY_TEMPERATURES = (2.0, 6.0, 12.0)
+
+
+def fidelity(task: str, seeds: list[int], work: Path, settings=None, repeats: int = 3) -> dict:
+    """Kendall τ between the proxy's ranking (`awsaug score`, `repeats` fine-tunes each, from the
+    task's shared weights) and final training's (`awsaug train --compare`, the seeds' mean
+    final-epoch test accuracy) over fidelity_policies."""
+    from scipy.stats import kendalltau
+
+    policies = fidelity_policies(task, work)
+    source, _ = pretrained(task, work)
+    folder = work / task / "fidelity"
+    scores = folder / "scores.json"
+    if not scores.exists():
+        run_dir = folder / "score-run"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.copytree(source, run_dir)
+        run("score", *policies.values(), "--run-dir", str(run_dir), "--repeats", str(repeats), "--json", str(scores))
+    proxy = {name: record for name, record in zip(policies, json.loads(scores.read_text()))}
+    data = TASKS[task].write(work / "data")
+    compare_dir = folder / "compare"
+    results = compare_dir / "train" / "results.jsonl"
+    if not results.exists() or len(results.read_text().splitlines()) != len(seeds) * len(policies):
+        shutil.rmtree(compare_dir, ignore_errors=True)
+        run("train", "--compare", ",".join(policies.values()), "--data", data, "--run-dir", str(compare_dir),
+            "--seed", str(seeds[0]), "--seeds", str(len(seeds)), *TASKS[task].train_args())
+    names = {spec: name for name, spec in policies.items()}
+    finals: dict[str, list[float]] = {}
+    for record in map(json.loads, results.read_text().splitlines()):
+        finals.setdefault(names[record["policy"]], []).append(record["final_test_acc"])
+    rows = {name: {"proxy": proxy[name]["reward"], "proxy_error": proxy[name]["error"],
+                   "final": statistics.mean(finals[name]), "final_std": statistics.stdev(finals[name])} for name in policies}
+    tau = kendalltau([rows[n]["proxy"] for n in policies], [rows[n]["final"] for n in policies]).statistic
+    return {"part": "fidelity", "task": task, "seeds": seeds, "repeats": repeats, "unit": proxy["none"]["unit"],
+            "policies": rows, "kendall_tau": float(tau)}
+
+
+ANSWER_TEMPERATURES = (0.5, 1.0, 2.0, 6.0)  # the default's answers recomputed at these from the same history
+
+
+def ab_spaces(task: str, seeds: list[int], work: Path, settings=None) -> dict:
+    """`awsaug train --compare` of the default search's answers (seed 0) in each space, at every
+    ANSWER_TEMPERATURES from the same history, with none, uniform, RandAugment and
+    TrivialAugment; and each answer's KL from its start."""
+    from awsaug_cli.contrast import ContrastSettings
+    from awsaug_cli.quality import kl_from_start
+    from awsaug_cli.runs import read_jsonl
+
+    folder = work / task / "ab-spaces"
+    folder.mkdir(parents=True, exist_ok=True)
+    policies = {name: name for name in BASELINES}
+    kl = {}
+    for mode in ("default", "default-ta"):
+        run_dir, _ = searched(task, work, mode, 0)
+        history = read_jsonl(run_dir / "search" / "history.jsonl")
+        recorded = json.loads((run_dir / "run.json").read_text())["search"]
+        loops = max(r["loop"] for r in history) + 1
+        for temperature in ANSWER_TEMPERATURES:
+            name = f"{recorded['space']} T={temperature:g}"
+            answer = answer_after(history, loops, ContrastSettings(temperature=temperature), recorded["equivalent_ops"],
+                                  recorded["space"])
+            path = folder / f"{recorded['space']}-T{temperature:g}.json"
+            answer.save(path)
+            policies[name], kl[name] = str(path), kl_from_start(answer)
+    data = TASKS[task].write(work / "data")
+    compare_dir = folder / "compare"
+    results = compare_dir / "train" / "results.jsonl"
+    if not results.exists() or len(results.read_text().splitlines()) != len(seeds) * len(policies):
+        shutil.rmtree(compare_dir, ignore_errors=True)
+        run("train", "--compare", ",".join(policies.values()), "--data", data, "--run-dir", str(compare_dir),
+            "--seed", str(seeds[0]), "--seeds", str(len(seeds)), *TASKS[task].train_args())
+    names = {spec: name for name, spec in policies.items()}
+    result = {"part": "ab-spaces", "task": task, "seeds": seeds, "policies": {}}
+    for record in map(json.loads, results.read_text().splitlines()):
+        entry = result["policies"].setdefault(names[record["policy"]], {"final_test_acc": [], "kl": kl.get(names[record["policy"]])})
+        entry["final_test_acc"].append(record["final_test_acc"])
+    for entry in result["policies"].values():
+        entry.update(mean=statistics.mean(entry["final_test_acc"]), std=statistics.stdev(entry["final_test_acc"]))
+    return result
+
+
 def table(results: list[dict]) -> str:
     """The Markdown of BENCHMARKS.md "Search quality" from the results file."""
     lines = []
@@ -267,6 +388,23 @@ def table(results: list[dict]) -> str:
             for mode, values in r.get("seed_gap", {}).items():
                 lines.append(f"\nMedian gap between the seeds' op multiples, {mode}: " +
                              ", ".join(f"{pair} {100 * value:.0f} %" for pair, value in values.items()))
+        elif r["part"] == "ab-spaces":
+            lines += [f"\n**A/B, the default's answers in each space: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n",
+                      "| policy | KL from its start (nats) | final-epoch test acc (mean ± std) | per seed |", "|---|---|---|---|"]
+            for name, p in r["policies"].items():
+                kl = "—" if p["kl"] is None else f"{p['kl']:.3f}"
+                lines.append(f"| {name} | {kl} | {p['mean']:.2f} ± {p['std']:.2f} | "
+                             f"{', '.join(f'{a:.2f}' for a in p['final_test_acc'])} |")
+        elif r["part"] == "fidelity":
+            lines += [f"\n**Proxy fidelity: {r['task']}** — Kendall τ = {r['kendall_tau']:.2f} (proxy: {r['repeats']} "
+                      f"fine-tunes each; final: seeds {r['seeds']})\n",
+                      f"| policy | proxy reward ({r['unit']}) | proxy rank | final-epoch test acc | final rank |",
+                      "|---|---|---|---|---|"]
+            by_proxy = sorted(r["policies"], key=lambda n: -r["policies"][n]["proxy"])
+            by_final = sorted(r["policies"], key=lambda n: -r["policies"][n]["final"])
+            for name, row in r["policies"].items():
+                lines.append(f"| {name} | {row['proxy']:.2f} ± {row['proxy_error']:.2f} | {by_proxy.index(name) + 1} | "
+                             f"{row['final']:.2f} ± {row['final_std']:.2f} | {by_final.index(name) + 1} |")
         elif r["part"] == "helps-grid":
             lines += ["\n**Where augmentation helps** (final-epoch test accuracy, mean ± std over seeds "
                       f"{r['seeds']})\n", "| setting | none | RandAugment | TrivialAugment | best − none | 2 × larger std | "
@@ -311,7 +449,7 @@ def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
     return "\n".join(lines)
 
 
-PARTS = {"known-answer": known_answer, "agreement": agreement, "ab": ab}
+PARTS = {"known-answer": known_answer, "agreement": agreement, "ab": ab, "ab-spaces": ab_spaces, "fidelity": fidelity}
 
 
 def main() -> None:

@@ -4,6 +4,12 @@ probability off the harmful magnitudes of one family and says so, and finds noth
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -16,6 +22,7 @@ from awsaug_cli.search_spaces import SEARCH_SPACES, family, family_and_strength,
 from awsaug_cli.space import AWS36
 from awsaug_cli.torchvision_policies import trivialaugment
 
+REPO = Path(__file__).resolve().parents[1]
 TA = SEARCH_SPACES["trivialaugment"]
 SPACE = TA.space
 K = len(SPACE)
@@ -109,3 +116,30 @@ def test_a_search_in_the_space_resumes_exactly():
 def test_the_papers_algorithm_searches_aws36_only():
     with pytest.raises(OptionError, match="aws36 space only"):
         make_agent(4, 0, TA, "ppo")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], capture_output=True, text=True, timeout=300,
+                          cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_the_space_is_chosen_at_pretrain_and_followed_after(tmp_path):
+    refused = cli("pretrain", "--space", "randaugment", "--run-dir", str(tmp_path / "bad"))
+    assert refused.returncode == 2 and "unknown space 'randaugment'" in refused.stderr
+    assert not (tmp_path / "bad" / "run.json").exists()
+    run_dir = tmp_path / "run"
+    assert cli("pretrain", "--space", "trivialaugment", "--epochs", "1", "--run-dir", str(run_dir)).returncode == 0
+    assert json.loads((run_dir / "run.json").read_text())["pretrain"]["space"] == "trivialaugment"
+    faithful = cli("search", "--faithful", "--loops", "1", "--run-dir", str(run_dir))
+    assert faithful.returncode == 2 and "aws36 space only" in faithful.stderr
+    done = cli("search", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0",
+               "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    answer = Policy.load(run_dir / "search" / "policy.json")
+    assert answer.space == SPACE and json.loads((run_dir / "run.json").read_text())["search"]["space"] == "trivialaugment"
+    assert "Distance from the start (trivialaugment)" in " ".join(done.stdout.split())
+    exported = cli("export-policy", str(tmp_path / "policy.kornia"), "--format", "kornia", "--run-dir", str(run_dir))
+    assert exported.returncode == 2 and "holds AWS-36 policies" in exported.stderr
+    assert not (tmp_path / "policy.kornia").exists()
+    resumed = cli("pretrain", "--resume", "--space", "aws36", "--run-dir", str(run_dir))
+    assert resumed.returncode == 2 and "space = 'trivialaugment', now 'aws36'" in resumed.stderr
