@@ -141,6 +141,9 @@ def search(
     loops: Annotated[Optional[int], typer.Option("--loops", min=1, help="Search loops (paper: 350).")] = None,
     trajectories: Annotated[Optional[int], typer.Option("--trajectories", min=1, help="Trajectories per loop (paper: 8).")] = None,
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10).")] = None,
+    finetune_lr: Annotated[Optional[float], typer.Option("--finetune-lr", min=1e-12, help=(
+        "The fine-tunes' constant learning rate (default: 10 × the pretrain schedule's last for awsaug's search; "
+        "the paper's, the schedule's last, with --faithful)."))] = None,
     independent_noise: Annotated[bool, typer.Option("--independent-noise", help="Give each trajectory its own crop/flip/"
                                                     "Cutout/sign randomness.")] = False,
     faithful: Annotated[bool, typer.Option("--faithful", help="The paper's algorithm exactly (PPO on credit by use, best θ "
@@ -277,8 +280,10 @@ def score(
                                          "batch order and crops, shared by the policies); 2 or more to state errors.")] = 3,
     finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (default: "
                                                            "the run's search's, else the preset's).")] = None,
-    reward: Annotated[Optional[str], typer.Option("--reward", help="loss or accuracy (default: the run's search's, else "
-                                                  "loss).")] = None,
+    reward: Annotated[Optional[str], typer.Option("--reward", help="calibrated-loss, loss or accuracy (default: the run's "
+                                                  "search's, else the default search's).")] = None,
+    finetune_lr: Annotated[Optional[float], typer.Option("--finetune-lr", min=1e-12, help=(
+        "The fine-tunes' learning rate (default: the run's search's, else the default search's)."))] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as a JSON list of "
                                                      "{policy, reward, error, ...}.")] = None,
     run_dir: RunDir = Path("runs/default"),

@@ -47,7 +47,7 @@ def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, 
     the closing comparison `scores` when the search made one. `settings` (the search's record in
     run.json) name the reward and, for awsaug's default search, turn the critic's standard errors
     into the noise band."""
-    from awsaug_cli.finetune import REWARDS
+    from awsaug_cli.rewards import REWARDS
 
     picture = picture_format(out)
     settings = settings or {}

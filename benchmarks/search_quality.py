@@ -151,18 +151,18 @@ def spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
-def known_answer(task: str, seeds: list[int], work: Path, settings=None) -> dict:
+def known_answer(task: str, seeds: list[int], work: Path, settings=None, modes: tuple[str, ...] = tuple(MODES)) -> dict:
     harmful = TASKS[task].harmful
     _, pretrain_seconds = pretrained(task, work)
     result = {"part": "known-answer", "task": task, "harmful": harmful, "pretrain_seconds": pretrain_seconds, "modes": {}}
-    for mode, seed in itertools.product(MODES, seeds):
+    for mode, seed in itertools.product(modes, seeds):
         run_dir, seconds = searched(task, work, mode, seed)
         result["modes"].setdefault(mode, {})[str(seed)] = {**outcome(run_dir, harmful, mode, settings), "search_seconds": seconds}
     return result
 
 
-def agreement(task: str, seeds: list[int], work: Path, settings=None) -> dict:
-    result = known_answer(task, seeds, work, settings)
+def agreement(task: str, seeds: list[int], work: Path, settings=None, modes: tuple[str, ...] = tuple(MODES)) -> dict:
+    result = known_answer(task, seeds, work, settings, modes)
     result["part"] = "agreement"
     for mode, runs in result["modes"].items():
         names = list(next(iter(runs.values()))["multiples"])
@@ -456,6 +456,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=[*PARTS, "table", "grid", "helps-grid"])
     parser.add_argument("--only", help="helps-grid: only the settings whose name contains this")
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
+                        help="known-answer, agreement: the searches to run")
     parser.add_argument("--task", choices=list(TASKS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=Path("runs/search-quality"))
@@ -485,7 +487,8 @@ def main() -> None:
 
         settings = ContrastSettings(**{name: value for name, value in (("temperature", args.temperature),
                                                                        ("shrinkage", args.shrinkage)) if value is not None})
-    result = PARTS[args.part](args.task, args.seeds, args.work, settings)
+    extra = {"modes": tuple(args.modes)} if args.part in ("known-answer", "agreement") else {}
+    result = PARTS[args.part](args.task, args.seeds, args.work, settings, **extra)
     if settings is not None:
         result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}
     results = [r for r in results if (r["part"], r["task"]) != (result["part"], result["task"])] + [result]

@@ -186,7 +186,7 @@ def test_search_and_train_read_the_folder_through_dali(folder, tmp_path):
     history = [json.loads(line) for line in (tmp_path / "search" / "history.jsonl").read_text().splitlines()]
     trajectory = history[0]
     assert trajectory["kind"] == "trajectory" and 0 <= trajectory["epoch_acc"][0] <= 100
-    assert trajectory["reward"] == pytest.approx(-100 * trajectory["epoch_val_loss"][0])  # the default's loss reward
+    assert trajectory["reward"] == pytest.approx(-100 * trajectory["epoch_val_calibrated_loss"][0])  # the default's reward
     done = runner.invoke(app, ["train", "--policy", str(tmp_path / "search" / "policy.json"), "--data", str(folder),
                                "--loader", "dali", "--image-size", str(SIZE), "--epochs", "1", "--batch-size", "8", *run])
     assert done.exit_code == 0, done.output

@@ -51,7 +51,7 @@ def test_each_policy_sees_the_same_noise_whatever_it_is_scored_with(pretrained):
     assert first.scores[1].rewards != second.scores[1].rewards  # different policies, different rewards
     again = score_policies(ScoreOptions(policies=("none", "uniform"), **options))
     assert again.scores == first.scores  # same seed, same result on CPU
-    assert first.unit == "centi-nats" and first.reward == "loss" and first.finetune_epochs == 1
+    assert first.unit == "centi-nats" and first.reward == "calibrated-loss" and first.finetune_epochs == 1
 
 
 def test_the_cli_prints_the_table_and_writes_the_json_list(pretrained, tmp_path):

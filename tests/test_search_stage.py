@@ -76,8 +76,9 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful
     assert [(r["kind"], r["loop"]) for r in records] == [("trajectory", 0), ("trajectory", 0), ("loop", 0),
                                                          ("trajectory", 1), ("trajectory", 1), ("loop", 1)]
     trajectory, summary = records[0], records[2]
-    assert len(trajectory["epoch_acc"]) == len(trajectory["epoch_val_loss"]) == 1
-    reward = trajectory["epoch_acc"][0] if faithful else -100 * trajectory["epoch_val_loss"][0]  # finetune.REWARDS
+    assert len(trajectory["epoch_acc"]) == len(trajectory["epoch_val_loss"]) == len(trajectory["epoch_val_calibrated_loss"]) == 1
+    assert trajectory["epoch_val_calibrated_loss"][0] <= trajectory["epoch_val_loss"][0]
+    reward = trajectory["epoch_acc"][0] if faithful else -100 * trajectory["epoch_val_calibrated_loss"][0]  # rewards.REWARDS
     assert trajectory["reward"] == pytest.approx(reward, abs=1e-12)
     assert len(trajectory["op_rates"]) == 36 and sum(trajectory["op_rates"]) == pytest.approx(2.0)
     assert {"entropy", "top_pairs", "gauge", "mean_reward"} | agent_fields <= set(summary)
@@ -88,7 +89,9 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful
     assert ("best_loop" in answer.provenance) == faithful
     recorded = json.loads((run_dir / "run.json").read_text())["search"]
     assert recorded["common_noise"] is True and recorded["agent"]["algorithm"] == algorithm
-    assert recorded["reward"] == ("accuracy" if faithful else "loss")
+    assert recorded["reward"] == ("accuracy" if faithful else "calibrated-loss")
+    min_lr = get_preset("tiny", torch.device("cpu")).optim.min_lr  # the paper's fine-tunes run at it, awsaug's at 10 ×
+    assert recorded["finetune_lr"] == pytest.approx(min_lr if faithful else 10 * min_lr)
     # measured on the (grey) digits: the ops that act identically, judged as one by the default
     assert recorded["equivalent_ops"] == [["Color_mag0.3", "Color_mag0.6", "Color_mag0.9"], ["Invert", "Solarize_mag0"]]
     assert outcome.verdict.equivalent == recorded["equivalent_ops"]

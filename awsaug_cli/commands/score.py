@@ -11,17 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from awsaug_cli.commands.search import check_pretrained, pretrain_data, shared_weights
+from awsaug_cli.commands.search import FINETUNE_LR_SCALE, REWARD_OF, check_pretrained, pretrain_data, shared_weights
 from awsaug_cli.devices import resolve_device
 from awsaug_cli.errors import OptionError
-from awsaug_cli.finetune import REWARDS, FineTune
+from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.proxy_scores import Scores, fine_tune_rewards, ranked
 from awsaug_cli.reporters import Reporter, SilentReporter
+from awsaug_cli.rewards import REWARDS
 from awsaug_cli.runs import read_run
+from awsaug_cli.search_loop import DEFAULT_ALGORITHM
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class ScoreOptions:
     run_dir: Path = Path("runs/default")
     repeats: int = 3
     finetune_epochs: int | None = None  # None: the run's search's, else the preset's
-    reward: str | None = None  # None: the run's search's, else the default search's (loss)
+    reward: str | None = None  # None: the run's search's, else the default search's
+    finetune_lr: float | None = None  # None: the run's search's, else the default search's
     device: str = "auto"
     seed: int | None = None  # None: the pretrain's
 
@@ -52,7 +55,7 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
     check_pretrained(options.run_dir, "score policies with")
     run = read_run(options.run_dir)
     pretrain, searched = run["pretrain"], run.get("search", {})
-    reward = options.reward or searched.get("reward", "loss")
+    reward = options.reward or searched.get("reward", REWARD_OF[DEFAULT_ALGORITHM])
     if reward not in REWARDS:
         raise OptionError(f"--reward {reward!r}: choose one of {', '.join(REWARDS)}")
     # every policy is read before any data: a bad name fails at once
@@ -62,11 +65,14 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
     _, shared = shared_weights(options.run_dir, pretrain)
     source, _ = pretrain_data(options.run_dir, "auto", pretrain, preset, device, reporter)
     epochs = options.finetune_epochs or searched.get("finetune_epochs") or preset.finetune_epochs
+    default_lr = preset.optim.min_lr * (1.0 if searched else FINETUNE_LR_SCALE[DEFAULT_ALGORITHM])  # older searches: min_lr
+    learning_rate = options.finetune_lr or searched.get("finetune_lr", default_lr)
     seed = pretrain["seed"] if options.seed is None else options.seed
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
     evaluator = FineTune(source, model, shared, preset.optim, epochs=epochs, batch_size=pretrain["batch_size"], seed=seed,
-                         reward=reward, reporter=reporter)
-    reporter.info(f"scoring {len(policies)} policies × {options.repeats} repeats × {epochs} fine-tune epochs from "
+                         reward=reward, learning_rate=learning_rate, reporter=reporter)
+    reporter.info(f"scoring {len(policies)} policies × {options.repeats} repeats × {epochs} fine-tune epochs "
+                  f"(learning rate {learning_rate:g}) from "
                   f"{options.run_dir} on {device} (reward: {reward}, common random numbers within a repeat)")
     rewards = fine_tune_rewards(evaluator, options.policies, policies, options.repeats, seed, reporter)
     return Scores(ranked(options.policies, rewards), REWARDS[reward][1], reward, epochs, options.repeats)

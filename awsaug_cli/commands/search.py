@@ -32,7 +32,7 @@ from awsaug_cli.data.sources import Augmentation, DataSource, check_loader, open
 from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
 from awsaug_cli.equivalent_ops import SAMPLE, equivalent_groups
 from awsaug_cli.errors import OptionError
-from awsaug_cli.finetune import REWARDS, FineTune
+from awsaug_cli.finetune import FineTune
 from awsaug_cli.memory_need import check_training_fits
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
@@ -41,6 +41,7 @@ from awsaug_cli.presets import Preset, get_preset
 from awsaug_cli.proxy_scores import Scores, fine_tune_rewards, ranked
 from awsaug_cli.quality import Verdict, group_sentence, judge, kl_from_start
 from awsaug_cli.reporters import Reporter, SilentReporter
+from awsaug_cli.rewards import REWARDS
 from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import (
     RunError,
@@ -64,10 +65,15 @@ from awsaug_cli.search_loop import (
 )
 from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, SearchSpace, search_space
 
-RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "seed", "common_noise", "agent", "reward", "space", "pretrain_fingerprint")
+RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "finetune_lr", "seed", "common_noise", "agent", "reward", "space",
+               "pretrain_fingerprint")
 SCORE_REPEATS = 3  # the closing comparison's fine-tunes per policy, unless told
 # the fine-tune's reward per algorithm (finetune.REWARDS): the paper's accuracy for its algorithms
-REWARD_OF = {DEFAULT_ALGORITHM: "loss", **dict.fromkeys(FAITHFUL_ALGORITHMS, "accuracy")}
+REWARD_OF = {DEFAULT_ALGORITHM: "calibrated-loss", **dict.fromkeys(FAITHFUL_ALGORITHMS, "accuracy")}
+# the fine-tunes' constant learning rate per algorithm, × the pretrain schedule's last (min_lr): the
+# paper's min_lr for its algorithms; ten times it for awsaug's, where a fine-tune at min_lr barely
+# moves the weights and the proxy ranked policies against final training (BENCHMARKS.md "Proxy fidelity")
+FINETUNE_LR_SCALE = {DEFAULT_ALGORITHM: 10.0, **dict.fromkeys(FAITHFUL_ALGORITHMS, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class SearchOptions:
     loops: int | None = None  # None: the pretrain preset's
     trajectories: int | None = None
     finetune_epochs: int | None = None
+    finetune_lr: float | None = None  # None: FINETUNE_LR_SCALE × the preset's min_lr
     resume: bool = False
     device: str = "auto"
     seed: int | None = None  # None: the pretrain's seed
@@ -160,18 +167,23 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     space = search_space(pretrain.get("space", DEFAULT_SEARCH_SPACE))
     paths = search_paths(options.run_dir)
     recorded = run.get("search")
-    if options.resume and recorded and paths["state"].exists():  # what --resume was not told: the recorded search's
+    if recorded:  # what searches recorded before these settings existed ran with
+        recorded = {"score_repeats": SCORE_REPEATS, "finetune_lr": preset.optim.min_lr, **recorded}
+    resuming_recorded = options.resume and recorded and paths["state"].exists()
+    if resuming_recorded:  # what --resume was not told: the recorded search's
         options, agent_settings = _recorded_options(options, recorded)
+    algorithm = agent_settings["algorithm"]
     settings = {
         "loops": options.loops or preset.search_loops,
         "trajectories": options.trajectories or preset.search_trajectories,
         "finetune_epochs": options.finetune_epochs or preset.finetune_epochs,
+        "finetune_lr": options.finetune_lr or FINETUNE_LR_SCALE[algorithm] * preset.optim.min_lr,
         "seed": pretrain["seed"] if options.seed is None else options.seed,
         "common_noise": not options.independent_noise,
         "agent": agent_settings,
         "space": space.name,  # the pretrain's
         "equivalent_ops": equivalent_groups(source.sample_images(SAMPLE), space.space),  # measured on the data
-        "reward": REWARD_OF[agent_settings["algorithm"]],
+        "reward": recorded["reward"] if resuming_recorded else REWARD_OF[algorithm],
         "score_repeats": SCORE_REPEATS if options.score_repeats is None else options.score_repeats,
         "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
         "pairs_in_pipeline": pairs_in_pipeline,
@@ -189,9 +201,10 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
     evaluator = FineTune(source, model, shared, preset.optim, epochs=settings["finetune_epochs"],
                          batch_size=pretrain["batch_size"], seed=settings["seed"], common_noise=settings["common_noise"],
-                         reward=settings["reward"], reporter=reporter)
+                         reward=settings["reward"], learning_rate=settings["finetune_lr"], reporter=reporter)
     reporter.info(f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
-                  f"{settings['finetune_epochs']} fine-tune epochs from {shared_file} on {device}")
+                  f"{settings['finetune_epochs']} fine-tune epochs (learning rate {settings['finetune_lr']:g}) from "
+                  f"{shared_file} on {device}")
     unit = REWARDS[settings["reward"]][1]
     result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
                     agent=agent, on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop))
@@ -290,10 +303,8 @@ def pretrain_data(run_dir: Path, asked_loader: str, pretrain: dict[str, Any], pr
 def _recorded_options(options: SearchOptions, recorded: dict[str, Any]) -> tuple[SearchOptions, dict[str, Any]]:
     """--resume's options: each one not given is the recorded search's (the agent too)."""
     given = {"loops": options.loops, "trajectories": options.trajectories, "finetune_epochs": options.finetune_epochs,
-             "seed": options.seed, "score_repeats": options.score_repeats}
-    older = {"score_repeats": SCORE_REPEATS}  # what searches recorded before the comparison existed did
-    options = dataclasses.replace(options, **{key: recorded.get(key, older.get(key)) for key, value in given.items()
-                                              if value is None})
+             "finetune_lr": options.finetune_lr, "seed": options.seed, "score_repeats": options.score_repeats}
+    options = dataclasses.replace(options, **{key: recorded[key] for key, value in given.items() if value is None})
     return options, options.agent_settings() if options.agent_given() else recorded["agent"]
 
 
