@@ -1,5 +1,5 @@
 """The paper's search agent (`awsaug search --faithful`): logits θ1 [K], θ2 [K, K] and their
-update from trajectory rewards (spec/ALGORITHM.md, Stage 2, steps 4–7), exactly as specified.
+update from trajectory rewards (docs/ALGORITHM.md, Stage 2, steps 4–7), exactly as specified.
 
 Per trajectory slot a running baseline b (EMA, updated before the advantage) gives the
 advantage Â = scale·(R − b) (+ λ·(R − b0)); each trajectory's advantage is split over the pairs

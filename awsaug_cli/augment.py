@@ -1,7 +1,7 @@
 """The training transform and op-pair application: the public entry points of the engine.
 
 `apply_pairs` applies op2(op1(image)) per image; `TrainTransform` draws each image's crop, flip,
-op pair, signs and Cutout hole, and runs the whole transform on a backend (spec/OPS.md). All
+op pair, signs and Cutout hole, and runs the whole transform on a backend (docs/OPS.md). All
 randomness comes from explicit `torch.Generator`s, so a batch is reproducible from its seed.
 """
 
@@ -73,7 +73,7 @@ def apply_pairs(
     generator: torch.Generator | None = None,
     space: Space = AWS36,
 ) -> torch.Tensor:
-    """op2(op1(image)) per image, with Pillow's semantics (spec/OPS.md).
+    """op2(op1(image)) per image, with Pillow's semantics (docs/OPS.md).
 
     images uint8 [N, 3, H, W] on any device; pairs long [N, 2] op indices of `space`; signs ±1
     [N, 2] (drawn from `generator` when None). Returns uint8 [N, 3, H, W] on the images' device.
@@ -99,7 +99,7 @@ def apply_pairs(
 
 
 class TrainTransform:
-    """The training transform of spec/OPS.md on uint8 batches: pad-crop, flip, op1, op2, Cutout,
+    """The training transform of docs/OPS.md on uint8 batches: pad-crop, flip, op1, op2, Cutout,
     normalise. Each image draws its own crop, flip, pair, signs and hole. With `policy=None`
     (the crop/flip/Cutout baseline) no op pair is applied, the pairs returned are [N, 0], and
     the torch backend runs it (there is nothing per image to fuse).

@@ -1,8 +1,8 @@
-"""A policy: a distribution over ordered op pairs, p(i, j) = p1(i) · p2(j | i) (spec/ALGORITHM.md).
+"""A policy: a distribution over ordered op pairs, p(i, j) = p1(i) · p2(j | i) (docs/ALGORITHM.md).
 
 Holds the logits θ1 [K] and θ2 [K, K], turns them into probabilities with the chosen
 normalisation, samples one pair per image, and reads and writes the canonical policy JSON
-(spec/FORMATS.md) with full validation.
+(docs/FORMATS.md) with full validation.
 """
 
 from __future__ import annotations

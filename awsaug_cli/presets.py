@@ -1,5 +1,5 @@
 """Presets: named sets of defaults, as data. `tiny` runs the whole pipeline on the built-in
-digits on a 2-core CPU in minutes; `paper` is the authors' configuration (spec/ALGORITHM.md)."""
+digits on a 2-core CPU in minutes; `paper` is the authors' configuration (docs/ALGORITHM.md)."""
 
 from __future__ import annotations
 

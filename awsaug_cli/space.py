@@ -89,7 +89,7 @@ def _space_from_table(key: str, table: tuple[tuple[str, str, tuple[float, ...] |
 
 _TRANSLATE = tuple(150 / 331 * k / 3 for k in (1, 2, 3))
 
-# (display name, kind, magnitudes or None, signed) — spec/OPS.md, "The 36 ops".
+# (display name, kind, magnitudes or None, signed) — docs/OPS.md, "AWS-36".
 AWS36_TABLE: tuple[tuple[str, str, tuple[float, ...] | None, bool], ...] = (
     ("AutoContrast", "autocontrast", None, False),
     ("Brightness", "brightness", (0.3, 0.6, 0.9), True),

@@ -1,4 +1,4 @@
-"""The AWS-36 ops as DALI operators: per-image op pairs inside a DALI pipeline (spec/OPS.md).
+"""The AWS-36 ops as DALI operators: per-image op pairs inside a DALI pipeline (docs/OPS.md).
 
 Two parts, as in DALI's own `auto_aug`: a table of op kinds (KIND_OPS: kind → a graph function
 (image, the row's parameters) → image) and a selection core (`select`) that routes each sample

@@ -4,9 +4,9 @@ ops, per image, differentiable, on any device.
 Each image's (op, sign) is a row of the same op table the other backends read (op_params), so
 magnitudes, signs and fills are written down once. Images are grouped by the kind they drew and
 each group goes through one batched kornia call with per-image parameters. The semantics are
-Pillow's (spec/OPS.md); where kornia's own function means something else, the op is built from
+Pillow's (docs/OPS.md); where kornia's own function means something else, the op is built from
 kornia's pieces to Pillow's formula and its entry in KIND_OPS says so. Against Pillow, after
-quantising as Pillow does (truncation), the results stay within spec/OPS.md's tolerances, with
+quantising as Pillow does (truncation), the results stay within docs/OPS.md's tolerances, with
 these departures, all from working in float instead of rounding to uint8 after each step:
 
 * color, contrast, sharpness: the grey / mean / smoothed image is not rounded to an integer

@@ -2,7 +2,7 @@
 
 One program per image walks the stages: stage 0 reads the source image (through the crop and
 flip of the training transform when asked), each stage applies the op its image drew with that
-image's parameters from the op table (spec/OPS.md semantics, Pillow's arithmetic), and the last
+image's parameters from the op table (docs/OPS.md semantics, Pillow's arithmetic), and the last
 stage stores uint8 or, for the training transform, Cutout-masked normalised floats. Per-image
 statistics (contrast's mean luma, autocontrast's channel ranges, equalize's histograms) are
 computed inside the program before the stage that needs them; a stage's output that the next

@@ -1,4 +1,4 @@
-"""Exports to other libraries (spec/FORMATS.md): each file loads in its library and runs, states
+"""Exports to other libraries (docs/FORMATS.md): each file loads in its library and runs, states
 its coverage and KL, and each exported op does what the canonical op does on a real photo.
 
 Op-by-op check: the canonical result is Pillow's (kernels/pillow_reference.py). An exported op

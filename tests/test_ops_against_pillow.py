@@ -1,4 +1,4 @@
-"""Every op, both signs, against Pillow applied image by image (spec/OPS.md tolerances).
+"""Every op, both signs, against Pillow applied image by image (docs/OPS.md tolerances).
 
 The torch backend follows Pillow's arithmetic, so it must match exactly, except the shears,
 whose cubic runs in float32 where Pillow uses float64: ±1 on about one pixel in 10^4. The DALI
@@ -57,7 +57,7 @@ BLEND_KINDS = ("color", "contrast", "sharpness", "autocontrast", "equalize")
 
 
 def assert_within_kornia_tolerance(ours: torch.Tensor, reference: torch.Tensor, kind: str) -> None:
-    """spec/OPS.md's tolerances, which the kornia backend meets with the departures
+    """docs/OPS.md's tolerances, which the kornia backend meets with the departures
     kernels/kornia_ops.py lists (floats, not levels, between steps; kornia's bicubic)."""
     diff = (ours.to(torch.int16) - reference.to(torch.int16)).abs()
     if kind in EXACT_KINDS:  # exact, or off by one where Pillow's float32 lands on a truncation tie

@@ -4,7 +4,7 @@ import pytest
 
 from awsaug_cli.space import AWS36, KINDS, SPACES
 
-# spec/OPS.md, "The 36 ops, in canonical index order"
+# docs/OPS.md, "AWS-36": the 36 ops in canonical index order
 EXPECTED_NAMES = (
     "AutoContrast",
     "Brightness_mag0.3", "Brightness_mag0.6", "Brightness_mag0.9",

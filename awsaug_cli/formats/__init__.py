@@ -1,4 +1,4 @@
-"""Policy files in and out (spec/FORMATS.md): the canonical awsaug JSON, the authors' agent
+"""Policy files in and out (docs/FORMATS.md): the canonical awsaug JSON, the authors' agent
 checkpoint and history layouts as imports, and the exports to other libraries."""
 
 from awsaug_cli.formats.exporters import EXPORTERS, ExportError, export, export_policy_file

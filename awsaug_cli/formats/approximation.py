@@ -4,7 +4,7 @@ Other libraries pick a sub-policy uniformly (or by child weights), so an export 
 pairs and either carries their renormalised probabilities as weights (exact over the kept pairs)
 or repeats each pair in a number of slots proportional to its probability (a stated
 quantisation). Either way it states the probability mass it covers and KL(export ‖ policy), and
-never claims exactness (spec/FORMATS.md).
+never claims exactness (docs/FORMATS.md).
 """
 
 from __future__ import annotations

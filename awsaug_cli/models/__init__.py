@@ -1,5 +1,5 @@
 """The model registry: name → builder, with the initialisation and BatchNorm momentum of
-spec/ALGORITHM.md applied to every model."""
+docs/ALGORITHM.md applied to every model."""
 
 from __future__ import annotations
 
