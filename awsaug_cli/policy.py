@@ -186,24 +186,37 @@ class Policy:
         """Read and validate a canonical policy file; PolicyFormatError names what is wrong."""
         file = Path(path)
         try:
-            text = file.read_text(encoding="utf-8")
+            text = file.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the JSON
         except FileNotFoundError:
             raise PolicyFormatError(f"{file}: no such file") from None
         except (OSError, UnicodeDecodeError) as error:
             raise PolicyFormatError(f"{file}: cannot read ({error})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise PolicyFormatError(f"{file}: not valid JSON (line {error.lineno}, column {error.colno})") from None
-        except RecursionError:
-            raise PolicyFormatError(f"{file}: JSON nested too deeply to be a policy") from None
-        return _parse_policy(data, str(file))
+        return _parse_policy(parse_json(text, str(file)), str(file))
 
     def __repr__(self) -> str:
         return f"Policy(space={self.space.key!r}, parametrization={self.parametrization!r})"
 
 
 # ---------------------------------------------------------------- validation
+
+
+def parse_json(text: str, source: str) -> Any:
+    """The JSON in `text`; PolicyFormatError naming what is wrong (not JSON, nested too deeply, a
+    number too long to read)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PolicyFormatError(f"{source}: not valid JSON (line {error.lineno}, column {error.colno})") from None
+    except RecursionError:
+        raise PolicyFormatError(f"{source}: JSON nested too deeply to be a policy") from None
+    except ValueError:  # Python refuses integers of more than 4,300 digits
+        raise PolicyFormatError(f"{source}: holds a number too long to read") from None
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """`value` as an error message quotes it: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _field(data: dict[str, Any], name: str, source: str) -> Any:
@@ -232,17 +245,17 @@ def _parse_policy(data: Any, source: str) -> Policy:
         raise PolicyFormatError(f"{source}: expected a JSON object at the top level")
     file_format = _field(data, "format", source)
     if file_format != FORMAT_NAME:
-        raise PolicyFormatError(f"{source}: field 'format' is {file_format!r}, expected {FORMAT_NAME!r}")
+        raise PolicyFormatError(f"{source}: field 'format' is {shown(file_format)}, expected {FORMAT_NAME!r}")
     version = _field(data, "version", source)
     if not isinstance(version, int) or isinstance(version, bool):
-        raise PolicyFormatError(f"{source}: field 'version' must be an integer, got {version!r}")
+        raise PolicyFormatError(f"{source}: field 'version' must be an integer, got {shown(version)}")
     if version > FORMAT_VERSION or version < 1:
         raise PolicyFormatError(
             f"{source}: field 'version' is {version}; this awsaug ({__version__}) reads version {FORMAT_VERSION}"
         )
     space_key = _field(data, "space", source)
     if not isinstance(space_key, str) or space_key not in SPACES:
-        raise PolicyFormatError(f"{source}: field 'space' is {space_key!r}; known spaces: {', '.join(SPACES)}")
+        raise PolicyFormatError(f"{source}: field 'space' is {shown(space_key)}; known spaces: {', '.join(SPACES)}")
     space = space_named(space_key)
     ops = _field(data, "ops", source)
     if ops != list(space.names):
@@ -250,9 +263,9 @@ def _parse_policy(data: Any, source: str) -> Policy:
         detail = f"unknown op {unknown[0]!r}" if unknown else f"must list the {len(space)} {space_key} ops in index order"
         raise PolicyFormatError(f"{source}: field 'ops': {detail}")
     parametrization = _field(data, "parametrization", source)
-    if parametrization not in PARAMETRIZATIONS:
+    if not isinstance(parametrization, str) or parametrization not in PARAMETRIZATIONS:
         raise PolicyFormatError(
-            f"{source}: field 'parametrization' is {parametrization!r}, expected one of {', '.join(PARAMETRIZATIONS)}"
+            f"{source}: field 'parametrization' is {shown(parametrization)}, expected one of {', '.join(PARAMETRIZATIONS)}"
         )
     k = len(space)
     first = _matrix(_field(data, "first_logits", source), (k,), "first_logits", source)

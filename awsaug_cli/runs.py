@@ -27,6 +27,16 @@ def run_file(root: Path) -> Path:
     return root / "run.json"
 
 
+OWNED = ("run.json", ".awsaug.lock", "pretrain", "search", "train")  # what a run directory keeps: files and folders
+
+
+def owned_by_run(path: Path, root: Path) -> bool:
+    """Whether `path` (links resolved) is a file the run directory `root` keeps, or lies in one of
+    its folders: an output written there would replace the run's own results."""
+    target, base = path.resolve(), root.resolve()
+    return any(target == base / name or base / name in target.parents for name in OWNED)
+
+
 def read_run(root: Path) -> dict[str, Any]:
     """The run record, {} for a directory without one."""
     path = run_file(root)
@@ -34,8 +44,8 @@ def read_run(root: Path) -> dict[str, Any]:
         return {}
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise RunError(f"{path}: unreadable run record ({type(error).__name__}: {error})") from None
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: not JSON, not UTF-8, a number too long
+        raise RunError(f"{path}: unreadable run record ({type(error).__name__}: {str(error)[:200]})") from None
     if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
         raise RunError(f"{path}: not an awsaug run record")
     return record
@@ -94,7 +104,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(lines, 1):
         try:
             records.append(json.loads(line))
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, or a number too long to read
             if number == len(lines):
                 continue
             raise RunError(f"{path}, line {number}: not a JSON record; repair or remove that line") from None

@@ -126,3 +126,64 @@ def test_preview_draws_the_grid(tmp_path):
 
 def test_report_needs_a_search(tmp_path):
     one_line_error(["report", "--run-dir", str(tmp_path), "--out", str(tmp_path / "r.png")], "no search history")
+
+
+def canonical_text(**changes) -> str:
+    data = Policy.uniform().to_json()
+    data.update(changes)
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("text, message", [
+    (canonical_text().replace('"first_logits": [0.0', '"first_logits": [' + "9" * 5000, 1), "a number too long to read"),
+    (canonical_text(space=["aws36"]), "field 'space' is ['aws36']"),
+    (canonical_text(parametrization=["softmax"]), "field 'parametrization' is ['softmax']"),
+    (canonical_text(space="x" * 50_000_000), "field 'space' is 'xxxx"),
+])
+def test_a_malformed_policy_file_is_one_short_line(tmp_path, text, message):
+    path = tmp_path / "policy.json"
+    path.write_text(text)
+    for read in (Policy.load, import_policy):
+        with pytest.raises(PolicyFormatError) as raised:
+            read(path)
+        assert message in str(raised.value) and len(str(raised.value)) < 200  # never the 50 MB string echoed whole
+
+
+@pytest.mark.parametrize("prefix", [b"\xef\xbb\xbf", b"  \n", b"\xef\xbb\xbf\n "])
+def test_a_json_file_after_a_byte_order_mark_or_spaces_is_read_as_json_everywhere(tmp_path, prefix):
+    path = tmp_path / "policy.json"
+    path.write_bytes(prefix + canonical_text().encode())
+    assert torch.equal(import_policy(path).joint(), Policy.uniform().joint())
+    assert torch.equal(Policy.load(path).joint(), Policy.uniform().joint())
+    from awsaug_cli.policy_names import resolve_policy  # what train, score and preview read
+
+    assert torch.equal(resolve_policy(str(path)).joint(), Policy.uniform().joint())
+
+
+def test_a_damaged_history_line_with_a_number_too_long_names_the_line(tmp_path):
+    from awsaug_cli.runs import RunError, read_jsonl
+
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"loop": 0}\n{"loop": ' + "9" * 5000 + '}\n{"loop": 2}\n')
+    with pytest.raises(RunError, match="line 2"):
+        read_jsonl(path)
+
+
+def test_export_policy_never_writes_over_a_file_the_run_directory_keeps(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "search").mkdir(parents=True)
+    (run_dir / "pretrain").mkdir()
+    answer = run_dir / "search" / "policy.json"
+    Policy.uniform().save(answer)
+    kept = answer.read_bytes()
+    (run_dir / "pretrain" / "shared.safetensors").write_bytes(b"weights")
+    (tmp_path / "link.json").symlink_to(run_dir / "pretrain" / "shared.safetensors")
+    for out in (answer, run_dir / "pretrain" / "shared.safetensors", run_dir / "run.json", tmp_path / "link.json",
+                run_dir / "train" / "new.json"):
+        result = RUN.invoke(app, ["export-policy", str(out), "--format", "kornia", "--from", str(answer),
+                                  "--run-dir", str(run_dir)])
+        assert result.exit_code == 2 and "a file the run directory" in result.output, out
+    assert answer.read_bytes() == kept and (run_dir / "pretrain" / "shared.safetensors").read_bytes() == b"weights"
+    assert not (run_dir / "run.json").exists() and not (run_dir / "train").exists()
+    beside = RUN.invoke(app, ["export-policy", str(run_dir / "policy.json"), "--from", str(answer), "--run-dir", str(run_dir)])
+    assert beside.exit_code == 0, beside.output  # the demo writes its export at the run directory's top

@@ -52,8 +52,11 @@ def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format:
     non-canonical format, what the export kept of it."""
     from awsaug_cli.commands.search import search_paths
     from awsaug_cli.formats.importers import import_policy
-    from awsaug_cli.runs import RunError
+    from awsaug_cli.runs import RunError, owned_by_run
 
+    if owned_by_run(out, run_dir):
+        raise ExportError(f"{out}: a file the run directory {run_dir} keeps (its record, weights, search or training "
+                          "results); write the export elsewhere, e.g. beside it")
     if source is None:
         source = search_paths(run_dir)["answer"]
         if not source.exists():

@@ -5,14 +5,13 @@ the last entry is taken). Torch files are read with weights_only=True: no code r
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from awsaug_cli.policy import Policy, PolicyFormatError
+from awsaug_cli.policy import Policy, PolicyFormatError, parse_json
 
 
 def _from_params(first: Any, second: Any, source: str) -> Policy:
@@ -62,13 +61,12 @@ def import_policy(path: str | Path) -> Policy:
     if not file.is_file():
         raise PolicyFormatError(f"{file}: no such file")
     raw = file.read_bytes()
-    if raw[:1] in (b"{", b"["):
+    if raw.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"{", b"["):  # JSON, after a byte-order mark and spaces
         try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
             raise PolicyFormatError(f"{file}: not valid JSON ({error})") from None
-        except RecursionError:
-            raise PolicyFormatError(f"{file}: JSON nested too deeply to be a policy") from None
+        data = parse_json(text, str(file))
         if isinstance(data, dict):
             return Policy.from_json(data, source=str(file))
         if isinstance(data, list) and data and isinstance(data[-1], list) and len(data[-1]) == 2:
