@@ -116,23 +116,37 @@ def pretrain(
         typer.echo(f"metrics: {result.metrics}; settings: {run_dir / 'run.json'}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's stop, `kill`): stopped like Ctrl-C, with the terminal's exit code."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
 def _run_reported(function, *args, resume_with: str | None = None, **kwargs):
     """Run library work with a rich reporter (closed however it ends: the live view restores the
-    cursor); bad input becomes one line and exit code 2; Ctrl-C says how to go on (`resume_with`:
-    the command that resumes the work) and exits with 130."""
+    cursor); bad input becomes one line and exit code 2; Ctrl-C and SIGTERM say how to go on
+    (`resume_with`: the command that resumes the work) and exit with 130 and 143, the lock and
+    every file left as a crash would leave them (what is written is written atomically)."""
+    import signal
+
     from rich.console import Console
 
     from awsaug_cli.rich_output import RichReporter
 
     reporter = RichReporter(Console(stderr=True))
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with user_errors():
             return function(*args, reporter=reporter, **kwargs)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         reporter.close()
-        typer.echo("awsaug: interrupted" + (f"; continue with `{resume_with}`" if resume_with else ""), err=True)
-        raise typer.Exit(130) from None
+        word = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        typer.echo(f"awsaug: {word}" + (f"; continue with `{resume_with}`" if resume_with else ""), err=True)
+        raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         reporter.close()
 
 

@@ -232,3 +232,21 @@ def test_under_torchrun_rank_zero_holds_the_lock_and_every_rank_stops_when_it_is
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert json.loads((run_dir / "run.json").read_text())["pretrain"]["world_size"] == 2
     assert (run_dir / LOCK_NAME).read_text() == ""  # released by rank 0
+
+
+def test_sigterm_stops_like_ctrl_c_releases_the_lock_and_the_resume_completes(tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli("pretrain", "--run-dir", str(run_dir), "--epochs", "1").returncode == 0
+    search = ("search", "--run-dir", str(run_dir), "--loops", "3", "--trajectories", "2", "--finetune-epochs", "1",
+              "--score-repeats", "0")
+    process = start(*search)
+    history = run_dir / "search" / "history.jsonl"
+    wait_for(lambda: history.exists() and '"kind": "loop"' in history.read_text())
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert f"terminated; continue with `awsaug search --run-dir {run_dir} --resume`" in flat(stderr)
+    assert "Traceback" not in stderr
+    resumed = cli("search", "--run-dir", str(run_dir), "--resume")  # the lock was released: no holder named
+    assert resumed.returncode == 0, resumed.stderr
+    assert "took over" not in flat(resumed.stderr) and history.read_text().count('"kind": "loop"') == 3
