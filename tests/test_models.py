@@ -29,4 +29,4 @@ def test_initialisation_follows_the_seed_and_kaiming_fan_out():
 def test_unknown_model():
     with pytest.raises(UnknownModelError, match="resnet1000"):
         build_model("resnet1000", 10)
-    assert set(MODELS) == {"tiny", "resnet18", "wrn-40-2", "wrn-28-10"}
+    assert set(MODELS) == {"tiny", "small", "resnet18", "wrn-40-2", "wrn-28-10"}

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from awsaug_cli.space import AWS36, KINDS, SPACES
+from awsaug_cli.space import AWS36, KINDS, space_named
 
 # docs/OPS.md, "AWS-36": the 36 ops in canonical index order
 EXPECTED_NAMES = (
@@ -45,4 +45,6 @@ def test_magnitudes_and_kinds():
 def test_lookups_fail_clearly():
     with pytest.raises(KeyError, match="Blur"):
         AWS36.index("Blur")
-    assert SPACES["aws36"] is AWS36
+    assert space_named("aws36") is AWS36
+    with pytest.raises(KeyError, match="nope"):
+        space_named("nope")
