@@ -107,7 +107,8 @@ class Critic:
         fit can state its errors)."""
         if math.isnan(self.noise()):
             return torch.zeros(len(self.members), dtype=torch.bool)
-        return self.effects().abs() >= self.evidence_threshold() * self.errors()
+        errors = self.errors()  # zero where the rewards never varied (accuracy on a few images): nothing shown
+        return (errors > 0) & (self.effects().abs() >= self.evidence_threshold() * errors)
 
     def doubt(self) -> float:
         """How much less the errors can be trusted than with unlimited residual freedom: the

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -255,86 +256,21 @@ def helps_grid(work: Path, seeds: list[int], only: str | None = None) -> dict:
 
 
 HARMFUL_OPS = ("Invert", "Rotate_mag30", "Posterize_mag4", "ShearX_mag0.3")  # a deliberately harmful policy's ops
+ANSWER_TEMPERATURES = (1.0, 2.0, 6.0)  # the default's answers recomputed at these from the same history
 
 
-def fidelity_policies(task: str, work: Path) -> dict[str, str]:
-    """The policies whose proxy ranking is checked against final training: name → what
-    `awsaug score` / `train --compare` take (built-in names, or files written under `work`)."""
+def evaluated_policies(task: str, work: Path) -> tuple[dict[str, str], dict[str, float]]:
+    """What ab-spaces and fidelity train and score: name → what `awsaug score` / `train --compare`
+    take (built-in names, or files written under `work`) — the baselines, the default search's
+    answers (seed 0) in each space at every ANSWER_TEMPERATURES from the same history, the paper's
+    answer and a deliberately harmful policy; and each searched answer's KL from its start."""
     from awsaug_cli.contrast import ContrastSettings
     from awsaug_cli.policy import Policy
+    from awsaug_cli.quality import kl_from_start
     from awsaug_cli.runs import read_jsonl
     from awsaug_cli.space import AWS36
 
-    folder = work / task / "fidelity"
-    folder.mkdir(parents=True, exist_ok=True)
-    policies = {name: name for name in ("none", "uniform", "randaugment", "trivialaugment")}
-    default_run, _ = searched(task, work, "default", 0)
-    history = read_jsonl(default_run / "search" / "history.jsonl")
-    equivalent = json.loads((default_run / "run.json").read_text())["search"].get("equivalent_ops", [])
-    loops = max(r["loop"] for r in history) + 1
-    for temperature in FIDELITY_TEMPERATURES:
-        path = folder / f"searched-T{temperature:g}.json"
-        answer_after(history, loops, ContrastSettings(temperature=temperature), equivalent).save(path)
-        policies[f"searched T={temperature:g}"] = str(path)
-    faithful_run, _ = searched(task, work, "faithful", 0)
-    policies["faithful"] = str(faithful_run / "search" / "policy.json")
-    logits = torch.full((len(AWS36),), -10.0, dtype=torch.float64)
-    logits[[AWS36.index(name) for name in HARMFUL_OPS]] = 0.0
-    harmful = folder / "harmful.json"
-    Policy(logits, logits.repeat(len(AWS36), 1), "softmax").save(harmful)
-    policies["harmful"] = str(harmful)
-    return policies
-
-
-FIDELITY_TEMPERATURES = (2.0, 6.0, 12.0)
-
-
-def fidelity(task: str, seeds: list[int], work: Path, settings=None, repeats: int = 3) -> dict:
-    """Kendall τ between the proxy's ranking (`awsaug score`, `repeats` fine-tunes each, from the
-    task's shared weights) and final training's (`awsaug train --compare`, the seeds' mean
-    final-epoch test accuracy) over fidelity_policies."""
-    from scipy.stats import kendalltau
-
-    policies = fidelity_policies(task, work)
-    source, _ = pretrained(task, work)
-    folder = work / task / "fidelity"
-    scores = folder / "scores.json"
-    if not scores.exists():
-        run_dir = folder / "score-run"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.copytree(source, run_dir)
-        run("score", *policies.values(), "--run-dir", str(run_dir), "--repeats", str(repeats), "--json", str(scores))
-    proxy = {name: record for name, record in zip(policies, json.loads(scores.read_text()))}
-    data = TASKS[task].write(work / "data")
-    compare_dir = folder / "compare"
-    results = compare_dir / "train" / "results.jsonl"
-    if not results.exists() or len(results.read_text().splitlines()) != len(seeds) * len(policies):
-        shutil.rmtree(compare_dir, ignore_errors=True)
-        run("train", "--compare", ",".join(policies.values()), "--data", data, "--run-dir", str(compare_dir),
-            "--seed", str(seeds[0]), "--seeds", str(len(seeds)), *TASKS[task].train_args())
-    names = {spec: name for name, spec in policies.items()}
-    finals: dict[str, list[float]] = {}
-    for record in map(json.loads, results.read_text().splitlines()):
-        finals.setdefault(names[record["policy"]], []).append(record["final_test_acc"])
-    rows = {name: {"proxy": proxy[name]["reward"], "proxy_error": proxy[name]["error"],
-                   "final": statistics.mean(finals[name]), "final_std": statistics.stdev(finals[name])} for name in policies}
-    tau = kendalltau([rows[n]["proxy"] for n in policies], [rows[n]["final"] for n in policies]).statistic
-    return {"part": "fidelity", "task": task, "seeds": seeds, "repeats": repeats, "unit": proxy["none"]["unit"],
-            "policies": rows, "kendall_tau": float(tau)}
-
-
-ANSWER_TEMPERATURES = (0.5, 1.0, 2.0, 6.0)  # the default's answers recomputed at these from the same history
-
-
-def ab_spaces(task: str, seeds: list[int], work: Path, settings=None) -> dict:
-    """`awsaug train --compare` of the default search's answers (seed 0) in each space, at every
-    ANSWER_TEMPERATURES from the same history, with none, uniform, RandAugment and
-    TrivialAugment; and each answer's KL from its start."""
-    from awsaug_cli.contrast import ContrastSettings
-    from awsaug_cli.quality import kl_from_start
-    from awsaug_cli.runs import read_jsonl
-
-    folder = work / task / "ab-spaces"
+    folder = work / task / "answers"
     folder.mkdir(parents=True, exist_ok=True)
     policies = {name: name for name in BASELINES}
     kl = {}
@@ -350,21 +286,73 @@ def ab_spaces(task: str, seeds: list[int], work: Path, settings=None) -> dict:
             path = folder / f"{recorded['space']}-T{temperature:g}.json"
             answer.save(path)
             policies[name], kl[name] = str(path), kl_from_start(answer)
+    faithful_run, _ = searched(task, work, "faithful", 0)
+    policies["faithful"] = str(faithful_run / "search" / "policy.json")
+    logits = torch.full((len(AWS36),), -10.0, dtype=torch.float64)
+    logits[[AWS36.index(name) for name in HARMFUL_OPS]] = 0.0
+    harmful = folder / "harmful.json"
+    Policy(logits, logits.repeat(len(AWS36), 1), "softmax").save(harmful)
+    policies["harmful"] = str(harmful)
+    return policies, kl
+
+
+def final_trainings(task: str, seeds: list[int], work: Path, policies: dict[str, str], jobs: int) -> dict[str, list[float]]:
+    """Final-epoch test accuracy per seed of each of `policies` (name → spec), trained as
+    `awsaug train --compare` does, in `jobs` comparisons at once (one thread each). A comparison
+    cut short continues where it stopped when this runs again."""
     data = TASKS[task].write(work / "data")
-    compare_dir = folder / "compare"
-    results = compare_dir / "train" / "results.jsonl"
-    if not results.exists() or len(results.read_text().splitlines()) != len(seeds) * len(policies):
-        shutil.rmtree(compare_dir, ignore_errors=True)
-        run("train", "--compare", ",".join(policies.values()), "--data", data, "--run-dir", str(compare_dir),
-            "--seed", str(seeds[0]), "--seeds", str(len(seeds)), *TASKS[task].train_args())
+    chunks = [list(policies.values())[i::jobs] for i in range(jobs)]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"} if jobs > 1 else None
+    processes = [subprocess.Popen([*AWSAUG, "train", "--compare", ",".join(chunk), "--data", data, "--run-dir",
+                                   str(work / task / "final" / f"part{index}"), "--seed", str(seeds[0]), "--seeds",
+                                   str(len(seeds)), *TASKS[task].train_args()], cwd=REPO, stdout=subprocess.DEVNULL,
+                                  env=environment)
+                 for index, chunk in enumerate(chunks) if chunk]
+    if any(process.wait() for process in processes):
+        raise RuntimeError("a final-training comparison failed")
     names = {spec: name for name, spec in policies.items()}
-    result = {"part": "ab-spaces", "task": task, "seeds": seeds, "policies": {}}
-    for record in map(json.loads, results.read_text().splitlines()):
-        entry = result["policies"].setdefault(names[record["policy"]], {"final_test_acc": [], "kl": kl.get(names[record["policy"]])})
-        entry["final_test_acc"].append(record["final_test_acc"])
-    for entry in result["policies"].values():
-        entry.update(mean=statistics.mean(entry["final_test_acc"]), std=statistics.stdev(entry["final_test_acc"]))
-    return result
+    rows = {}
+    for results in sorted((work / task / "final").glob("part*/train/results.jsonl")):
+        for record in map(json.loads, results.read_text().splitlines()):
+            if record["policy"] in names and record["seed"] in seeds:
+                rows[names[record["policy"]], record["seed"]] = record["final_test_acc"]
+    return {name: [rows[name, seed] for seed in seeds] for name in policies}
+
+
+def fidelity(task: str, seeds: list[int], work: Path, settings=None, repeats: int = 3, jobs: int = 2) -> dict:
+    """Kendall τ between the proxy's ranking (`awsaug score`, `repeats` fine-tunes each, from the
+    task's default shared weights) and final training's (the seeds' mean final-epoch test
+    accuracy) over evaluated_policies."""
+    from scipy.stats import kendalltau
+
+    policies, _ = evaluated_policies(task, work)
+    source, _ = pretrained(task, work)
+    folder = work / task / "fidelity"
+    folder.mkdir(parents=True, exist_ok=True)
+    scores = folder / "scores.json"
+    if not scores.exists():
+        run_dir = folder / "score-run"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.copytree(source, run_dir)
+        run("score", *policies.values(), "--run-dir", str(run_dir), "--repeats", str(repeats), "--json", str(scores))
+    proxy = {name: record for name, record in zip(policies, json.loads(scores.read_text()))}
+    finals = final_trainings(task, seeds, work, policies, jobs)
+    rows = {name: {"proxy": proxy[name]["reward"], "proxy_error": proxy[name]["error"],
+                   "final": statistics.mean(finals[name]), "final_std": statistics.stdev(finals[name])} for name in policies}
+    tau = kendalltau([rows[n]["proxy"] for n in policies], [rows[n]["final"] for n in policies]).statistic
+    return {"part": "fidelity", "task": task, "seeds": seeds, "repeats": repeats, "unit": proxy["none"]["unit"],
+            "policies": rows, "kendall_tau": float(tau)}
+
+
+def ab_spaces(task: str, seeds: list[int], work: Path, settings=None, jobs: int = 2) -> dict:
+    """Final training of the default search's answers in each space, at every
+    ANSWER_TEMPERATURES, beside none, uniform, RandAugment, TrivialAugment, the paper's answer and
+    a harmful policy (the same trainings as fidelity's); and each answer's KL from its start."""
+    policies, kl = evaluated_policies(task, work)
+    finals = final_trainings(task, seeds, work, policies, jobs)
+    return {"part": "ab-spaces", "task": task, "seeds": seeds, "policies": {
+        name: {"final_test_acc": values, "kl": kl.get(name), "mean": statistics.mean(values),
+               "std": statistics.stdev(values)} for name, values in finals.items()}}
 
 
 def table(results: list[dict]) -> str:
@@ -459,6 +447,8 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
                         help="known-answer, agreement: the searches to run")
     parser.add_argument("--task", choices=list(TASKS))
+    parser.add_argument("--jobs", type=int, default=2, help="ab-spaces, fidelity: final trainings run at once (one "
+                        "thread each)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=Path("runs/search-quality"))
     parser.add_argument("--results", type=Path, default=Path("runs/search-quality/results.json"))
@@ -488,6 +478,8 @@ def main() -> None:
         settings = ContrastSettings(**{name: value for name, value in (("temperature", args.temperature),
                                                                        ("shrinkage", args.shrinkage)) if value is not None})
     extra = {"modes": tuple(args.modes)} if args.part in ("known-answer", "agreement") else {}
+    if args.part in ("ab-spaces", "fidelity"):
+        extra = {"jobs": args.jobs}
     result = PARTS[args.part](args.task, args.seeds, args.work, settings, **extra)
     if settings is not None:
         result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}

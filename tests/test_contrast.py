@@ -127,3 +127,19 @@ def test_the_verdict_without_recorded_op_use_says_so():
     assert verdict.effects is None and not verdict.found and "no op use" in verdict.lines()[0]
     assert verdict.kl == pytest.approx(0.0, abs=1e-9) and verdict.twin_gap == pytest.approx(0.0)
     assert all(math.isclose(m, 1.0) for m in verdict.multiples.values())
+
+
+def test_rewards_that_never_vary_show_no_evidence_and_the_verdict_still_reads():
+    """Accuracy on a few validation images can give every trajectory the same reward: errors of
+    zero, which once made every op 'evident' and the verdict divide by zero."""
+    generator = torch.Generator().manual_seed(0)
+    critic = Critic.empty(len(AWS36), ridge=1e-3)
+    records = []
+    for loop in range(40):
+        rates = op_rates(torch.randint(0, 3, (4, len(AWS36), len(AWS36)), generator=generator))
+        critic.add(rates, torch.full((4,), 80.0))
+        records += [{"kind": "trajectory", "loop": loop, "trajectory": t, "reward": 80.0, "op_rates": rates[t].tolist()}
+                    for t in range(4)]
+    assert critic.noise() == 0.0 and not critic.evident().any()
+    verdict = judge(Policy.uniform(), records)
+    assert verdict.evident == {} and not verdict.found
