@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 from awsaug_cli.errors import UserError
 
@@ -24,8 +26,11 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise WriteError(f"{target}: is a folder; name a file")
     if not target.parent.is_dir():
         raise WriteError(f"{target}: the folder {target.parent} does not exist")
-    if not os.access(target.parent, os.W_OK):
-        raise WriteError(f"{target}: the folder {target.parent} is not writable")
+    try:  # the way atomic_write_bytes will: a file made beside it (os.access says yes to /proc and read-only mounts)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".check"):
+            pass
+    except OSError as error:
+        raise WriteError(f"{target}: cannot write in the folder {target.parent} ({error.strerror or error})") from None
     return target
 
 
@@ -75,3 +80,28 @@ def _replace(target: Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def open_appending(path: str | os.PathLike, *, readable: bool = False) -> TextIO:
+    """`path` opened to append (and read), never through a symbolic link: a link planted where a
+    run directory keeps a log or its lock would have its target, anywhere, written to."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    if readable:
+        flags = (flags & ~os.O_WRONLY) | os.O_RDWR
+    try:
+        descriptor = os.open(path, flags, 0o666)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _link_refused(path) from None
+        raise
+    return os.fdopen(descriptor, "a+" if readable else "a", encoding="utf-8")
+
+
+def refuse_link(path: str | os.PathLike) -> None:
+    """WriteError now for a log that open_appending would refuse after the work."""
+    if Path(path).is_symlink():
+        raise _link_refused(path)
+
+
+def _link_refused(path: str | os.PathLike) -> WriteError:
+    return WriteError(f"{path}: is a symbolic link; awsaug does not write through links in a run directory (remove it)")

@@ -318,7 +318,8 @@ def score(
     scores = _run_reported(score_policies, options)
     Console().print(score_table(scores))
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(scores.records(), indent=1) + "\n")
+        with user_errors():  # the disk may have filled during the fine-tunes
+            atomic_write_text(json_out, json.dumps(scores.records(), indent=1) + "\n")
         typer.echo(f"scores: {json_out}")
 
 
@@ -406,7 +407,8 @@ def bench(
                             device=device, seed=seed)
     Console().print(bench_table(results))
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(benchmark.as_json(results), indent=1) + "\n")
+        with user_errors():  # the disk may have filled during the benchmark
+            atomic_write_text(json_out, json.dumps(benchmark.as_json(results), indent=1) + "\n")
 
 
 def main() -> None:

@@ -237,6 +237,9 @@ def preview_grid(images: torch.Tensor, augmented: list[torch.Tensor], captions: 
     atomic_write_bytes(out, buffer.getvalue())
 
 
+PREVIEW_BOUNDS = {"images": (1, 64), "columns": (1, 32)}  # a grid a person can look at
+
+
 def preview(policy_name: str, data: str, out: Path, *, images: int = 6, columns: int = 5, image_size: int = 32,
             seed: int = 0, device: torch.device | str = "cpu") -> None:
     """A grid of real test images of `data`: each clean, then under `columns` pairs sampled
@@ -247,6 +250,10 @@ def preview(policy_name: str, data: str, out: Path, *, images: int = 6, columns:
     from awsaug_cli.policy_names import resolve_policy
 
     picture_format(out)  # before the work: a name that cannot be written fails now
+    for name, value in (("images", images), ("columns", columns)):  # --image-size: the data's memory check
+        low, high = PREVIEW_BOUNDS[name]
+        if not low <= value <= high:
+            raise OptionError(f"--{name} must be between {low} and {high} for a preview, got {value:,}")
     if resolve_policy(policy_name) is None:
         raise OptionError("preview needs a policy ('none' has no pairs to show)")
     dataset = load_dataset(data, image_size=image_size)

@@ -18,7 +18,7 @@ import torch
 
 from awsaug_cli import __version__
 from awsaug_cli.atomic import atomic_write_text
-from awsaug_cli.errors import UserError
+from awsaug_cli.errors import UserError, shown
 from awsaug_cli.space import AWS36, SPACES, Space, space_named
 
 FORMAT_NAME = "awsaug.policy"
@@ -211,12 +211,6 @@ def parse_json(text: str, source: str) -> Any:
         raise PolicyFormatError(f"{source}: JSON nested too deeply to be a policy") from None
     except ValueError:  # Python refuses integers of more than 4,300 digits
         raise PolicyFormatError(f"{source}: holds a number too long to read") from None
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """`value` as an error message quotes it: its repr, cut to `limit` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _field(data: dict[str, Any], name: str, source: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from rich.console import Console, Group
@@ -111,6 +112,7 @@ def score_table(scores: Scores) -> Table:
     for column in ("reward", "± error", "per repeat"):
         table.add_column(column, justify="right", no_wrap=True)
     for score in sorted(scores.scores, key=lambda s: s.rank):
-        table.add_row(str(score.rank), score.policy, f"{score.reward:.2f}", f"{score.error:.2f}",
+        error = f"{score.error:.2f}" if math.isfinite(score.error) else "— (1 repeat)"
+        table.add_row(str(score.rank), score.policy, f"{score.reward:.2f}", error,
                       ", ".join(f"{r:.2f}" for r in score.rewards))
     return table

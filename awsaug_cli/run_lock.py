@@ -20,6 +20,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from awsaug_cli.atomic import open_appending
 from awsaug_cli.reporters import Reporter
 from awsaug_cli.runs import RunError
 
@@ -57,7 +58,7 @@ def locked(root: Path, reporter: Reporter | None = None) -> Iterator[str | None]
     process has it."""
     path = _prepare(root)
     try:
-        handle = open(path, "a+", encoding="utf-8")
+        handle = open_appending(path, readable=True)
     except OSError as error:
         raise RunError(f"--run-dir {root}: cannot write there ({error.strerror or error})") from None
     with handle:
@@ -72,10 +73,13 @@ def locked(root: Path, reporter: Reporter | None = None) -> Iterator[str | None]
         note = f"took over the lock of {root} left by {_describe(left)}, which is no longer running" if left else None
         if note and reporter is not None:
             reporter.info(note)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(_holder()))
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(_holder()))
+            handle.flush()
+        except OSError as error:  # a full disk: nothing of the run was written yet
+            raise RunError(f"--run-dir {root}: cannot write its lock ({error.strerror or error})") from None
         try:
             yield note
         finally:

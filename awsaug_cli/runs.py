@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from awsaug_cli import __version__
-from awsaug_cli.atomic import atomic_write_text
-from awsaug_cli.errors import UserError
+from awsaug_cli.atomic import atomic_write_text, open_appending
+from awsaug_cli.errors import UserError, shown
 
 RUN_FORMAT = "awsaug.run"
 
@@ -48,7 +48,51 @@ def read_run(root: Path) -> dict[str, Any]:
         raise RunError(f"{path}: unreadable run record ({type(error).__name__}: {str(error)[:200]})") from None
     if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
         raise RunError(f"{path}: not an awsaug run record")
+    for stage, fields in RECORD_FIELDS.items():
+        _check_section(record.get(stage), stage, fields, path)
     return record
+
+
+Number = (int, float)
+# What each stage's record holds (fields later versions added may be absent): its type, or
+# (list, type of the items). A field of another type is named, not met later as a traceback.
+RECORD_FIELDS: dict[str, dict[str, Any]] = {
+    "pretrain": {
+        "augment": dict, "batch_size": int, "bn_momentum": Number, "classes": (list, str), "data": str,
+        "data_fingerprint": str, "data_name": str, "data_sizes": dict, "device": str, "epochs": int,
+        "image_size": (list, int), "loader": str, "mean": (list, Number), "mode": str, "model": str, "optim": dict,
+        "pairs_in_pipeline": bool, "preset": str, "seed": int, "skip_bad_files": bool, "space": str, "split_seed": int,
+        "std": (list, Number), "world_size": int,
+    },
+    "search": {
+        "agent": dict, "common_noise": bool, "device": str, "equivalent_ops": (list, list), "finetune_epochs": int,
+        "finetune_lr": Number, "loops": int, "pairs_in_pipeline": bool, "pretrain_fingerprint": str, "reward": str,
+        "score_repeats": int, "seed": int, "space": str, "trajectories": int, "world_size": int,
+    },
+}
+
+
+def _check_section(section: Any, stage: str, fields: dict[str, Any], path: Path) -> None:
+    """RunError naming the first field of run.json's `stage` record whose type is wrong."""
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise RunError(f"{path}: '{stage}' should be an object, found {type(section).__name__}; the run record was "
+                       "damaged or edited")
+    for name, expected in fields.items():
+        if name not in section:
+            continue
+        kind, item = expected if isinstance(expected, tuple) and expected[0] is list else (expected, None)
+        value = section[name]
+        wrong = not _is(value, kind) or (item is not None and not all(_is(v, item) for v in value))
+        if wrong:
+            raise RunError(f"{path}: '{stage}.{name}' has the wrong type ({shown(value)}); the run record was damaged "
+                           "or edited")
+
+
+def _is(value: Any, kind: Any) -> bool:
+    """isinstance, except that JSON's true/false are not numbers."""
+    return isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
 
 
 def write_stage(root: Path, stage: str, settings: dict[str, Any]) -> None:
@@ -87,7 +131,7 @@ def missing_record(root: Path, stage: str, file: Path) -> RunError:
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line and make it durable before returning."""
-    with open(path, "a", encoding="utf-8") as handle:
+    with open_appending(path) as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from awsaug_cli.data import DataError, load_dataset
 from awsaug_cli.data.split import stratified_split
@@ -147,3 +150,85 @@ def test_stratified_split_keeps_class_shares_and_is_reproducible():
     assert not torch.equal(stratified_split(labels, 20, seed=4)[1], second)
     with pytest.raises(DataError):
         stratified_split(labels, 100, seed=0)
+
+
+@pytest.mark.parametrize("batch, field, expected", [
+    ({b"labels": [10**30] * 12}, "'labels'", "class indices"),
+    ({b"labels": ["a"] * 12}, "'labels'", "class indices"),
+    ({b"labels": [[1, 2]] * 12}, "'labels'", "class indices"),
+    ({b"labels": [[1], [2, 3]] * 6}, "'labels'", "class indices"),
+    ({b"labels": [-1] * 12}, "'labels'", "class indices"),
+    ({b"data": np.zeros((12, 3072), np.float32)}, "'data'", "float32 values; CIFAR pixels are uint8"),
+])
+def test_crafted_cifar_batch_fields_are_named(tmp_path, batch, field, expected):
+    write_cifar(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    with open(path, "rb") as handle:
+        content = pickle.load(handle)
+    content.update(batch)
+    path.write_bytes(pickle.dumps(content))
+    with pytest.raises(DataError, match=f"data_batch_2\\): field {field}: .*{expected}|data_batch_2\\): field {field} holds"):
+        load_dataset(str(tmp_path))
+
+
+@pytest.mark.parametrize("names, expected", [([1, 2, 3], "expected a list of class names"),
+                                             ([b"\xff\xfe"] * 10, "a class name is not UTF-8 text")])
+def test_crafted_cifar_class_names_are_named(tmp_path, names, expected):
+    write_cifar(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))
+    with pytest.raises(DataError, match=f"batches.meta\\): field 'label_names': {expected}"):
+        load_dataset(str(tmp_path))
+
+
+def test_a_link_inside_a_cifar_tarball_is_refused(tmp_path):
+    write_cifar(tmp_path / "src")
+    folder = tmp_path / "src" / "cifar-10-batches-py"
+    (folder / "test_batch").unlink()
+    (folder / "test_batch").symlink_to("/etc/passwd")
+    with pytest.raises(DataError, match="test_batch: not a regular file"):
+        load_dataset(str(tar_folder(folder, tmp_path / "cifar.tar.gz")))
+
+
+def test_a_16_bit_png_is_scaled_to_8_bits_not_clipped(tmp_path):
+    write_folder(tmp_path / "folder", per_class=3)
+    ramp = np.arange(0, 65536, 64, dtype=np.uint16).reshape(32, 32)
+    Image.fromarray(ramp).save(tmp_path / "folder" / "cat" / "deep.png")
+    assert Image.open(tmp_path / "folder" / "cat" / "deep.png").mode == "I;16"
+    data = load_dataset(str(tmp_path / "folder"), image_size=32)
+    images = torch.cat([data.train_images, data.test_images])
+    expected = torch.from_numpy(np.round(ramp / 257).astype(np.uint8))
+    assert any(torch.equal(image[0], expected) and torch.equal(image[1], expected) for image in images)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda path: Image.fromarray(np.ones((8, 8), np.float32)).save(path.with_suffix(".tiff")), "floating-point pixels"),
+    (lambda path: path.with_suffix(".png").write_bytes(_png_bytes()[:-40]), "not a readable image"),
+    (lambda path: path.with_suffix(".jpg").write_bytes(_jpeg_bytes()[:-200]), "truncated JPEG"),
+])
+def test_images_that_cannot_be_read_whole_are_named(tmp_path, make, why):
+    write_folder(tmp_path / "folder", per_class=3)
+    make(tmp_path / "folder" / "dog" / "odd")
+    with pytest.raises(DataError, match=f"odd\\.[a-z]+: {why}"):
+        load_dataset(str(tmp_path / "folder"))
+
+
+def test_an_image_too_large_to_decode_safely_is_named(tmp_path, monkeypatch):
+    from awsaug_cli.data import folder_files
+
+    monkeypatch.setattr(folder_files, "MAX_PIXELS", 30 * 30)  # a 12000×12000 PNG took 880 MB to decode
+    write_folder(tmp_path / "folder", per_class=3)
+    Image.new("RGB", (40, 40)).save(tmp_path / "folder" / "fox" / "huge.png")
+    with pytest.raises(DataError, match="huge.png: 40×40 pixels, beyond the 900 "):
+        load_dataset(str(tmp_path / "folder"))
+
+
+def _png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _jpeg_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()

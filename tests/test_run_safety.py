@@ -20,7 +20,7 @@ from awsaug_cli.atomic import atomic_write_text
 from awsaug_cli.cli import app
 from awsaug_cli.policy import Policy, PolicyFormatError
 from awsaug_cli.run_lock import LOCK_NAME, locked
-from awsaug_cli.runs import RunError
+from awsaug_cli.runs import RUN_FORMAT, RunError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,10 +101,14 @@ def test_a_pretrain_and_a_search_killed_before_their_first_checkpoint_start_agai
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (stranded / "search" / "state.safetensors").exists()
-    again = cli(*search, "--resume")
+    again = cli("search", "--run-dir", str(stranded), "--resume")  # nothing but --resume: the recorded settings
     assert again.returncode == 0, again.stderr
     assert "starting the search" in flat(again.stderr)
     assert (stranded / "search" / "policy.json").exists()
+    settings = json.loads((stranded / "run.json").read_text())["search"]
+    assert (settings["loops"], settings["trajectories"], settings["finetune_epochs"], settings["score_repeats"]) == (2, 2, 3, 0)
+    history = (stranded / "search" / "history.jsonl").read_text()
+    assert history.count('"kind": "loop"') == 2 and '"trajectory": 1' in history and '"trajectory": 2' not in history
 
 
 def test_extreme_logits_give_a_valid_distribution_and_exports_stay_readable(tmp_path):
@@ -250,3 +254,68 @@ def test_sigterm_stops_like_ctrl_c_releases_the_lock_and_the_resume_completes(tm
     resumed = cli("search", "--run-dir", str(run_dir), "--resume")  # the lock was released: no holder named
     assert resumed.returncode == 0, resumed.stderr
     assert "took over" not in flat(resumed.stderr) and history.read_text().count('"kind": "loop"') == 3
+
+
+def test_a_comparison_killed_and_run_again_continues_without_duplicate_rows(tmp_path):
+    run_dir = tmp_path / "run"
+    compare = ("train", "--compare", "none,uniform", "--run-dir", str(run_dir), "--epochs", "2", "--seeds", "2",
+               "--batch-size", "64")
+    results = run_dir / "train" / "results.jsonl"
+    process = start(*compare)
+    wait_for(lambda: results.exists() and results.read_text().count("\n") >= 1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed = [json.loads(line) for line in results.read_text().splitlines()]
+    assert 1 <= len(killed) < 4
+    again = cli(*compare)
+    assert again.returncode == 0, again.stderr
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted((row["policy"], row["seed"]) for row in rows) == [("none", 0), ("none", 1), ("uniform", 0), ("uniform", 1)]
+    assert rows[:len(killed)] == killed  # taken, not trained again
+    assert f"trained before by invocation {killed[0]['invocation']}" in flat(again.stderr)
+    assert {row["invocation"] for row in rows[len(killed):]} != {killed[0]["invocation"]}
+    assert all(row["started"] for row in rows)
+    other_epochs = cli(*compare[:-6], "--epochs", "1", "--seeds", "1", "--batch-size", "64")  # other settings: trained anew
+    assert other_epochs.returncode == 0, other_epochs.stderr
+    assert len(results.read_text().splitlines()) == 6
+
+
+@pytest.mark.parametrize("planted", [LOCK_NAME, "search/history.jsonl", "train/results.jsonl", "pretrain/metrics.jsonl"])
+def test_a_symlink_planted_in_a_run_directory_is_never_written_through(tmp_path, planted):
+    run_dir = tmp_path / "run"
+    if planted.startswith("search"):
+        assert cli("pretrain", "--run-dir", str(run_dir), "--epochs", "1").returncode == 0
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    link = run_dir / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    command = {"search": ("search", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0"),
+               "train": ("train", "--policy", "none", "--epochs", "1"),
+               "pretrain": ("pretrain", "--epochs", "1")}
+    result = cli(*command[planted.split("/")[0] if "/" in planted else "train"], "--run-dir", str(run_dir))
+    assert outside.read_text() == "precious\n"
+    if planted == LOCK_NAME or planted == "train/results.jsonl":  # appended to: refused, naming the link
+        assert result.returncode == 2 and "is a symbolic link" in flat(result.stderr) and planted in flat(result.stderr)
+        assert "epoch" not in result.stdout + result.stderr  # before any work
+    else:  # made afresh by the command: the link is replaced by the run's own file
+        assert result.returncode == 0, result.stderr
+        assert not link.is_symlink() and link.read_text().count("\n") >= 1
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda r: r["pretrain"].update(epochs="abc"), "'pretrain.epochs' has the wrong type ('abc')"),
+    (lambda r: r.update(pretrain=[1, 2]), "'pretrain' should be an object, found list"),
+    (lambda r: r["pretrain"].update(image_size=[32, "x"]), "'pretrain.image_size' has the wrong type"),
+    (lambda r: r["pretrain"].update(seed=True), "'pretrain.seed' has the wrong type (True)"),
+])
+def test_a_run_record_with_a_field_of_the_wrong_type_is_named_in_one_line(tmp_path, edit, named):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    record = {"format": RUN_FORMAT, "version": 1, "pretrain": {"epochs": 1, "image_size": [32, 32], "seed": 0}}
+    edit(record)
+    (run_dir / "run.json").write_text(json.dumps(record))
+    for command in (("search", "--loops", "1"), ("pretrain", "--resume"), ("score", "none")):
+        result = cli(*command, "--run-dir", str(run_dir))
+        assert result.returncode == 2, result.stderr
+        assert named in flat(result.stderr) and "Traceback" not in result.stderr

@@ -3,6 +3,8 @@ its traceback (issue: run directories, items 7, 8 and 10)."""
 
 from __future__ import annotations
 
+import errno
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from awsaug_cli.cli import app
 from awsaug_cli.data import load_dataset
 from awsaug_cli.data.dataset import DataError
 from awsaug_cli.data.split import split_validation
+from awsaug_cli.policy import Policy
 from awsaug_cli.errors import UserError
 from awsaug_cli.formats import import_policy
 from awsaug_cli.policy import PolicyFormatError
@@ -161,3 +164,68 @@ def test_pictures_are_written_in_the_format_their_suffix_names(tmp_path):
     assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
     assert "the suffix picks the format" in refused("preview", "uniform", "--out", str(tmp_path / "grid.gif"))
     assert "the suffix picks the format" in refused("report", "--run-dir", str(tmp_path), "--out", str(tmp_path / "r.gif"))
+
+
+@pytest.mark.parametrize("option, value, bound", [("--images", "100000", "between 1 and 64"),
+                                                  ("--columns", "100000000", "between 1 and 32")])
+def test_preview_bounds_the_grid_before_any_work(tmp_path, option, value, bound):
+    line = refused("preview", "uniform", option, value, "--out", str(tmp_path / "p.png"))
+    assert option in line and bound in line
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_export_bounds_the_slots_before_any_allocation(tmp_path):
+    Policy.uniform().save(tmp_path / "uniform.json")
+    line = refused("export-policy", str(tmp_path / "k.json"), "--from", str(tmp_path / "uniform.json"), "--format", "kornia",
+                   "--slots", "100000000")
+    assert "--slots must be between 1 and 10,000, got 100,000,000" in line
+    assert not (tmp_path / "k.json").exists()
+
+
+def test_bench_json_onto_a_file_that_cannot_be_written_is_refused_before_measuring():
+    line = refused("bench", "--json", "/proc/self/comm", "--rounds", "1")
+    assert "/proc/self/comm: cannot write in the folder /proc/self" in line
+
+
+def test_a_full_disk_when_the_lock_is_written_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    from awsaug_cli import run_lock
+
+    real = run_lock.open_appending
+
+    class FullDisk:  # the lock file, on a disk that fills when its holder is written
+        def __init__(self, path, readable):
+            self.handle = real(path, readable=readable)
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exception):
+            self.handle.close()
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_lock, "open_appending", FullDisk)
+    line = refused("pretrain", "--run-dir", str(tmp_path / "run"), "--epochs", "1")
+    assert "cannot write its lock (No space left on device)" in line
+    assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_a_full_disk_when_score_writes_its_json_is_one_line(tmp_path, monkeypatch):
+    from awsaug_cli import atomic
+
+    assert RUN.invoke(app, ["pretrain", "--run-dir", str(tmp_path / "run"), "--epochs", "1"]).exit_code == 0
+
+    def full(target, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_replace", full)
+    result = RUN.invoke(app, ["score", "none", "--run-dir", str(tmp_path / "run"), "--repeats", "1", "--finetune-epochs",
+                              "1", "--json", str(tmp_path / "scores.json")])
+    assert result.exit_code == 2 and (result.exception is None or isinstance(result.exception, SystemExit))
+    assert "— (1 repeat)" in result.output and "nan" not in result.output  # one repeat: no error to state
+    last = result.output.strip().splitlines()[-1]  # after the table it scored
+    assert last.startswith("awsaug: error: ") and "scores.json: cannot write (No space left on device)" in last

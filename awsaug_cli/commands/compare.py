@@ -5,7 +5,9 @@ whether a search was worth it.
 Every policy is checked before the first training starts, each training appends its seeds to
 <run-dir>/train/results.jsonl as `awsaug train --policy` does, and the table states the
 final-epoch test accuracy (mean ± std over seeds) as the headline, the best over epochs only as
-labelled reference.
+labelled reference. A comparison cut short and run again continues it: the trainings
+results.jsonl already holds with the same settings (and the same policy content) are taken, not
+repeated or duplicated.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from awsaug_cli.atomic import atomic_write_bytes
-from awsaug_cli.commands.train import TrainOptions, check_enlarge_batch, final_train
+from awsaug_cli.commands.train import TrainOptions, check_enlarge_batch, final_train, new_invocation
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.reporters import Reporter, SilentReporter
@@ -63,6 +65,7 @@ def compare_policies(options: TrainOptions, policies: list[str], reporter: Repor
     reporter = reporter or SilentReporter()
     for spec in policies:  # a bad file or an impossible --enlarge-batch fails before any training
         check_enlarge_batch(options, resolve_policy(spec))
+    options = dataclasses.replace(options, reuse_finished=True, invocation=new_invocation())
     results = []
     for spec in policies:
         reporter.info(f"comparison: training {spec} ({policies.index(spec) + 1} of {len(policies)})")

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from awsaug_cli.atomic import atomic_write_text
 from awsaug_cli.checkpoint import load_checkpoint, restore, save_checkpoint
 from awsaug_cli.commands.stage import Training, open_training, resuming
 from awsaug_cli.data.batches import steps_per_epoch
@@ -202,7 +203,7 @@ def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoin
         if rank == 0:
             write_stage(options.run_dir, "pretrain", settings)
         checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
-        metrics_file.write_text("")
+        atomic_write_text(metrics_file, "")  # replaces a link planted there, never its target
     barrier()
     return epoch
 

@@ -169,7 +169,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     recorded = run.get("search")
     if recorded:  # what searches recorded before these settings existed ran with
         recorded = {"score_repeats": SCORE_REPEATS, "finetune_lr": preset.optim.min_lr, **recorded}
-    resuming_recorded = options.resume and recorded and paths["state"].exists()
+    resuming_recorded = bool(options.resume and recorded)  # also one killed before its first loop finished
     if resuming_recorded:  # what --resume was not told: the recorded search's
         options, agent_settings = _recorded_options(options, recorded)
     algorithm = agent_settings["algorithm"]
@@ -326,7 +326,7 @@ def _start(options: SearchOptions, settings: dict[str, Any], agent: SearchAgent,
         else:
             write_stage(options.run_dir, "search", settings)
             paths["history"].parent.mkdir(parents=True, exist_ok=True)
-            paths["history"].write_text("")
+            atomic_write_text(paths["history"], "")  # replaces a link planted there, never its target
             paths["scores"].unlink(missing_ok=True)  # an earlier search's comparison
     barrier()
 

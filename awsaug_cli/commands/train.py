@@ -4,16 +4,22 @@ policy's pairs plus crop, flip and Cutout, scored on the test set.
 The headline is the final-epoch test accuracy; the best over epochs is reported too, labelled
 as such (the authors reported that one). `none` trains the crop/flip/Cutout baseline and
 `uniform` the shared policy θ̄, so a policy can be compared like for like. Each seed's result
-is appended to <run-dir>/train/results.jsonl.
+is appended to <run-dir>/train/results.jsonl, marked with the invocation that trained it and when.
+A comparison run again with the same settings (after a kill, say) takes the trainings an
+earlier one finished from that file instead of adding a second row for each.
 """
 
 from __future__ import annotations
 
+import hashlib
 import statistics
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from awsaug_cli.atomic import refuse_link
 from awsaug_cli.commands.stage import open_training
 from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.devices import resolve_device
@@ -24,7 +30,7 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked
-from awsaug_cli.runs import append_jsonl
+from awsaug_cli.runs import append_jsonl, read_jsonl
 from awsaug_cli.seeds import stream
 
 
@@ -46,6 +52,8 @@ class TrainOptions:
     pairs_in_pipeline: bool = False
     enlarge_batch: int = 1  # Enlarge Batch: each image this many times per step, with different pairs
     test_every: int = 1  # score the test set every this many epochs, and after the last
+    reuse_finished: bool = False  # take a training results.jsonl already holds with these settings (comparisons)
+    invocation: str | None = None  # the id a comparison's rows share; a new one when None
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,33 @@ def check_enlarge_batch(options: TrainOptions, policy: Policy | None) -> None:
         raise OptionError(f"--enlarge-batch {copies}: the policy can draw only {possible} different pairs per image")
 
 
+# what makes an earlier row the same training: the policy's content as well as its name (a file
+# such as search/policy.json changes when the search runs again)
+SAME_TRAINING = ("policy", "policy_fingerprint", "data_fingerprint", "loader", "model", "preset", "epochs", "batch_size",
+                 "enlarge_batch", "test_every", "seed")
+
+
+def policy_fingerprint(policy: Policy | None) -> str:
+    """What a policy is, whatever its file is called."""
+    if policy is None:
+        return "none"
+    digest = hashlib.sha256(repr((policy.space.key, policy.space.ops, policy.parametrization)).encode())
+    for logits in (policy.first_logits, policy.second_logits):
+        digest.update(logits.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def new_invocation() -> str:
+    """An id for one command's rows in results.jsonl: the rows of a killed run stay told apart."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def finished_trainings(results_file: Path) -> dict[tuple, dict[str, Any]]:
+    """The rows of results.jsonl by SAME_TRAINING (rows written before those fields existed match nothing)."""
+    rows = [row for row in read_jsonl(results_file) if isinstance(row, dict) and "invocation" in row]
+    return {tuple(row.get(key) for key in SAME_TRAINING): row for row in rows}
+
+
 def final_train(options: TrainOptions, reporter: Reporter | None = None) -> TrainOutcome:
     reporter = reporter or SilentReporter()
     if options.seeds < 1:
@@ -98,13 +133,27 @@ def _train(options: TrainOptions, reporter: Reporter) -> TrainOutcome:
     steps = steps_per_epoch(source.sizes["train"], batch_size)
     results_file = options.run_dir / "train" / "results.jsonl"
     results_file.parent.mkdir(parents=True, exist_ok=True)
+    refuse_link(results_file)  # before the trainings, not after them
     reporter.info(f"{source.describe()}; training on {source.sizes['train']} (train + val); model {model_name} "
                   f"({model_spec(model_name).description}); "
                   f"policy {options.policy}" + (f", each image × {options.enlarge_batch} per step (Enlarge Batch)"
                                                 if options.enlarge_batch > 1 else "") +
                   f"; {epochs} epochs × {options.seeds} seed(s); {device}")
+    invocation = options.invocation or new_invocation()
+    earlier = finished_trainings(results_file) if options.reuse_finished else {}
+    planned = {"policy": options.policy, "policy_fingerprint": policy_fingerprint(policy), "data": options.data,
+               "loader": source.kind, "data_fingerprint": source.fingerprint(), "model": model_name, "preset": preset.name,
+               "epochs": epochs, "batch_size": batch_size, "enlarge_batch": options.enlarge_batch,
+               "test_every": options.test_every}
     results = []
     for seed in range(options.seed, options.seed + options.seeds):
+        done = earlier.get(tuple({**planned, "seed": seed}[key] for key in SAME_TRAINING))
+        if done is not None:
+            reporter.info(f"seed {seed}: trained before by invocation {done['invocation']} ({done['started']}), "
+                          f"final-epoch test accuracy {done['final_test_acc']:.2f} %; not repeated")
+            results.append(done)
+            continue
+        started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         model = build_model(model_name, len(source.classes), bn_momentum=preset.bn_momentum,
                             seed=stream(seed, "final_init").initial_seed(), device=device)
         optimizer = make_optimizer(model, preset.final_optim)
@@ -120,9 +169,7 @@ def _train(options: TrainOptions, reporter: Reporter) -> TrainOutcome:
                 scored.append(epoch + 1)
             reporter.progress(f"seed {seed}", epoch + 1, epochs)
         result = {
-            "policy": options.policy, "data": options.data, "loader": source.kind, "data_fingerprint": source.fingerprint(), "model": model_name,
-            "preset": preset.name, "epochs": epochs, "enlarge_batch": options.enlarge_batch, "seed": seed,
-            "final_test_acc": curve[-1],
+            **planned, "seed": seed, "invocation": invocation, "started": started, "final_test_acc": curve[-1],
             "best_test_acc": max(curve), "best_epoch": scored[curve.index(max(curve))], "test_acc_per_epoch": curve,
             "test_epochs": scored, "final_train_loss": stats.train_loss, "final_train_acc": stats.train_acc,
         }

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from awsaug_cli.data.dataset import DataError, Dataset
+from awsaug_cli.errors import shown
 
 # (folder name, training files, test file, meta file, label key, class-name key)
 VARIANTS = {
@@ -61,11 +62,11 @@ class _Source:
             if self.path.is_dir():
                 return (self.path / (self.prefix + name)).read_bytes()
             with tarfile.open(self.path) as archive:
-                member = archive.extractfile(self.prefix + name)
-                if member is None:
-                    raise DataError(f"{where}: not a regular file")
-                return member.read()
-        except (OSError, tarfile.TarError, EOFError) as error:
+                member = archive.getmember(self.prefix + name)
+                if not member.isfile():  # a link would be followed inside the archive, or fail
+                    raise DataError(f"{where}: not a regular file (awsaug reads only regular files from a CIFAR tarball)")
+                return archive.extractfile(member).read()
+        except (OSError, tarfile.TarError, EOFError, KeyError) as error:
             raise DataError(f"{where}: cannot read ({error})") from None
 
 
@@ -111,9 +112,33 @@ def _batch(source: _Source, name: str, label_key: bytes) -> tuple[np.ndarray, np
     data, labels = batch.get(b"data"), batch.get(label_key)
     if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or labels is None:
         raise DataError(f"{where}: not a CIFAR batch (expected 'data' N x 3072 and {label_key.decode()!r})")
+    if data.dtype != np.uint8:  # a cast would wrap or truncate the pixels silently
+        raise DataError(f"{where}: field 'data' holds {data.dtype} values; CIFAR pixels are uint8")
+    labels = _labels(labels, f"{where}: field {label_key.decode()!r}")
     if len(labels) != len(data):
         raise DataError(f"{where}: {len(data)} images but {len(labels)} labels (truncated?)")
-    return data.astype(np.uint8, copy=False).reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def _labels(values: Any, where: str) -> np.ndarray:
+    """A batch's labels as int64, or DataError: a flat list of class indices, nothing else."""
+    try:
+        labels = np.asarray(values)
+    except ValueError:  # ragged nesting
+        labels = np.asarray([None])
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or (len(labels) and not 0 <= labels.min() <= labels.max() < 2**31):
+        raise DataError(f"{where}: expected a list of class indices (whole numbers from 0), found {shown(values)}")
+    return labels.astype(np.int64)
+
+
+def _class_names(values: Any, where: str) -> tuple[str, ...]:
+    """The meta file's class names as text, or DataError naming the field."""
+    if not isinstance(values, list) or not all(isinstance(name, (bytes, str)) for name in values):
+        raise DataError(f"{where}: expected a list of class names, found {shown(values)}")
+    try:
+        return tuple(name.decode() if isinstance(name, bytes) else name for name in values)
+    except UnicodeDecodeError:
+        raise DataError(f"{where}: a class name is not UTF-8 text") from None
 
 
 def read(path: Path, image_size: int) -> Dataset:
@@ -121,8 +146,8 @@ def read(path: Path, image_size: int) -> Dataset:
     folder, train_names, test_name, meta_name, label_key, names_key = VARIANTS[source.variant]
     train = [_batch(source, name, label_key) for name in train_names]
     test_images, test_labels = _batch(source, test_name, label_key)
-    meta = _unpickle(source.read(meta_name), f"{path} ({source.prefix}{meta_name})")
-    classes = tuple(name.decode() for name in meta.get(names_key, []))
+    where = f"{path} ({source.prefix}{meta_name})"
+    classes = _class_names(_unpickle(source.read(meta_name), where).get(names_key, []), f"{where}: field {names_key.decode()!r}")
     return Dataset(
         name=source.variant,
         classes=classes,

@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from awsaug_cli.data.dataset import DataError, Dataset
 from awsaug_cli.data.folder_files import FileList, class_folders, scan
-from awsaug_cli.data.images import to_nchw
+from awsaug_cli.data.images import rgb_image, to_nchw
 from awsaug_cli.memory_need import check_decode_fits
 
 DECODE_BYTES_PER_PIXEL = 9  # at the peak: the decoded RGB list, its stack and the channels-first copy
@@ -29,7 +29,7 @@ def claims(path: Path) -> bool:
 def _decode(file: Path, image_size: int) -> np.ndarray:
     try:
         with Image.open(file) as image:
-            rgb = image.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+            rgb = rgb_image(image).resize((image_size, image_size), Image.BILINEAR)
             return np.asarray(rgb)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
         raise DataError(f"{file}: cannot decode image ({error})") from None

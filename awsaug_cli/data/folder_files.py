@@ -10,6 +10,7 @@ held out as test (stratified, fixed seed), so both loaders see the same parts.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from awsaug_cli.data.dataset import DataError
+from awsaug_cli.data.images import UNSCALED
 from awsaug_cli.data.split import stratified_split
 
 # Pillow's format names of the files both the Pillow reader and DALI's decoder read (MPO: the
@@ -29,6 +31,7 @@ HELD_OUT = 0.2
 PARTS = ("train", "val", "test")
 NAMED = 5  # bad files named in a message; the rest are counted
 CHECK_THREADS = 8
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # one source image (decoding 12000×12000 took 880 MB)
 
 
 @dataclass(frozen=True)
@@ -75,15 +78,22 @@ def _why_not_an_image(file: Path) -> str | None:
     """Why `file` is not usable, from its header (and, for PNG, its checksums; for JPEG, its end
     marker) without decoding it: a full decode of every file would cost what an epoch does."""
     try:
-        with Image.open(file) as image:
-            kind = image.format
-            image.verify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is judged below
+            with Image.open(file) as image:
+                kind, mode, (width, height) = image.format, image.mode, image.size
+                image.verify()
         if kind in ("JPEG", "MPO") and _truncated_jpeg(file):
             return "truncated JPEG (no end-of-image marker)"
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         return f"not a readable image ({error})"
     if kind not in FORMATS:
         return f"{kind} images are not supported (use one of {', '.join(sorted(FORMATS))})"
+    if mode in UNSCALED:
+        return f"floating-point pixels (mode {mode}) have no range to scale to 8 bits; save it with 8 or 16 bits"
+    if width * height > MAX_PIXELS:
+        return (f"{width}×{height} pixels, beyond the {MAX_PIXELS:,} Pillow decodes without a decompression-bomb "
+                "warning; downscale it first")
     return None
 
 

@@ -140,11 +140,13 @@ class DaliSource:
     def sample_images(self, count: int) -> torch.Tensor:
         from PIL import Image
 
+        from awsaug_cli.data.images import rgb_image
+
         side = self.settings.image_size
         pictures = []
         for file in self.parts["train"].files[:count]:
             with Image.open(file) as picture:
-                pictures.append(np.asarray(picture.convert("RGB").resize((side, side), Image.BILINEAR)))
+                pictures.append(np.asarray(rgb_image(picture).resize((side, side), Image.BILINEAR)))
         return torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
 
     def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True,

@@ -33,13 +33,17 @@ EXPORTERS: dict[str, Callable[[Policy, Path, int, int], Approximation | None]] =
 }
 
 
+MAX_SLOTS = 10_000  # 100× the default: finer proportions than any trainer can tell apart
+
+
 def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25, slots: int = 100) -> Approximation | None:
     if format not in EXPORTERS:
         raise ExportError(f"--format {format!r}: choose one of {', '.join(EXPORTERS)}")
     if top_k < 1:
         raise ExportError(f"--top-k must be at least 1, got {top_k}")
-    if slots < 1:
-        raise ExportError(f"--slots must be at least 1, got {slots}")
+    if not 1 <= slots <= MAX_SLOTS:
+        raise ExportError(f"--slots must be between 1 and {MAX_SLOTS:,}, got {slots:,} (each slot is a sub-policy "
+                          "in the file and in memory)")
     if format != "awsaug" and policy.space.key != AWS36.key:  # their op tables transcribe the AWS-36 ops
         raise ExportError(f"--format {format} holds AWS-36 policies; this one's space is {policy.space.key!r}: export it "
                           "as awsaug JSON (exact) and apply it with awsaug (TrainTransform, PolicyAugment)")
