@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -53,19 +54,26 @@ def read_run(root: Path) -> dict[str, Any]:
     return record
 
 
+@dataclass(frozen=True)
+class ListOf:
+    """A record field that is a list of `item`s."""
+
+    item: Any
+
+
 Number = (int, float)
 # What each stage's record holds (fields later versions added may be absent): its type, or
-# (list, type of the items). A field of another type is named, not met later as a traceback.
+# ListOf the items' type. A field of another type is named, not met later as a traceback.
 RECORD_FIELDS: dict[str, dict[str, Any]] = {
     "pretrain": {
-        "augment": dict, "batch_size": int, "bn_momentum": Number, "classes": (list, str), "data": str,
+        "augment": dict, "batch_size": int, "bn_momentum": Number, "classes": ListOf(str), "data": str,
         "data_fingerprint": str, "data_name": str, "data_sizes": dict, "device": str, "epochs": int,
-        "image_size": (list, int), "loader": str, "mean": (list, Number), "mode": str, "model": str, "optim": dict,
+        "image_size": ListOf(int), "loader": str, "mean": ListOf(Number), "mode": str, "model": str, "optim": dict,
         "pairs_in_pipeline": bool, "preset": str, "seed": int, "skip_bad_files": bool, "space": str, "split_seed": int,
-        "std": (list, Number), "world_size": int,
+        "std": ListOf(Number), "world_size": int,
     },
     "search": {
-        "agent": dict, "common_noise": bool, "device": str, "equivalent_ops": (list, list), "finetune_epochs": int,
+        "agent": dict, "common_noise": bool, "device": str, "equivalent_ops": ListOf(list), "finetune_epochs": int,
         "finetune_lr": Number, "loops": int, "pairs_in_pipeline": bool, "pretrain_fingerprint": str, "reward": str,
         "score_repeats": int, "seed": int, "space": str, "trajectories": int, "world_size": int,
     },
@@ -82,9 +90,11 @@ def _check_section(section: Any, stage: str, fields: dict[str, Any], path: Path)
     for name, expected in fields.items():
         if name not in section:
             continue
-        kind, item = expected if isinstance(expected, tuple) and expected[0] is list else (expected, None)
         value = section[name]
-        wrong = not _is(value, kind) or (item is not None and not all(_is(v, item) for v in value))
+        if isinstance(expected, ListOf):
+            wrong = not _is(value, list) or not all(_is(item, expected.item) for item in value)
+        else:
+            wrong = not _is(value, expected)
         if wrong:
             raise RunError(f"{path}: '{stage}.{name}' has the wrong type ({shown(value)}); the run record was damaged "
                            "or edited")

@@ -301,6 +301,7 @@ def final_trainings(task: str, seeds: list[int], work: Path, policies: dict[str,
     `awsaug train --compare` does, in `jobs` comparisons at once (one thread each). A comparison
     cut short continues where it stopped when this runs again."""
     data = TASKS[task].write(work / "data")
+    jobs = max(1, min(jobs, len(policies) // 2))  # a comparison takes at least two policies
     chunks = [list(policies.values())[i::jobs] for i in range(jobs)]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"} if jobs > 1 else None
     processes = [subprocess.Popen([*AWSAUG, "train", "--compare", ",".join(chunk), "--data", data, "--run-dir",

@@ -125,8 +125,8 @@ def _labels(values: Any, where: str) -> np.ndarray:
     try:
         labels = np.asarray(values)
     except ValueError:  # ragged nesting
-        labels = np.asarray([None])
-    if labels.ndim != 1 or labels.dtype.kind not in "iu" or (len(labels) and not 0 <= labels.min() <= labels.max() < 2**31):
+        labels = None
+    if labels is None or labels.ndim != 1 or labels.dtype.kind not in "iu" or (len(labels) and not 0 <= labels.min() <= labels.max() < 2**31):
         raise DataError(f"{where}: expected a list of class indices (whole numbers from 0), found {shown(values)}")
     return labels.astype(np.int64)
 

@@ -26,7 +26,8 @@ def claims(path: Path) -> bool:
     return any(p.suffix.lower() in SUFFIXES for folder in class_folders(root) for p in folder.iterdir())
 
 
-def _decode(file: Path, image_size: int) -> np.ndarray:
+def decode_image(file: Path, image_size: int) -> np.ndarray:
+    """One file as RGB uint8 [side, side, 3], as both loaders' sample images and this reader see it."""
     try:
         with Image.open(file) as image:
             rgb = rgb_image(image).resize((image_size, image_size), Image.BILINEAR)
@@ -36,7 +37,7 @@ def _decode(file: Path, image_size: int) -> np.ndarray:
 
 
 def _decoded(part: FileList, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return to_nchw(np.stack([_decode(file, image_size) for file in part.files])), part.labels
+    return to_nchw(np.stack([decode_image(file, image_size) for file in part.files])), part.labels
 
 
 def read(path: Path, image_size: int, *, skip_bad_files: bool = False) -> Dataset:

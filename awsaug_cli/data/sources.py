@@ -17,7 +17,9 @@ import torch.distributed as dist
 from awsaug_cli.augment import TrainTransform
 from awsaug_cli.data.batches import Batch, memory_batches, memory_eval_batches, steps_per_epoch
 from awsaug_cli.data.dataset import DataError, Dataset
+from awsaug_cli.data.folder import decode_image
 from awsaug_cli.data.folder_files import NAMED, FileList, FolderFiles, scan
+from awsaug_cli.data.images import to_nchw
 from awsaug_cli.data.prepared import TrainingData, prepare
 from awsaug_cli.data.readers import BUILTIN, is_image_folder, load_dataset
 from awsaug_cli.data.split import split_validation
@@ -138,16 +140,8 @@ class DaliSource:
         return _describe(self, "random-resized crop")
 
     def sample_images(self, count: int) -> torch.Tensor:
-        from PIL import Image
-
-        from awsaug_cli.data.images import rgb_image
-
         side = self.settings.image_size
-        pictures = []
-        for file in self.parts["train"].files[:count]:
-            with Image.open(file) as picture:
-                pictures.append(np.asarray(rgb_image(picture).resize((side, side), Image.BILINEAR)))
-        return torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
+        return to_nchw(np.stack([decode_image(file, side) for file in self.parts["train"].files[:count]]))
 
     def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True,
                       copies=1):
