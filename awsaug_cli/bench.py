@@ -108,18 +108,56 @@ def _awsaug(backend: str, device: str, policy: str = "uniform") -> Callable[[Cas
     return prepare
 
 
-def _pillow(case: Case, images: torch.Tensor, seed: int) -> Runner:
-    """The authors' per-image pipeline with the calls their code makes: torchvision's
-    RandomCrop(padding=4) and RandomHorizontalFlip on a PIL image, the agent's two
-    torch.multinomial draws, the pair applied with Pillow, ToTensor, their Cutout(1, 16),
-    Normalize (torchvision's: a clone, a zero-std check, sub_, div_), then the DataLoader's
-    collate. torchvision itself is not installed: its functions are written out. The DataLoader's
-    worker and inter-process costs are left out, in the baseline's favour."""
+def authors_crop_flip(img, height: int, width: int):
+    """torchvision's RandomCrop(padding=4) and RandomHorizontalFlip on a PIL image, as the
+    authors' pipeline calls them (torchvision is not installed: written out)."""
     from PIL import Image, ImageOps
 
+    img = ImageOps.expand(img, border=PADDING, fill=0)
+    top = int(torch.randint(0, 2 * PADDING + 1, size=(1,)).item())
+    left = int(torch.randint(0, 2 * PADDING + 1, size=(1,)).item())
+    img = img.crop((left, top, left + width, top + height))
+    return img.transpose(Image.FLIP_LEFT_RIGHT) if torch.rand(1) < 0.5 else img
+
+
+def authors_pair(img, first_prob: torch.Tensor, second_prob: torch.Tensor):
+    """The agent's two torch.multinomial draws and the pair applied with Pillow, random signs."""
     from awsaug_cli.kernels.pillow_reference import apply_op
-    from awsaug_cli.policy import Policy
     from awsaug_cli.space import AWS36
+
+    op1 = torch.multinomial(first_prob, 1, True).item()
+    op2 = torch.multinomial(second_prob[op1], 1, True).item()
+    for op in (op1, op2):
+        img = apply_op(img, AWS36[op], random.choice([-1, 1]))
+    return img
+
+
+def authors_finish(img, height: int, width: int) -> torch.Tensor:
+    """ToTensor, their Cutout(1, 16), and torchvision's Normalize (a clone, a zero-std check,
+    sub_, div_)."""
+    tensor = torch.from_numpy(np.array(img, np.uint8, copy=True)).view(height, width, 3)
+    tensor = tensor.permute((2, 0, 1)).contiguous().to(dtype=torch.float32).div(255)
+    mask = np.ones((height, width), np.float32)
+    y, x = np.random.randint(height), np.random.randint(width)
+    y1, y2 = np.clip(y - CUTOUT // 2, 0, height), np.clip(y + CUTOUT // 2, 0, height)
+    x1, x2 = np.clip(x - CUTOUT // 2, 0, width), np.clip(x + CUTOUT // 2, 0, width)
+    mask[y1:y2, x1:x2] = 0.0
+    tensor.mul_(torch.from_numpy(mask).expand_as(tensor))
+    tensor = tensor.clone()
+    mean = torch.as_tensor(MEAN, dtype=tensor.dtype)
+    std = torch.as_tensor(STD, dtype=tensor.dtype)
+    if (std == 0).any():
+        raise ValueError("std evaluated to zero")
+    return tensor.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
+
+
+def _pillow(case: Case, images: torch.Tensor, seed: int) -> Runner:
+    """The authors' per-image pipeline with the calls their code makes (authors_crop_flip,
+    authors_pair, authors_finish), then the DataLoader's collate. The DataLoader's worker and
+    inter-process costs are left out, in the baseline's favour."""
+    from PIL import Image
+
+    from awsaug_cli.policy import Policy
 
     first_prob, second_prob = (p.to(torch.float32) for p in Policy.uniform().probs())
     arrays = [np.ascontiguousarray(image) for image in images.permute(0, 2, 3, 1).numpy()]
@@ -127,31 +165,8 @@ def _pillow(case: Case, images: torch.Tensor, seed: int) -> Runner:
     np.random.seed(seed)
 
     def one(array: np.ndarray) -> torch.Tensor:
-        img = Image.fromarray(array)
-        img = ImageOps.expand(img, border=PADDING, fill=0)
-        top = int(torch.randint(0, 2 * PADDING + 1, size=(1,)).item())
-        left = int(torch.randint(0, 2 * PADDING + 1, size=(1,)).item())
-        img = img.crop((left, top, left + width, top + height))
-        if torch.rand(1) < 0.5:
-            img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        op1 = torch.multinomial(first_prob, 1, True).item()
-        op2 = torch.multinomial(second_prob[op1], 1, True).item()
-        for op in (op1, op2):
-            img = apply_op(img, AWS36[op], random.choice([-1, 1]))
-        tensor = torch.from_numpy(np.array(img, np.uint8, copy=True)).view(height, width, 3)
-        tensor = tensor.permute((2, 0, 1)).contiguous().to(dtype=torch.float32).div(255)
-        mask = np.ones((height, width), np.float32)
-        y, x = np.random.randint(height), np.random.randint(width)
-        y1, y2 = np.clip(y - CUTOUT // 2, 0, height), np.clip(y + CUTOUT // 2, 0, height)
-        x1, x2 = np.clip(x - CUTOUT // 2, 0, width), np.clip(x + CUTOUT // 2, 0, width)
-        mask[y1:y2, x1:x2] = 0.0
-        tensor.mul_(torch.from_numpy(mask).expand_as(tensor))
-        tensor = tensor.clone()
-        mean = torch.as_tensor(MEAN, dtype=tensor.dtype)
-        std = torch.as_tensor(STD, dtype=tensor.dtype)
-        if (std == 0).any():
-            raise ValueError("std evaluated to zero")
-        return tensor.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
+        img = authors_crop_flip(Image.fromarray(array), height, width)
+        return authors_finish(authors_pair(img, first_prob, second_prob), height, width)
 
     return lambda: torch.stack([one(array) for array in arrays])
 

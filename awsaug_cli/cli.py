@@ -38,7 +38,8 @@ SEED_RANGE = {"min": 0, "max": 2**63 - 2}  # what every random stream can be fol
 Seed = Annotated[Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of every random choice; same seed, same "
                                              "result on CPU.")]
 Data = Annotated[Optional[str], typer.Option("--data", help="digits (built in), or a CIFAR / IDX / image-folder path.")]
-Model = Annotated[Optional[str], typer.Option("--model", help="tiny, resnet18, wrn-40-2 or wrn-28-10 (default: the preset's).")]
+Model = Annotated[Optional[str], typer.Option("--model", help="tiny, small, resnet18, wrn-40-2 or wrn-28-10 "
+                                                   "(default: the preset's).")]
 PresetName = Annotated[Optional[str], typer.Option("--preset", help="tiny or paper (default: paper when training on a GPU, "
                                                    "tiny otherwise).")]
 Epochs = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override the preset's epochs (train: its final-training "
@@ -97,9 +98,9 @@ def pretrain(
     skip_bad_files: SkipBadFiles = False,
     pairs_in_pipeline: PairsInPipeline = False,
     space: Annotated[Optional[str], typer.Option("--space", help=(
-        "The search space: aws36 (the paper's 36 ops, two per image, from the uniform policy; the default) or "
-        "trivialaugment (TrivialAugmentWide's ops with Identity and 31 magnitudes, one per image, from "
-        "TrivialAugment). The shared weights train under its start; the search moves in it."))] = None,
+        "The search space: trivialaugment (TrivialAugmentWide's ops with Identity and 31 magnitudes, one per "
+        "image, from TrivialAugment; the default) or aws36 (the paper's 36 ops, two per image, from the uniform "
+        "policy; needed by search --faithful). The shared weights train under its start; the search moves in it."))] = None,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = None,

@@ -77,16 +77,20 @@ FAITHFUL_SPACE = "aws36"  # the paper's algorithm searches the paper's space
 ALGORITHMS = (DEFAULT_ALGORITHM, *FAITHFUL_ALGORITHMS)
 
 
-def make_agent(trajectories: int, seed: int = 0, space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE],
+def make_agent(trajectories: int, seed: int = 0, space: SearchSpace | None = None,
                algorithm: str = DEFAULT_ALGORITHM, *, equivalent: Sequence[Sequence[str]] = (), **options: Any) -> SearchAgent:
     """The agent of `algorithm` in `space` with `options` (fields of ContrastSettings, or of
     AgentSettings for the paper's algorithms); TypeError names an option the algorithm does not
     have. `equivalent`: groups of ops that act identically on the data, which awsaug's default
-    judges as one (the paper's algorithm treats every op apart)."""
+    judges as one (the paper's algorithm treats every op apart). `space`: by default the
+    algorithm's own (awsaug's default space, or the paper's for the paper's algorithms)."""
     if algorithm not in ALGORITHMS:
         raise OptionError(f"algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+    if space is None:
+        space = SEARCH_SPACES[DEFAULT_SEARCH_SPACE if algorithm == DEFAULT_ALGORITHM else FAITHFUL_SPACE]
     if algorithm != DEFAULT_ALGORITHM and space.name != FAITHFUL_SPACE:
-        raise OptionError(f"the paper's algorithm searches the {FAITHFUL_SPACE} space only, not {space.name!r}")
+        raise OptionError(f"the paper's algorithm searches the {FAITHFUL_SPACE} space only; these shared weights were "
+                          f"trained in {space.name!r}: pretrain with --space {FAITHFUL_SPACE} for --faithful")
     settings_type = ContrastSettings if algorithm == DEFAULT_ALGORITHM else AgentSettings
     unknown = set(options) - {f.name for f in fields(settings_type)}
     if unknown:
@@ -134,7 +138,7 @@ def search(
     loops: int,
     trajectories: int,
     seed: int = 0,
-    space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE],
+    space: SearchSpace | None = None,
     agent: SearchAgent | None = None,
     on_loop: Callable[[SearchAgent, list[dict[str, Any]]], None] | None = None,
     **agent_options: Any,

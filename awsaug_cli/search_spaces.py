@@ -102,7 +102,8 @@ SEARCH_SPACES: dict[str, SearchSpace] = {space.name: space for space in (
     SearchSpace("trivialaugment", "TrivialAugmentWide's 14 ops with Identity and 31 magnitude bins, one op per image, "
                 "from TrivialAugment", trivialaugment, "trivialaugment", False, family_and_strength),
 )}
-DEFAULT_SEARCH_SPACE = "aws36"
+DEFAULT_SEARCH_SPACE = "trivialaugment"  # chosen by benchmarks/search_quality.py ab-spaces (BENCHMARKS.md)
+UNNAMED_SPACE = "aws36"  # the space of runs recorded before spaces were named
 
 
 def search_space(name: str) -> SearchSpace:

@@ -322,27 +322,30 @@ def final_trainings(task: str, seeds: list[int], work: Path, policies: dict[str,
 
 def fidelity(task: str, seeds: list[int], work: Path, settings=None, repeats: int = 3, jobs: int = 2) -> dict:
     """Kendall τ between the proxy's ranking (`awsaug score`, `repeats` fine-tunes each, from the
-    task's default shared weights) and final training's (the seeds' mean final-epoch test
+    task's shared weights of each space) and final training's (the seeds' mean final-epoch test
     accuracy) over evaluated_policies."""
     from scipy.stats import kendalltau
 
     policies, _ = evaluated_policies(task, work)
-    source, _ = pretrained(task, work)
-    folder = work / task / "fidelity"
-    folder.mkdir(parents=True, exist_ok=True)
-    scores = folder / "scores.json"
-    if not scores.exists():
-        run_dir = folder / "score-run"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.copytree(source, run_dir)
-        run("score", *policies.values(), "--run-dir", str(run_dir), "--repeats", str(repeats), "--json", str(scores))
-    proxy = {name: record for name, record in zip(policies, json.loads(scores.read_text()))}
     finals = final_trainings(task, seeds, work, policies, jobs)
-    rows = {name: {"proxy": proxy[name]["reward"], "proxy_error": proxy[name]["error"],
-                   "final": statistics.mean(finals[name]), "final_std": statistics.stdev(finals[name])} for name in policies}
-    tau = kendalltau([rows[n]["proxy"] for n in policies], [rows[n]["final"] for n in policies]).statistic
-    return {"part": "fidelity", "task": task, "seeds": seeds, "repeats": repeats, "unit": proxy["none"]["unit"],
-            "policies": rows, "kendall_tau": float(tau)}
+    weights = {}
+    for space in dict.fromkeys(SPACE_OF_MODE.values()):
+        source, _ = pretrained(task, work, space)
+        folder = work / task / "fidelity"
+        folder.mkdir(parents=True, exist_ok=True)
+        scores = folder / ("scores.json" if space == "aws36" else f"scores-{space}.json")
+        if not scores.exists():
+            run_dir = folder / f"score-run-{space}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.copytree(source, run_dir)
+            run("score", *policies.values(), "--run-dir", str(run_dir), "--repeats", str(repeats), "--json", str(scores))
+        proxy = {name: record for name, record in zip(policies, json.loads(scores.read_text()))}
+        rows = {name: {"proxy": proxy[name]["reward"], "proxy_error": proxy[name]["error"],
+                       "final": statistics.mean(finals[name]), "final_std": statistics.stdev(finals[name])}
+                for name in policies}
+        tau = kendalltau([rows[n]["proxy"] for n in policies], [rows[n]["final"] for n in policies]).statistic
+        weights[space] = {"unit": proxy["none"]["unit"], "policies": rows, "kendall_tau": float(tau)}
+    return {"part": "fidelity", "task": task, "seeds": seeds, "repeats": repeats, "weights": weights}
 
 
 def ab_spaces(task: str, seeds: list[int], work: Path, settings=None, jobs: int = 2) -> dict:
@@ -385,15 +388,16 @@ def table(results: list[dict]) -> str:
                 lines.append(f"| {name} | {kl} | {p['mean']:.2f} ± {p['std']:.2f} | "
                              f"{', '.join(f'{a:.2f}' for a in p['final_test_acc'])} |")
         elif r["part"] == "fidelity":
-            lines += [f"\n**Proxy fidelity: {r['task']}** — Kendall τ = {r['kendall_tau']:.2f} (proxy: {r['repeats']} "
-                      f"fine-tunes each; final: seeds {r['seeds']})\n",
-                      f"| policy | proxy reward ({r['unit']}) | proxy rank | final-epoch test acc | final rank |",
-                      "|---|---|---|---|---|"]
-            by_proxy = sorted(r["policies"], key=lambda n: -r["policies"][n]["proxy"])
-            by_final = sorted(r["policies"], key=lambda n: -r["policies"][n]["final"])
-            for name, row in r["policies"].items():
-                lines.append(f"| {name} | {row['proxy']:.2f} ± {row['proxy_error']:.2f} | {by_proxy.index(name) + 1} | "
-                             f"{row['final']:.2f} ± {row['final_std']:.2f} | {by_final.index(name) + 1} |")
+            for space, w in r["weights"].items():
+                lines += [f"\n**Proxy fidelity: {r['task']}, {space} shared weights** — Kendall τ = "
+                          f"{w['kendall_tau']:.2f} (proxy: {r['repeats']} fine-tunes each; final: seeds {r['seeds']})\n",
+                          f"| policy | proxy reward ({w['unit']}) | proxy rank | final-epoch test acc | final rank |",
+                          "|---|---|---|---|---|"]
+                by_proxy = sorted(w["policies"], key=lambda n: -w["policies"][n]["proxy"])
+                by_final = sorted(w["policies"], key=lambda n: -w["policies"][n]["final"])
+                for name, row in w["policies"].items():
+                    lines.append(f"| {name} | {row['proxy']:.2f} ± {row['proxy_error']:.2f} | {by_proxy.index(name) + 1} | "
+                                 f"{row['final']:.2f} ± {row['final_std']:.2f} | {by_final.index(name) + 1} |")
         elif r["part"] == "helps-grid":
             lines += ["\n**Where augmentation helps** (final-epoch test accuracy, mean ± std over seeds "
                       f"{r['seeds']})\n", "| setting | none | RandAugment | TrivialAugment | best − none | 2 × larger std | "

@@ -15,10 +15,13 @@ from awsaug_cli.critic import Critic, op_rates
 from awsaug_cli.policy import Policy
 from awsaug_cli.quality import judge, kl_from_start, op_multiples
 from awsaug_cli.search_loop import Trial, search
+from awsaug_cli.search_spaces import SEARCH_SPACES
 from awsaug_cli.space import AWS36
 
 K = len(AWS36)
 HARMFUL = (AWS36.index("Rotate_mag30"), AWS36.index("Posterize_mag4"))
+
+AWS36_SEARCH = SEARCH_SPACES["aws36"]  # these tests' known answers are AWS-36 ops
 
 
 class KnownAnswer:
@@ -59,14 +62,14 @@ def test_op_rates_count_both_places_per_image():
 def test_twins_tilt_a_balanced_half_of_the_ops_in_opposite_directions():
     directions = split_directions(3, K, torch.Generator().manual_seed(0))
     assert (directions.sum(dim=1) == 0).all() and set(directions.unique().tolist()) == {-1.0, 1.0}
-    agent = ContrastAgent(5, ContrastSettings(tilt=0.5), seed=3)
+    agent = ContrastAgent(5, ContrastSettings(tilt=0.5), AWS36_SEARCH, seed=3)
     explored = agent.explore()
     assert len(explored) == 5 and torch.equal(explored[4].joint(), Policy.uniform().joint())
     up, down = explored[0].first_logits, explored[1].first_logits
     torch.testing.assert_close(up, -down)  # around the uniform start
     assert set(up.abs().tolist()) == {0.5}
     assert torch.equal(agent.explore()[0].first_logits, up)  # seeded by (seed, loop)
-    assert not torch.equal(ContrastAgent(5, seed=4).explore()[0].first_logits, up)
+    assert not torch.equal(ContrastAgent(5, search_space=AWS36_SEARCH, seed=4).explore()[0].first_logits, up)
     search(KnownAnswer(0), loops=15, trajectories=5, seed=3, agent=agent)
     evident = agent.critic.evident()
     assert set(evident.nonzero().flatten().tolist()) == set(HARMFUL)  # proven: the harmful ops, nothing else
@@ -77,7 +80,7 @@ def test_twins_tilt_a_balanced_half_of_the_ops_in_opposite_directions():
 
 
 def test_the_policy_is_the_critics_gain_shrunk_by_its_evidence_and_traded_against_distance_from_uniform():
-    agent = ContrastAgent(4, ContrastSettings(temperature=10.0, shrinkage=1.0), seed=0)
+    agent = ContrastAgent(4, ContrastSettings(temperature=10.0, shrinkage=1.0), AWS36_SEARCH, seed=0)
     assert torch.equal(agent.policy().first_logits, torch.zeros(K, dtype=torch.float64))  # no evidence yet
     search(KnownAnswer(0), loops=12, trajectories=4, seed=0, agent=agent)
     beta, errors, doubt = agent.critic.effects(), agent.critic.errors(), agent.critic.doubt()
@@ -89,11 +92,11 @@ def test_the_policy_is_the_critics_gain_shrunk_by_its_evidence_and_traded_agains
 
 
 def test_contrast_state_round_trip_continues_exactly():
-    straight = search(KnownAnswer(0), loops=4, trajectories=4, seed=0)
+    straight = search(KnownAnswer(0), loops=4, trajectories=4, seed=0, space=AWS36_SEARCH)
     evaluator = KnownAnswer(0)  # one noise stream, continued across the interruption
-    first = ContrastAgent(4, seed=0)
+    first = ContrastAgent(4, search_space=AWS36_SEARCH, seed=0)
     search(evaluator, loops=2, trajectories=4, seed=0, agent=first)
-    resumed = ContrastAgent(4, seed=0)
+    resumed = ContrastAgent(4, search_space=AWS36_SEARCH, seed=0)
     resumed.load_state(*first.state())
     result = search(evaluator, loops=4, trajectories=4, seed=0, agent=resumed)
     assert resumed.loop == 4
@@ -102,7 +105,7 @@ def test_contrast_state_round_trip_continues_exactly():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_known_answer_the_default_pushes_harmful_ops_below_half_of_uniform(seed):
-    default = search(KnownAnswer(seed), loops=30, trajectories=4, seed=seed)
+    default = search(KnownAnswer(seed), loops=30, trajectories=4, seed=seed, space=AWS36_SEARCH)
     faithful = search(KnownAnswer(seed), loops=30, trajectories=4, seed=seed, algorithm="ppo")
     names = [AWS36.names[i] for i in HARMFUL]
     for name in names:
@@ -115,7 +118,7 @@ def test_known_answer_the_default_pushes_harmful_ops_below_half_of_uniform(seed)
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_on_pure_noise_the_verdict_says_nothing_was_found(seed):
-    result = search(KnownAnswer(seed, harm=0.0), loops=30, trajectories=4, seed=seed)
+    result = search(KnownAnswer(seed, harm=0.0), loops=30, trajectories=4, seed=seed, space=AWS36_SEARCH)
     verdict = judge(result.answer, result.history)
     assert not verdict.found and verdict.evident == {}
     assert "nothing distinguishable from noise" in verdict.lines()[0]

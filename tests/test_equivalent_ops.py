@@ -13,11 +13,14 @@ from awsaug_cli.equivalent_ops import equivalent_groups, membership
 from awsaug_cli.errors import UserError
 from awsaug_cli.quality import judge, op_multiples
 from awsaug_cli.search_loop import search
+from awsaug_cli.search_spaces import SEARCH_SPACES
 from awsaug_cli.space import AWS36
 from tests.test_contrast import KnownAnswer
 
 K = len(AWS36)
 GREY_GROUPS = [["Color_mag0.3", "Color_mag0.6", "Color_mag0.9"], ["Invert", "Solarize_mag0"]]
+
+AWS36_SEARCH = SEARCH_SPACES["aws36"]  # these tests' known answers are AWS-36 ops
 
 
 def images(grey: bool, count: int = 6) -> torch.Tensor:
@@ -61,7 +64,7 @@ def test_the_critic_gives_grouped_ops_one_estimate_fitted_on_their_summed_use():
 
 
 def test_the_default_search_ends_with_one_probability_for_ops_judged_as_one():
-    agent = ContrastAgent(4, seed=0, equivalent=GREY_GROUPS)
+    agent = ContrastAgent(4, search_space=AWS36_SEARCH, seed=0, equivalent=GREY_GROUPS)
     tilts = agent.explore()[0].first_logits
     assert tilts[AWS36.index("Invert")] == tilts[AWS36.index("Solarize_mag0")]  # tilted together
     result = search(KnownAnswer(0), loops=12, trajectories=4, seed=0, agent=agent)
@@ -75,6 +78,6 @@ def test_the_default_search_ends_with_one_probability_for_ops_judged_as_one():
 
 
 def test_a_state_fitted_with_other_groups_is_refused():
-    saved = ContrastAgent(4, seed=0, equivalent=GREY_GROUPS)
+    saved = ContrastAgent(4, search_space=AWS36_SEARCH, seed=0, equivalent=GREY_GROUPS)
     with pytest.raises(UserError, match="columns"):
-        ContrastAgent(4, seed=0).load_state(*saved.state())
+        ContrastAgent(4, search_space=AWS36_SEARCH, seed=0).load_state(*saved.state())

@@ -156,7 +156,8 @@ def test_a_damaged_line_inside_a_log_is_named_and_a_cut_last_line_is_skipped(tmp
 
 def test_resume_takes_the_recorded_settings_and_refuses_a_given_one_that_differs(tmp_path):
     run_dir = str(tmp_path / "run")
-    assert cli("pretrain", "--run-dir", run_dir, "--epochs", "1", "--seed", "3", "--batch-size", "32").returncode == 0
+    assert cli("pretrain", "--run-dir", run_dir, "--epochs", "1", "--seed", "3", "--batch-size", "32", "--space",
+               "aws36").returncode == 0
     again = cli("pretrain", "--run-dir", run_dir, "--resume")  # no flags repeated
     assert again.returncode == 0, again.stderr
     assert "all 1 epochs already trained" in flat(again.stderr)

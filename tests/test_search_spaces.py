@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from awsaug_cli.checkpoint import FORMAT_NAME, load_checkpoint, write_tensors
 from awsaug_cli.contrast import ContrastAgent
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
 from awsaug_cli.quality import judge, kl_from_start, op_multiples
+from awsaug_cli.runs import read_run
 from awsaug_cli.search_loop import Trial, make_agent, search
 from awsaug_cli.search_spaces import SEARCH_SPACES, family, family_and_strength, search_space, search_space_of
 from awsaug_cli.space import AWS36
@@ -128,10 +130,11 @@ def test_the_space_is_chosen_at_pretrain_and_followed_after(tmp_path):
     assert refused.returncode == 2 and "unknown space 'randaugment'" in refused.stderr
     assert not (tmp_path / "bad" / "run.json").exists()
     run_dir = tmp_path / "run"
-    assert cli("pretrain", "--space", "trivialaugment", "--epochs", "1", "--run-dir", str(run_dir)).returncode == 0
+    assert cli("pretrain", "--epochs", "1", "--run-dir", str(run_dir)).returncode == 0  # the default space
     assert json.loads((run_dir / "run.json").read_text())["pretrain"]["space"] == "trivialaugment"
     faithful = cli("search", "--faithful", "--loops", "1", "--run-dir", str(run_dir))
     assert faithful.returncode == 2 and "aws36 space only" in faithful.stderr
+    assert "pretrain with --space aws36 for --faithful" in faithful.stderr and "search" not in read_run(run_dir)
     done = cli("search", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0",
                "--run-dir", str(run_dir))
     assert done.returncode == 0, done.stderr
@@ -143,3 +146,24 @@ def test_the_space_is_chosen_at_pretrain_and_followed_after(tmp_path):
     assert not (tmp_path / "policy.kornia").exists()
     resumed = cli("pretrain", "--resume", "--space", "aws36", "--run-dir", str(run_dir))
     assert resumed.returncode == 2 and "space = 'trivialaugment', now 'aws36'" in resumed.stderr
+
+
+def test_a_run_recorded_before_spaces_were_named_is_aws36(tmp_path):
+    """run.json without pretrain.space (awsaug before --space): its shared weights trained under
+    uniform AWS-36, whatever today's default is; resuming and the paper's search follow that."""
+    run_dir = tmp_path / "old"
+    assert cli("pretrain", "--space", "aws36", "--epochs", "1", "--run-dir", str(run_dir)).returncode == 0
+    record = json.loads((run_dir / "run.json").read_text())
+    del record["pretrain"]["space"]
+    (run_dir / "run.json").write_text(json.dumps(record))
+    for weights in (run_dir / "pretrain").glob("*.safetensors"):  # the old checkpoints did not save it either
+        saved = load_checkpoint(weights)
+        settings = saved.metadata.get("settings", saved.metadata)
+        del settings["space"]
+        write_tensors(weights, saved.tensors, FORMAT_NAME, saved.metadata)
+    resumed = cli("pretrain", "--resume", "--run-dir", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    searched = cli("search", "--faithful", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1",
+                   "--score-repeats", "0", "--run-dir", str(run_dir))
+    assert searched.returncode == 0, searched.stderr
+    assert read_run(run_dir)["search"]["space"] == "aws36"

@@ -29,6 +29,7 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.runs import RunError
 from awsaug_cli.search_loop import SearchError, Trial, search
+from awsaug_cli.search_spaces import SEARCH_SPACES
 from awsaug_cli.seeds import seeded_generator
 
 from .fake_datasets import write_folder
@@ -40,7 +41,7 @@ SMALL = ("--loops", "3", "--trajectories", "2", "--finetune-epochs", "1", "--sco
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("pretrained")
-    pretrain(PretrainOptions(run_dir=run_dir, epochs=2))
+    pretrain(PretrainOptions(run_dir=run_dir, epochs=2, space="aws36"))
     return run_dir
 
 
@@ -271,5 +272,6 @@ def test_a_non_finite_reward_stops_before_the_update():
         return Trial(math.nan if trajectory == 1 else 90.0, torch.zeros(36, 36, dtype=torch.int64))
 
     with pytest.raises(SearchError, match="trajectory 1 gave a non-finite reward"):
-        search(diverged, loops=2, trajectories=2, on_loop=lambda agent, records: seen.append(agent.loop))
+        search(diverged, loops=2, trajectories=2, space=SEARCH_SPACES["aws36"],
+               on_loop=lambda agent, records: seen.append(agent.loop))
     assert seen == []

@@ -34,7 +34,7 @@ from awsaug_cli.runs import (
     rewind_jsonl,
     write_stage,
 )
-from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, search_space
+from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, UNNAMED_SPACE, search_space
 from awsaug_cli.seeds import pretrain_model, stream
 
 MODES = ("ddp", "independent")
@@ -64,7 +64,7 @@ class PretrainOptions:
     loader: str | None = None  # auto: memory, or dali for image folders on CUDA
     skip_bad_files: bool = False  # image folders: leave out files that are not usable images
     pairs_in_pipeline: bool = False  # DALI loader on CPU: the DALI ops apply the pairs in the pipeline
-    space: str | None = None  # aws36: the search space whose start the shared weights are trained under
+    space: str | None = None  # trivialaugment or aws36: the search space whose start the shared weights are trained under
 
     def resolved(self, recorded: dict | None) -> PretrainOptions:
         """Every option not given: the recorded run's value when resuming one, else the default."""
@@ -73,7 +73,7 @@ class PretrainOptions:
             given.update(data=recorded["data"], model=recorded["model"], preset=recorded["preset"],
                          epochs=recorded["epochs"], batch_size=recorded["batch_size"],
                          image_size=recorded["image_size"][-1], seed=recorded["seed"], mode=recorded["mode"],
-                         loader=recorded["loader"], space=recorded.get("space", DEFAULT_SEARCH_SPACE))
+                         loader=recorded["loader"], space=recorded.get("space", UNNAMED_SPACE))
             if self.data in (None, recorded["data"]):  # the recorded split size belongs to the recorded data
                 given["val_size"] = recorded["data_sizes"]["val"]
         return dataclasses.replace(self, **{name: value for name, value in given.items() if getattr(self, name) is None})
@@ -185,7 +185,7 @@ def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoin
     checking the run matches). Every rank checks before any writes."""
     recorded = read_run(options.run_dir).get("pretrain")
     if recorded is not None:
-        recorded = {"space": DEFAULT_SEARCH_SPACE, **recorded}  # runs recorded before spaces were named
+        recorded = {"space": UNNAMED_SPACE, **recorded}  # runs recorded before spaces were named
     resumed = resuming(options.run_dir, "pretrain", checkpoint_file, resume=options.resume, recorded=recorded,
                        unit="epoch", reporter=reporter)
     writer = rank == 0 or options.mode == "independent"

@@ -63,7 +63,7 @@ from awsaug_cli.search_loop import (
     make_agent,
     search,
 )
-from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, SearchSpace, search_space
+from awsaug_cli.search_spaces import UNNAMED_SPACE, SearchSpace, search_space
 
 RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "finetune_lr", "seed", "common_noise", "agent", "reward", "space",
                "pretrain_fingerprint")
@@ -164,7 +164,7 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
     shared_file, shared = shared_weights(options.run_dir, pretrain)
     preset = get_preset(pretrain["preset"], device)
     source, pairs_in_pipeline = pretrain_data(options.run_dir, options.loader, pretrain, preset, device, reporter)
-    space = search_space(pretrain.get("space", DEFAULT_SEARCH_SPACE))
+    space = search_space(pretrain.get("space", UNNAMED_SPACE))
     paths = search_paths(options.run_dir)
     recorded = run.get("search")
     if recorded:  # what searches recorded before these settings existed ran with
@@ -405,7 +405,7 @@ def state_policy(path: Path) -> Policy:
     """The current policy of a search in progress, from its saved state."""
     tensors, metadata = read_tensors(path, STATE_FORMAT)
     settings = metadata["settings"]
-    agent = make_agent(settings["trajectories"], settings["seed"], search_space(settings.get("space", DEFAULT_SEARCH_SPACE)),
+    agent = make_agent(settings["trajectories"], settings["seed"], search_space(settings.get("space", UNNAMED_SPACE)),
                        equivalent=settings.get("equivalent_ops", ()), **settings["agent"])
     agent.load_state(tensors, metadata["scalars"])
     return agent.policy()
