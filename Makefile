@@ -18,6 +18,8 @@ $(BIN)/.installed: pyproject.toml Makefile
 install: $(BIN)/.installed
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 # The whole pipeline on the built-in digits: shared weights, search, export, pictures. Stages

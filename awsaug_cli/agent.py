@@ -56,11 +56,20 @@ class UpdateInfo:
     best_loop: int  # the loop that earned it
 
     def record(self) -> dict:
-        return {"best_reward": self.best_reward, "best_loop": self.best_loop, "kl": self.kl, "agent_lr": self.lr,
-                "ppo_steps": self.steps, "advantages": self.advantages, "baselines": self.baselines}
+        return {
+            "best_reward": self.best_reward,
+            "best_loop": self.best_loop,
+            "kl": self.kl,
+            "agent_lr": self.lr,
+            "ppo_steps": self.steps,
+            "advantages": self.advantages,
+            "baselines": self.baselines,
+        }
 
 
-def ppo_objective(joint: torch.Tensor, old: torch.Tensor, pair_advantages: torch.Tensor, clip: float, inverted: bool = False) -> torch.Tensor:
+def ppo_objective(
+    joint: torch.Tensor, old: torch.Tensor, pair_advantages: torch.Tensor, clip: float, inverted: bool = False
+) -> torch.Tensor:
     """Mean over trajectories of Σ_ij min(r·A, clip(r, 1 − ε, 1 + ε)·A), r = p_new / p_old
     (p_old / p_new when `inverted`, the authors' pre-release)."""
     ratio = old / joint if inverted else joint / old
@@ -130,7 +139,9 @@ class Agent:
             self.initial_baseline = float(rewards.mean())
         else:
             self.baselines = s.baseline_momentum * self.baselines + (1 - s.baseline_momentum) * rewards
-        return s.advantage_scale * (rewards - self.baselines) + s.initial_baseline_weight * (rewards - self.initial_baseline)
+        return s.advantage_scale * (rewards - self.baselines) + s.initial_baseline_weight * (
+            rewards - self.initial_baseline
+        )
 
     @staticmethod
     def credit(usages: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
@@ -141,7 +152,11 @@ class Agent:
 
     def update(self, rewards: torch.Tensor, usages: torch.Tensor) -> UpdateInfo:
         """One loop's update from rewards [W] (percent) and pair usage counts [W, K, K]."""
-        if rewards.shape != (self.trajectories,) or usages.shape != (self.trajectories, len(self.space), len(self.space)):
+        if rewards.shape != (self.trajectories,) or usages.shape != (
+            self.trajectories,
+            len(self.space),
+            len(self.space),
+        ):
             raise ValueError(f"expected rewards [{self.trajectories}] and usages [{self.trajectories}, K, K]")
         if not torch.isfinite(rewards).all():
             raise ValueError("non-finite reward")
@@ -155,7 +170,11 @@ class Agent:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         old = self._joint().detach()
-        steps, kl = self._ppo(old, pair_advantages) if self.settings.algorithm == "ppo" else self._reinforce(old, pair_advantages)
+        steps, kl = (
+            self._ppo(old, pair_advantages)
+            if self.settings.algorithm == "ppo"
+            else self._reinforce(old, pair_advantages)
+        )
         self.loop += 1
         return UpdateInfo(lr, steps, kl, advantages.tolist(), self.baselines.tolist(), self.best_reward, self.best_loop)
 
@@ -189,16 +208,31 @@ class Agent:
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         """(tensors, scalars) that restore this agent exactly (see load_state)."""
-        tensors = {"first": self.first.detach(), "second": self.second.detach(), "baselines": self.baselines,
-                   "best_first": self.best_first, "best_second": self.best_second}
+        tensors = {
+            "first": self.first.detach(),
+            "second": self.second.detach(),
+            "baselines": self.baselines,
+            "best_first": self.best_first,
+            "best_second": self.best_second,
+        }
         adam = self.optimizer.state
         for name, parameter in (("first", self.first), ("second", self.second)):
             for key in ("exp_avg", "exp_avg_sq"):
                 if key in adam.get(parameter, {}):
                     tensors[f"adam.{name}.{key}"] = adam[parameter][key]
-        steps = {name: float(adam[p]["step"]) for name, p in (("first", self.first), ("second", self.second)) if "step" in adam.get(p, {})}
-        scalars = {"loop": self.loop, "initial_baseline": self.initial_baseline, "best_reward": self.best_reward,
-                   "best_loop": self.best_loop, "adam_steps": steps, "settings": asdict(self.settings)}
+        steps = {
+            name: float(adam[p]["step"])
+            for name, p in (("first", self.first), ("second", self.second))
+            if "step" in adam.get(p, {})
+        }
+        scalars = {
+            "loop": self.loop,
+            "initial_baseline": self.initial_baseline,
+            "best_reward": self.best_reward,
+            "best_loop": self.best_loop,
+            "adam_steps": steps,
+            "settings": asdict(self.settings),
+        }
         return {name: t.detach().clone().contiguous() for name, t in tensors.items()}, scalars
 
     def load_state(self, tensors: dict[str, torch.Tensor], scalars: dict) -> None:

@@ -145,11 +145,19 @@ class TrainTransform:
         self.backend = backend
         scale, shift = normalisation(mean, std)
         self.settings = TransformSettings(
-            space=policy.space if policy is not None else AWS36, padding=crop_padding, cutout=cutout, scale=scale, shift=shift, out_dtype=out_dtype
+            space=policy.space if policy is not None else AWS36,
+            padding=crop_padding,
+            cutout=cutout,
+            scale=scale,
+            shift=shift,
+            out_dtype=out_dtype,
         )
 
     def draw(
-        self, images: torch.Tensor, generator: torch.Generator | None = None, pair_generator: torch.Generator | None = None
+        self,
+        images: torch.Tensor,
+        generator: torch.Generator | None = None,
+        pair_generator: torch.Generator | None = None,
     ) -> tuple[TransformDraw, torch.Tensor]:
         """The per-image random choices for `images` (and the pairs), on the images' device;
         with copies, `images` holds each image's copies in a row."""
@@ -166,16 +174,26 @@ class TrainTransform:
         if self.policy is None:
             pairs, signs = torch.zeros(n, 0, dtype=torch.int64, device=images.device), signs[:, :0]
         elif self.copies > 1:
-            pairs = self.policy.sample_distinct(n // self.copies, self.copies, pair_generator if pair_generator is not None
-                                                else generator, device=images.device)
+            pairs = self.policy.sample_distinct(
+                n // self.copies,
+                self.copies,
+                pair_generator if pair_generator is not None else generator,
+                device=images.device,
+            )
         else:
-            pairs = self.policy.sample(n, pair_generator if pair_generator is not None else generator, device=images.device)
+            pairs = self.policy.sample(
+                n, pair_generator if pair_generator is not None else generator, device=images.device
+            )
         target = images.device
         draw = TransformDraw(row_index(pairs, signs.to(target)), crop.to(target), flip.to(target), centre.to(target))
         return draw, pairs
 
     def __call__(
-        self, images: torch.Tensor, generator: torch.Generator | None = None, *, pair_generator: torch.Generator | None = None
+        self,
+        images: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        pair_generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         check_images(images)
         chosen = backends.load(self.backend if self.policy is not None else "torch", images.device)

@@ -88,6 +88,7 @@ class Method:
 def _awsaug(backend: str, device: str, policy: str = "uniform") -> Callable[[Case, torch.Tensor, int], Runner]:
     """awsaug's TrainTransform with the policy `policy` names (policy_names.py): the AWS-36
     uniform policy, or torchvision's RandAugment / TrivialAugment (a magnitude per image)."""
+
     def prepare(case: Case, images: torch.Tensor, seed: int) -> Runner:
         from awsaug_cli.augment import TrainTransform
         from awsaug_cli.policy_names import resolve_policy
@@ -210,24 +211,29 @@ def _dali(device: str, threads: int) -> Callable[[Case, torch.Tensor, int], Runn
         from nvidia.dali.auto_aug import auto_augment
 
         @pipeline_def(
-            enable_conditionals=True, batch_size=case.batch, num_threads=threads,
-            device_id=0 if device == "cuda" else None, seed=seed,
-            prefetch_queue_depth=1, exec_pipelined=False, exec_async=False,
+            enable_conditionals=True,
+            batch_size=case.batch,
+            num_threads=threads,
+            device_id=0 if device == "cuda" else None,
+            seed=seed,
+            prefetch_queue_depth=1,
+            exec_pipelined=False,
+            exec_async=False,
         )
         def pipeline():
             data = fn.external_source(name="images", layout="HWC", batch=True)
             if device == "cuda":
                 data = data.gpu()
             anchor = fn.random.uniform(range=(-PADDING, PADDING + 1), shape=(2,), dtype=types.INT32)
-            data = fn.slice(data, anchor, (case.height, case.width), axis_names="HW",
-                            out_of_bounds_policy="pad", fill_values=0)
+            data = fn.slice(
+                data, anchor, (case.height, case.width), axis_names="HW", out_of_bounds_policy="pad", fill_values=0
+            )
             data = fn.flip(data, horizontal=fn.random.coin_flip())
             data = auto_augment.auto_augment(data, shape=(case.height, case.width))
             corner = fn.random.uniform(range=(-CUTOUT // 2, max(case.height, case.width) - CUTOUT // 2), shape=(2,))
             data = fn.erase(data, anchor=corner, shape=(CUTOUT, CUTOUT), axis_names="HW", fill_value=0)
             return fn.crop_mirror_normalize(
-                data, dtype=types.FLOAT, output_layout="CHW",
-                mean=[255 * m for m in MEAN], std=[255 * s for s in STD],
+                data, dtype=types.FLOAT, output_layout="CHW", mean=[255 * m for m in MEAN], std=[255 * s for s in STD]
             )
 
         pipe = pipeline()
@@ -259,10 +265,14 @@ def methods(threads: int = 1) -> list[Method]:
     found = [Method(BASELINE, "cpu", _pillow)]
     for backend, device in engines:
         found.append(Method(f"awsaug {backend} ({device})", device, _awsaug(backend, device)))
-        found += [Method(f"awsaug {backend} {name} ({device})", device, _awsaug(backend, device, name))
-                  for name in ("randaugment", "trivialaugment")]
+        found += [
+            Method(f"awsaug {backend} {name} ({device})", device, _awsaug(backend, device, name))
+            for name in ("randaugment", "trivialaugment")
+        ]
     if _available("kornia"):
-        found += [Method(f"awsaug kornia ({d})", d, _awsaug("kornia", d)) for d in ("cpu", "cuda") if d == "cpu" or cuda]
+        found += [
+            Method(f"awsaug kornia ({d})", d, _awsaug("kornia", d)) for d in ("cpu", "cuda") if d == "cpu" or cuda
+        ]
         found += [Method(f"kornia AutoAugment ({d})", d, _kornia(d)) for d in ("cpu", "cuda") if d == "cpu" or cuda]
     if _available("nvidia.dali"):
         found.append(Method("awsaug dali (cpu)", "cpu", _awsaug("dali", "cpu")))
@@ -306,7 +316,8 @@ def run(
     torch.manual_seed(seed)
     try:
         chosen = [
-            method for method in methods(threads)
+            method
+            for method in methods(threads)
             if method.name == BASELINE
             or ((only is None or any(key in method.name for key in only)) and device in ("auto", method.device))
         ]

@@ -33,7 +33,9 @@ class Checkpoint:
     metadata: dict[str, Any]
 
 
-def write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], kind: str, metadata: dict[str, Any]) -> None:
+def write_tensors(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], kind: str, metadata: dict[str, Any]
+) -> None:
     """Tensors and JSON metadata as one safetensors file of format `kind`, written atomically."""
     header = {"format": kind, "version": str(FORMAT_VERSION), "metadata": json.dumps(metadata, sort_keys=True)}
     atomic_write_bytes(path, save_tensors(tensors, metadata=header))
@@ -60,7 +62,9 @@ def read_tensors(path: str | os.PathLike, kind: str) -> tuple[dict[str, torch.Te
         raise CheckpointError(f"{file}: unreadable metadata") from None
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None, metadata: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None, metadata: dict[str, Any]
+) -> None:
     tensors = {f"model.{name}": value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
     if optimizer is not None:
         names = {id(parameter): name for name, parameter in model.named_parameters()}
@@ -76,9 +80,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(*read_tensors(path, FORMAT_NAME))
 
 
-def restore(checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Optimizer | None, *, source: str = "checkpoint") -> None:
+def restore(
+    checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Optimizer | None, *, source: str = "checkpoint"
+) -> None:
     """Load weights, buffers and (when `optimizer` is given) the SGD momentum into place."""
-    weights = {name[len("model."):]: value for name, value in checkpoint.tensors.items() if name.startswith("model.")}
+    weights = {name[len("model.") :]: value for name, value in checkpoint.tensors.items() if name.startswith("model.")}
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as error:

@@ -35,27 +35,53 @@ app = typer.Typer(
 RunDir = Annotated[Path, typer.Option("--run-dir", help="Run directory (configs, weights, search state, exports).")]
 DeviceName = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 SEED_RANGE = {"min": 0, "max": 2**63 - 2}  # what every random stream can be folded from (seeds.py)
-Seed = Annotated[Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of every random choice; same seed, same "
-                                             "result on CPU.")]
+Seed = Annotated[
+    Optional[int],
+    typer.Option("--seed", **SEED_RANGE, help="Seed of every random choice; same seed, same result on CPU."),
+]
 Data = Annotated[Optional[str], typer.Option("--data", help="digits (built in), or a CIFAR / IDX / image-folder path.")]
-Model = Annotated[Optional[str], typer.Option("--model", help="tiny, small, resnet18, wrn-40-2 or wrn-28-10 "
-                                                   "(default: the preset's).")]
-PresetName = Annotated[Optional[str], typer.Option("--preset", help="tiny or paper (default: paper when training on a GPU, "
-                                                   "tiny otherwise).")]
-Epochs = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Override the preset's epochs (train: its final-training "
-                                               "epochs).")]
+Model = Annotated[
+    Optional[str], typer.Option("--model", help="tiny, small, resnet18, wrn-40-2 or wrn-28-10 (default: the preset's).")
+]
+PresetName = Annotated[
+    Optional[str],
+    typer.Option("--preset", help="tiny or paper (default: paper when training on a GPU, tiny otherwise)."),
+]
+Epochs = Annotated[
+    Optional[int],
+    typer.Option("--epochs", min=1, help="Override the preset's epochs (train: its final-training epochs)."),
+]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Override the preset's batch size.")]
-ImageSize = Annotated[Optional[int], typer.Option("--image-size", min=8, help="Side of the built-in digits and of image-folder "
-                                                  "images (default 32).")]
-Loader = Annotated[Optional[str], typer.Option("--loader", help="memory (decode once, keep on the device; pad-crop) or dali "
-                                               "(image folders, a DALI pipeline per epoch; random-resized crop); auto: dali for "
-                                               "image folders on CUDA at --image-size 64 and up when DALI is installed, memory "
-                                               "otherwise.")]
-SkipBadFiles = Annotated[bool, typer.Option("--skip-bad-files", help="Image folders: leave out (and name) files that are not "
-                                            "usable images instead of stopping.")]
-PairsInPipeline = Annotated[bool, typer.Option("--pairs-in-pipeline", help="--loader dali on CPU: apply the op pairs with "
-                                               "awsaug's DALI ops inside the pipeline instead of the engine (slower on few "
-                                               "cores).")]
+ImageSize = Annotated[
+    Optional[int],
+    typer.Option("--image-size", min=8, help="Side of the built-in digits and of image-folder images (default 32)."),
+]
+Loader = Annotated[
+    Optional[str],
+    typer.Option(
+        "--loader",
+        help="memory (decode once, keep on the device; pad-crop) or dali "
+        "(image folders, a DALI pipeline per epoch; random-resized crop); auto: dali for "
+        "image folders on CUDA at --image-size 64 and up when DALI is installed, memory "
+        "otherwise.",
+    ),
+]
+SkipBadFiles = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad-files",
+        help="Image folders: leave out (and name) files that are not usable images instead of stopping.",
+    ),
+]
+PairsInPipeline = Annotated[
+    bool,
+    typer.Option(
+        "--pairs-in-pipeline",
+        help="--loader dali on CPU: apply the op pairs with "
+        "awsaug's DALI ops inside the pipeline instead of the engine (slower on few "
+        "cores).",
+    ),
+]
 
 
 def options_of(kind: type[T], values: dict[str, Any]) -> T:
@@ -87,20 +113,40 @@ def pretrain(
     preset: PresetName = None,
     epochs: Epochs = None,
     batch_size: BatchSize = None,
-    val_size: Annotated[Optional[int], typer.Option("--val-size", min=1, help="Validation images split off the training "
-                                                    "part.")] = None,
+    val_size: Annotated[
+        Optional[int], typer.Option("--val-size", min=1, help="Validation images split off the training part.")
+    ] = None,
     image_size: ImageSize = None,
-    mode: Annotated[Optional[str], typer.Option("--mode", help="Under torchrun: ddp (one model; the default) or independent "
-                                                "(one model per rank).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir after its last finished epoch, "
-                                         "with its recorded settings (an option given that differs is refused).")] = False,
+    mode: Annotated[
+        Optional[str],
+        typer.Option(
+            "--mode", help="Under torchrun: ddp (one model; the default) or independent (one model per rank)."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --run-dir after its last finished epoch, "
+            "with its recorded settings (an option given that differs is refused).",
+        ),
+    ] = False,
     loader: Loader = None,
     skip_bad_files: SkipBadFiles = False,
     pairs_in_pipeline: PairsInPipeline = False,
-    space: Annotated[Optional[str], typer.Option("--space", help=(
-        "The search space: trivialaugment (TrivialAugmentWide's ops with Identity and 31 magnitudes, one per "
-        "image, from TrivialAugment; the default) or aws36 (the paper's 36 ops, two per image, from the uniform "
-        "policy; needed by search --faithful). The shared weights train under its start; the search moves in it."))] = None,
+    space: Annotated[
+        Optional[str],
+        typer.Option(
+            "--space",
+            help=(
+                "The search space: trivialaugment (TrivialAugmentWide's ops with Identity and 31 magnitudes, one per "
+                "image, from TrivialAugment; the default) or aws36 (the paper's 36 ops, two per "
+                "image, from the uniform "
+                "policy; needed by search --faithful). The shared weights train under its start; the "
+                "search moves in it."
+            ),
+        ),
+    ] = None,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = None,
@@ -113,7 +159,9 @@ def pretrain(
     options = options_of(PretrainOptions, locals())
     result = _run_reported(run, options, resume_with=f"awsaug pretrain --run-dir {shlex.quote(str(run_dir))} --resume")
     if mode == "independent" or os.environ.get("RANK", "0") == "0":
-        typer.echo(f"shared weights: {result.checkpoint} ({result.epochs} epochs, validation accuracy {result.val_acc:.2f} %)")
+        typer.echo(
+            f"shared weights: {result.checkpoint} ({result.epochs} epochs, validation accuracy {result.val_acc:.2f} %)"
+        )
         typer.echo(f"metrics: {result.metrics}; settings: {run_dir / 'run.json'}")
 
 
@@ -154,35 +202,80 @@ def _run_reported(function, *args, resume_with: str | None = None, **kwargs):
 @app.command()
 def search(
     loops: Annotated[Optional[int], typer.Option("--loops", min=1, help="Search loops (paper: 350).")] = None,
-    trajectories: Annotated[Optional[int], typer.Option("--trajectories", min=1, help="Trajectories per loop (paper: 8).")] = None,
-    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10).")] = None,
-    finetune_lr: Annotated[Optional[float], typer.Option("--finetune-lr", min=1e-12, help=(
-        "The fine-tunes' constant learning rate (default: 10 × the pretrain schedule's last for awsaug's search; "
-        "the paper's, the schedule's last, with --faithful)."))] = None,
-    independent_noise: Annotated[bool, typer.Option("--independent-noise", help="Give each trajectory its own crop/flip/"
-                                                    "Cutout/sign randomness.")] = False,
-    faithful: Annotated[bool, typer.Option("--faithful", help="The paper's algorithm exactly (PPO on credit by use, best θ "
-                                           "kept) instead of awsaug's default (twins that explore on purpose, a pooled "
-                                           "critic).")] = False,
-    algorithm: Annotated[Optional[str], typer.Option("--algorithm", help="With --faithful: ppo (default) or reinforce.")] = None,
-    parametrization: Annotated[Optional[str], typer.Option("--parametrization", help="With --faithful: sigmoid (default) or "
-                                                           "softmax.")] = None,
-    temperature: Annotated[Optional[float], typer.Option("--temperature", help="Default search: reward points per nat of "
-                                                         "distance from uniform; lower moves further on the same "
-                                                         "evidence.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the search in --run-dir after its last finished "
-                                         "loop.")] = False,
-    score_repeats: Annotated[Optional[int], typer.Option("--score-repeats", min=0, help=(
-        "At the end, the searched policy is scored beside none, the space's start, RandAugment and "
-        "TrivialAugment with the search's own fine-tunes, this many per policy (default 3; 0: skip), and the "
-        "verdict says which scored best."))] = None,
-    loader: Annotated[str, typer.Option("--loader", help="auto: the pretrain's loader (memory or dali), which the search "
-                                        "must use: its shared weights were trained on that loader's crops and "
-                                        "normalisation.")] = "auto",
+    trajectories: Annotated[
+        Optional[int], typer.Option("--trajectories", min=1, help="Trajectories per loop (paper: 8).")
+    ] = None,
+    finetune_epochs: Annotated[
+        Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10).")
+    ] = None,
+    finetune_lr: Annotated[
+        Optional[float],
+        typer.Option(
+            "--finetune-lr",
+            min=1e-12,
+            help=(
+                "The fine-tunes' constant learning rate (default: 10 × the pretrain schedule's last "
+                "for awsaug's search; "
+                "the paper's, the schedule's last, with --faithful)."
+            ),
+        ),
+    ] = None,
+    independent_noise: Annotated[
+        bool, typer.Option("--independent-noise", help="Give each trajectory its own crop/flip/Cutout/sign randomness.")
+    ] = False,
+    faithful: Annotated[
+        bool,
+        typer.Option(
+            "--faithful",
+            help="The paper's algorithm exactly (PPO on credit by use, best θ "
+            "kept) instead of awsaug's default (twins that explore on purpose, a pooled "
+            "critic).",
+        ),
+    ] = False,
+    algorithm: Annotated[
+        Optional[str], typer.Option("--algorithm", help="With --faithful: ppo (default) or reinforce.")
+    ] = None,
+    parametrization: Annotated[
+        Optional[str], typer.Option("--parametrization", help="With --faithful: sigmoid (default) or softmax.")
+    ] = None,
+    temperature: Annotated[
+        Optional[float],
+        typer.Option(
+            "--temperature",
+            help="Default search: reward points per nat of "
+            "distance from uniform; lower moves further on the same "
+            "evidence.",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the search in --run-dir after its last finished loop.")
+    ] = False,
+    score_repeats: Annotated[
+        Optional[int],
+        typer.Option(
+            "--score-repeats",
+            min=0,
+            help=(
+                "At the end, the searched policy is scored beside none, the space's start, RandAugment and "
+                "TrivialAugment with the search's own fine-tunes, this many per policy (default 3; 0: skip), and the "
+                "verdict says which scored best."
+            ),
+        ),
+    ] = None,
+    loader: Annotated[
+        str,
+        typer.Option(
+            "--loader",
+            help="auto: the pretrain's loader (memory or dali), which the search "
+            "must use: its shared weights were trained on that loader's crops and "
+            "normalisation.",
+        ),
+    ] = "auto",
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
-    seed: Annotated[Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the search (default: the "
-                                                "pretrain's).")] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the search (default: the pretrain's).")
+    ] = None,
 ) -> None:
     """Stage 2: search the policy over fine-tunes from the shared weights."""
     from rich.console import Console
@@ -191,7 +284,9 @@ def search(
     from awsaug_cli.rich_output import verdict_panel
 
     options = options_of(SearchOptions, locals())
-    outcome = _run_reported(run_search, options, resume_with=f"awsaug search --run-dir {shlex.quote(str(run_dir))} --resume")
+    outcome = _run_reported(
+        run_search, options, resume_with=f"awsaug search --run-dir {shlex.quote(str(run_dir))} --resume"
+    )
     if os.environ.get("RANK", "0") == "0":
         Console().print(verdict_panel(outcome.verdict, f"What the search found ({outcome.loops} loops)"))
         typer.echo(f"policy: {outcome.policy}; final policy: {outcome.final_policy}; history: {outcome.history}")
@@ -200,10 +295,26 @@ def search(
 @app.command("export-policy")
 def export_policy(
     out: Path = typer.Argument(..., help="Where to write the policy."),
-    format: str = typer.Option("awsaug", "--format", help="awsaug (canonical JSON, exact), or albumentations, kornia, dali, fastaa (top-k pairs, coverage and KL stated)."),
-    top_k: int = typer.Option(25, "--top-k", help="Pairs listed, and kept by the formats that cannot hold the full distribution."),
-    slots: int = typer.Option(100, "--slots", help="kornia, dali, fastaa: the kept pairs are repeated in this many slots, in proportion to probability."),
-    from_file: Optional[Path] = typer.Option(None, "--from", help="Convert this file (canonical JSON, or the authors' agent checkpoint or history) instead of the run's searched policy."),
+    format: str = typer.Option(
+        "awsaug",
+        "--format",
+        help="awsaug (canonical JSON, exact), or albumentations, kornia, dali, fastaa (top-k pairs, "
+        "coverage and KL stated).",
+    ),
+    top_k: int = typer.Option(
+        25, "--top-k", help="Pairs listed, and kept by the formats that cannot hold the full distribution."
+    ),
+    slots: int = typer.Option(
+        100,
+        "--slots",
+        help="kornia, dali, fastaa: the kept pairs are repeated in this many slots, in proportion to probability.",
+    ),
+    from_file: Optional[Path] = typer.Option(
+        None,
+        "--from",
+        help="Convert this file (canonical JSON, or the authors' agent checkpoint or history) "
+        "instead of the run's searched policy.",
+    ),
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
@@ -218,7 +329,9 @@ def export_policy(
     from awsaug_cli.rich_output import verdict_panel
 
     with user_errors():
-        policy, kept = export_policy_file(out, source=from_file, run_dir=run_dir, format=format, top_k=top_k, slots=slots)
+        policy, kept = export_policy_file(
+            out, source=from_file, run_dir=run_dir, format=format, top_k=top_k, slots=slots
+        )
         verdict = None if from_file is not None else run_verdict(run_dir, policy)
     console = Console()
     if verdict is not None:
@@ -234,28 +347,60 @@ def export_policy(
 
 @app.command()
 def train(
-    policy: Annotated[Optional[str], typer.Option("--policy", help="A policy file, 'uniform' (the shared policy), 'none' "
-                                                  "(crop/flip/Cutout only), 'randaugment' (N 2, M 9), "
-                                                  "'randaugment:N:M' or 'trivialaugment' (torchvision's).")] = None,
-    compare: Annotated[Optional[str], typer.Option("--compare", help=(
-        "Instead of --policy: several policies, comma-separated (e.g. none,uniform,policy.json), each trained at "
-        "the same budget; one table and train/compare.png."))] = None,
+    policy: Annotated[
+        Optional[str],
+        typer.Option(
+            "--policy",
+            help="A policy file, 'uniform' (the shared policy), 'none' "
+            "(crop/flip/Cutout only), 'randaugment' (N 2, M 9), "
+            "'randaugment:N:M' or 'trivialaugment' (torchvision's).",
+        ),
+    ] = None,
+    compare: Annotated[
+        Optional[str],
+        typer.Option(
+            "--compare",
+            help=(
+                "Instead of --policy: several policies, comma-separated (e.g. "
+                "none,uniform,policy.json), each trained at "
+                "the same budget; one table and train/compare.png."
+            ),
+        ),
+    ] = None,
     data: Data = "digits",
     model: Model = None,
     preset: PresetName = None,
     epochs: Epochs = None,
     batch_size: BatchSize = None,
     image_size: ImageSize = 32,
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Repeat with this many seeds and report mean ± std.")] = 1,
+    seeds: Annotated[
+        int, typer.Option("--seeds", min=1, help="Repeat with this many seeds and report mean ± std.")
+    ] = 1,
     loader: Loader = "auto",
     skip_bad_files: SkipBadFiles = False,
     pairs_in_pipeline: PairsInPipeline = False,
-    enlarge_batch: Annotated[int, typer.Option("--enlarge-batch", min=1, help=(
-        "Enlarge Batch (the paper's AWS + EB): each image appears this many times per step, each copy with a "
-        "different pair drawn without replacement from the policy; loss averaged, same learning rate."))] = 1,
-    test_every: Annotated[int, typer.Option("--test-every", min=1, help=(
-        "Score the test set every this many epochs and after the last (a large test set costs a pass each "
-        "time); the headline is always the last epoch's."))] = 1,
+    enlarge_batch: Annotated[
+        int,
+        typer.Option(
+            "--enlarge-batch",
+            min=1,
+            help=(
+                "Enlarge Batch (the paper's AWS + EB): each image appears this many times per step, each copy with a "
+                "different pair drawn without replacement from the policy; loss averaged, same learning rate."
+            ),
+        ),
+    ] = 1,
+    test_every: Annotated[
+        int,
+        typer.Option(
+            "--test-every",
+            min=1,
+            help=(
+                "Score the test set every this many epochs and after the last (a large test set costs a pass each "
+                "time); the headline is always the last epoch's."
+            ),
+        ),
+    ] = 1,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
@@ -289,22 +434,51 @@ def _compare(options, spec: str) -> None:
 
 @app.command()
 def score(
-    policies: Annotated[list[str], typer.Argument(help="Policies to score: files, or none, uniform, randaugment[:N:M], "
-                                                  "trivialaugment.", show_default=False)],
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Fine-tunes per policy (each repeat with its own "
-                                         "batch order and crops, shared by the policies); 2 or more to state errors.")] = 3,
-    finetune_epochs: Annotated[Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (default: "
-                                                           "the run's search's, else the preset's).")] = None,
-    reward: Annotated[Optional[str], typer.Option("--reward", help="calibrated-loss, loss or accuracy (default: the run's "
-                                                  "search's, else the default search's).")] = None,
-    finetune_lr: Annotated[Optional[float], typer.Option("--finetune-lr", min=1e-12, help=(
-        "The fine-tunes' learning rate (default: the run's search's, else the default search's)."))] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as a JSON list of "
-                                                     "{policy, reward, error, ...}.")] = None,
+    policies: Annotated[
+        list[str],
+        typer.Argument(
+            help="Policies to score: files, or none, uniform, randaugment[:N:M], trivialaugment.", show_default=False
+        ),
+    ],
+    repeats: Annotated[
+        int,
+        typer.Option(
+            "--repeats",
+            min=1,
+            help="Fine-tunes per policy (each repeat with its own "
+            "batch order and crops, shared by the policies); 2 or more to state errors.",
+        ),
+    ] = 3,
+    finetune_epochs: Annotated[
+        Optional[int],
+        typer.Option(
+            "--finetune-epochs", min=1, help="Fine-tune epochs (default: the run's search's, else the preset's)."
+        ),
+    ] = None,
+    reward: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reward",
+            help="calibrated-loss, loss or accuracy (default: the run's search's, else the default search's).",
+        ),
+    ] = None,
+    finetune_lr: Annotated[
+        Optional[float],
+        typer.Option(
+            "--finetune-lr",
+            min=1e-12,
+            help=("The fine-tunes' learning rate (default: the run's search's, else the default search's)."),
+        ),
+    ] = None,
+    json_out: Annotated[
+        Optional[Path],
+        typer.Option("--json", help="Also write the scores as a JSON list of {policy, reward, error, ...}."),
+    ] = None,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
-    seed: Annotated[Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the fine-tunes (default: the "
-                                                "pretrain's).")] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the fine-tunes (default: the pretrain's).")
+    ] = None,
 ) -> None:
     """Score policies with the search's own proxy: fine-tunes from the run's shared weights, common random numbers."""
     from rich.console import Console
@@ -331,7 +505,9 @@ def preview(
     out: Path = typer.Option(Path("preview.png"), "--out", help="Grid to write: .png or .jpg."),
     images: int = typer.Option(6, "--images", min=1, help="Test images shown (rows)."),
     columns: int = typer.Option(5, "--columns", min=1, help="Sampled pairs per image."),
-    image_size: int = typer.Option(32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."),
+    image_size: int = typer.Option(
+        32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."
+    ),
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
@@ -341,8 +517,16 @@ def preview(
     from awsaug_cli.figures import preview as draw
 
     with user_errors():
-        draw(policy_file, data, out, images=images, columns=columns, image_size=image_size, seed=seed,
-             device=resolve_device(device))
+        draw(
+            policy_file,
+            data,
+            out,
+            images=images,
+            columns=columns,
+            image_size=image_size,
+            seed=seed,
+            device=resolve_device(device),
+        )
     typer.echo(f"preview: {out}")
 
 
@@ -387,7 +571,8 @@ def bench(
     device: str = typer.Option("auto", "--device", help="cpu or cuda: measure only methods on it (auto: all)."),
     seed: Seed = 0,
 ) -> None:
-    """Throughput of the full training transform: awsaug's backends against the authors' Pillow loop, kornia and DALI."""
+    """Throughput of the full training transform: awsaug's backends against the authors' Pillow
+    loop, kornia and DALI."""
     from rich.console import Console
 
     from awsaug_cli import bench as benchmark
@@ -404,8 +589,15 @@ def bench(
     if json_out is not None:
         with user_errors():
             check_writable(json_out)  # before the benchmark, not after it
-    results = _run_reported(benchmark.run, cases, rounds=rounds, threads=threads, only=tuple(only) if only else None,
-                            device=device, seed=seed)
+    results = _run_reported(
+        benchmark.run,
+        cases,
+        rounds=rounds,
+        threads=threads,
+        only=tuple(only) if only else None,
+        device=device,
+        seed=seed,
+    )
     Console().print(bench_table(results))
     if json_out is not None:
         with user_errors():  # the disk may have filled during the benchmark

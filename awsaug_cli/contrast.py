@@ -29,8 +29,8 @@ step then follows. Here:
    may take the policy from the uniform one, and no op's logit goes further than `reach` (3)
    from the mean: the critic is a linear fit made near the explored policies, and a validation
    loss can move by tens of centi-nats on a label-destroying task, which without this bound
-   collapsed the policy onto one pair (BENCHMARKS.md). Nothing is integrated step by step, so early noisy estimates do not
-   linger, and the answer is the last policy (no best-loop choice, no winner's curse).
+   collapsed the policy onto one pair (BENCHMARKS.md). Nothing is integrated step by step, so
+   early noisy estimates do not linger, and the answer is the last policy (no best-loop choice, no winner's curse).
 
 The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T. That is the
 AWS-36 space, whose start is uniform; in general (search_spaces.py) the policy is the space's
@@ -56,7 +56,9 @@ from awsaug_cli.seeds import stream
 @dataclass(frozen=True)
 class ContrastSettings:
     tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the uniform policy does
-    temperature: float = 6.0  # reward units per nat: an op costing T units per application per image gets e× less probability
+    temperature: float = (
+        6.0  # reward units per nat: an op costing T units per application per image gets e× less probability
+    )
     ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) units are believed a priori
     shrinkage: float = 2.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
     reach: float = 3.0  # no op's logit moves more than this from the mean: the critic is linear and local
@@ -75,8 +77,12 @@ class ContrastInfo:
     threshold: float | None  # |β̂| / error that counts as evidence (None: as errors)
 
     def record(self) -> dict:
-        return {"effects": self.effects, "effect_errors": self.errors, "reward_noise": self.noise,
-                "evidence_threshold": self.threshold}
+        return {
+            "effects": self.effects,
+            "effect_errors": self.errors,
+            "reward_noise": self.noise,
+            "evidence_threshold": self.threshold,
+        }
 
 
 def split_directions(count: int, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -104,7 +110,9 @@ def preferences(critic: Critic, settings: ContrastSettings) -> torch.Tensor:
     return (logits - logits.mean()).clamp(-settings.reach, settings.reach)
 
 
-def critic_policy(critic: Critic, settings: ContrastSettings, space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE]) -> Policy:
+def critic_policy(
+    critic: Critic, settings: ContrastSettings, space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE]
+) -> Policy:
     """The start tilted by the critic: in AWS-36 p(i, j) ∝ exp((β̃_i + β̃_j) / T); in a one-op
     space p(i) ∝ start(i) · exp(β̃_i / T)."""
     return space.policy(preferences(critic, settings))
@@ -113,9 +121,14 @@ def critic_policy(critic: Critic, settings: ContrastSettings, space: SearchSpace
 class ContrastAgent:
     """The critic and what the next loop explores; same interface as the paper's Agent."""
 
-    def __init__(self, trajectories: int, settings: ContrastSettings = ContrastSettings(),
-                 search_space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE], seed: int = 0,
-                 equivalent: Sequence[Sequence[str]] = ()) -> None:
+    def __init__(
+        self,
+        trajectories: int,
+        settings: ContrastSettings = ContrastSettings(),
+        search_space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE],
+        seed: int = 0,
+        equivalent: Sequence[Sequence[str]] = (),
+    ) -> None:
         """`equivalent`: groups of ops that act identically on the data (equivalent_ops.py),
         judged and explored as one."""
         self.trajectories, self.settings, self.search_space, self.seed = trajectories, settings, search_space, seed
@@ -136,7 +149,9 @@ class ContrastAgent:
         are tilted together."""
         generator = stream(self.seed, "exploration", self.loop)
         k = len(self.space)
-        centre = torch.where(self.critic.evident(), preferences(self.critic, self.settings), torch.zeros(k, dtype=torch.float64))
+        centre = torch.where(
+            self.critic.evident(), preferences(self.critic, self.settings), torch.zeros(k, dtype=torch.float64)
+        )
         policies = []
         members = self.critic.members
         for direction in split_directions(self.trajectories // 2, members.shape[1], generator) @ members.T:
@@ -156,8 +171,9 @@ class ContrastAgent:
         noise = self.critic.noise()
         if math.isnan(noise):
             return ContrastInfo(self.critic.effects().tolist(), None, None, None)
-        return ContrastInfo(self.critic.effects().tolist(), self.critic.errors().tolist(), noise,
-                            self.critic.evidence_threshold())
+        return ContrastInfo(
+            self.critic.effects().tolist(), self.critic.errors().tolist(), noise, self.critic.evidence_threshold()
+        )
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         tensors, scalars = self.critic.state()

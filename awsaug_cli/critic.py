@@ -58,8 +58,14 @@ class Critic:
         if members.shape[0] != size:
             raise ValueError(f"members: expected {size} rows (one per op), got {members.shape[0]}")
         columns = members.shape[1]
-        return cls(torch.zeros(columns, columns, dtype=torch.float64), torch.zeros(columns, dtype=torch.float64), 0.0, 0,
-                   ridge, members)
+        return cls(
+            torch.zeros(columns, columns, dtype=torch.float64),
+            torch.zeros(columns, dtype=torch.float64),
+            0.0,
+            0,
+            ridge,
+            members,
+        )
 
     def add(self, rates: torch.Tensor, rewards: torch.Tensor) -> None:
         """One loop: rates [W, K] and rewards [W] of its trajectories."""
@@ -125,13 +131,17 @@ class Critic:
         return self.noise() * per_op.clamp_min(0.0).sqrt()
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
-        return ({"critic.gram": self.gram.clone(), "critic.moment": self.moment.clone()},
-                {"critic_square": self.square, "critic_observations": self.observations})
+        return (
+            {"critic.gram": self.gram.clone(), "critic.moment": self.moment.clone()},
+            {"critic_square": self.square, "critic_observations": self.observations},
+        )
 
     def load_state(self, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
         if tensors["critic.moment"].shape != self.moment.shape:
-            raise UserError(f"the saved search state fits {len(tensors['critic.moment'])} columns, this one "
-                             f"{len(self.moment)}: the ops that act alike on the data differ")
+            raise UserError(
+                f"the saved search state fits {len(tensors['critic.moment'])} columns, this one "
+                f"{len(self.moment)}: the ops that act alike on the data differ"
+            )
         self.gram = tensors["critic.gram"].clone()
         self.moment = tensors["critic.moment"].clone()
         self.square = float(scalars["critic_square"])

@@ -59,7 +59,9 @@ def make_optimizer(model: nn.Module, settings: OptimSettings) -> torch.optim.SGD
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     return torch.optim.SGD(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.lr, momentum=settings.momentum, nesterov=settings.nesterov,
+        lr=settings.lr,
+        momentum=settings.momentum,
+        nesterov=settings.nesterov,
     )
 
 
@@ -126,12 +128,15 @@ def run_epoch(
     if world > 1:
         dist.all_reduce(totals)
     loss_total, correct_total, seen_total = totals.tolist()
-    return EpochStats(loss_total / seen_total, 100.0 * correct_total / seen_total, int(seen_total), time.perf_counter() - start)
+    return EpochStats(
+        loss_total / seen_total, 100.0 * correct_total / seen_total, int(seen_total), time.perf_counter() - start
+    )
 
 
 @torch.no_grad()
-def score_with_loss(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
-                    sharded: bool = True) -> tuple[float, float]:
+def score_with_loss(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, sharded: bool = True
+) -> tuple[float, float]:
     """Top-1 accuracy (percent) and mean cross-entropy (nats) over `batches`. When `sharded`,
     each rank scores its share and the sums are combined, so every rank returns the same."""
     world = distributed()[1] if sharded else 1

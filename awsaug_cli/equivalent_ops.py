@@ -32,8 +32,10 @@ def equivalent_groups(images: torch.Tensor, space: Space) -> list[list[str]]:
     apply_rows = backends.load("torch", images.device).apply_rows
     actions: dict[tuple[str, ...], list[str]] = {}
     for index, op in enumerate(space.ops):
-        outputs = [_digest(apply_rows(images, torch.full((len(images), 1), 2 * index + side, device=images.device), space))
-                   for side in (0, 1)]  # op-table rows 2·op (sign −1) and 2·op + 1 (sign +1)
+        outputs = [
+            _digest(apply_rows(images, torch.full((len(images), 1), 2 * index + side, device=images.device), space))
+            for side in (0, 1)
+        ]  # op-table rows 2·op (sign −1) and 2·op + 1 (sign +1)
         actions.setdefault(tuple(sorted(outputs)), []).append(op.name)
     return [names for names in actions.values() if len(names) > 1]
 

@@ -19,8 +19,8 @@ from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
 from awsaug_cli.proxy_scores import Scores
 from awsaug_cli.quality import Verdict, judge, op_multiples
-from awsaug_cli.search_spaces import family, search_space_of
 from awsaug_cli.runs import RunError, read_jsonl
+from awsaug_cli.search_spaces import family, search_space_of
 
 
 def run_report(run_dir: Path, out: Path) -> None:
@@ -38,11 +38,19 @@ def run_report(run_dir: Path, out: Path) -> None:
         final, answer = import_policy(paths["final"]), import_policy(paths["answer"])
     else:
         final = answer = state_policy(paths["state"])
-    search_report(paths["history"], final, answer, out, read_run(run_dir).get("search", {}), read_scores(paths["scores"]))
+    search_report(
+        paths["history"], final, answer, out, read_run(run_dir).get("search", {}), read_scores(paths["scores"])
+    )
 
 
-def search_report(history_file: Path, final: Policy, answer: Policy, out: Path, settings: dict | None = None,
-                  scores: Scores | None = None) -> None:
+def search_report(
+    history_file: Path,
+    final: Policy,
+    answer: Policy,
+    out: Path,
+    settings: dict | None = None,
+    scores: Scores | None = None,
+) -> None:
     """Five panels from search/history.jsonl, the final policy and the answer, and a sixth with
     the closing comparison `scores` when the search made one. `settings` (the search's record in
     run.json) name the reward and, for awsaug's default search, turn the critic's standard errors
@@ -131,15 +139,20 @@ def strength_map_panel(figure, axis, policy: Policy, loop: int) -> None:
     multiples = op_multiples(policy)
     rows: dict[str, list[tuple[float, float]]] = {}
     for op in policy.space.ops:
-        rows.setdefault(family(op.name), []).append((op.magnitude if op.magnitude is not None else 0.0, multiples[op.name]))
+        rows.setdefault(family(op.name), []).append(
+            (op.magnitude if op.magnitude is not None else 0.0, multiples[op.name])
+        )
     width = max(len(values) for values in rows.values())
     grid = np.full((len(rows), width), np.nan)
     for row, values in enumerate(rows.values()):
         grid[row, : len(values)] = [multiple for _, multiple in values]
     image = axis.imshow(grid, cmap="coolwarm_r", norm=matplotlib_log_norm(grid), aspect="auto")
     axis.set_yticks(range(len(rows)), list(rows), fontsize=8)
-    axis.set(title=f"Each op × the start after loop {loop} (blue: more, red: less)",
-             xlabel="magnitude, in the family's order (torchvision's bins)", ylabel="op family")
+    axis.set(
+        title=f"Each op × the start after loop {loop} (blue: more, red: less)",
+        xlabel="magnitude, in the family's order (torchvision's bins)",
+        ylabel="op family",
+    )
     figure.colorbar(image, ax=axis, fraction=0.046)
 
 
@@ -178,18 +191,24 @@ def multiples_panel(axis, verdict: Verdict, agent: dict) -> None:
     colours = ["C3" if evident.get(n, 0) < 0 else "C2" if evident.get(n, 0) > 0 else "0.6" for n in names]
     axis.bar(range(len(names)), values, color=colours, zorder=2)
     if "temperature" in agent and verdict.errors is not None and verdict.start == "uniform":
-        error = float(np.median(list(verdict.errors.values()))) * len(verdict.multiples) / 2  # per application per image
+        error = (
+            float(np.median(list(verdict.errors.values()))) * len(verdict.multiples) / 2
+        )  # per application per image
         z_two = torch.tensor(2 * error, dtype=torch.float64)
         shrunk = float(shrink(z_two, z_two / 2, agent["shrinkage"]))  # β̃ of an op two standard errors from zero
         low, high = math.exp(-shrunk / agent["temperature"]), math.exp(shrunk / agent["temperature"])
         axis.axhspan(low, high, color="0.9", zorder=0, label="noise band (|z| ≤ 2)")
     elif verdict.twin_gap is not None and math.isfinite(verdict.twin_gap):
-        axis.axhspan(1 / (1 + verdict.twin_gap), 1 + verdict.twin_gap, color="0.9", zorder=0, label="twin gauge spread (noise)")
+        axis.axhspan(
+            1 / (1 + verdict.twin_gap), 1 + verdict.twin_gap, color="0.9", zorder=0, label="twin gauge spread (noise)"
+        )
     axis.axhline(1.0, color="0.3", linestyle=":", zorder=3, label=verdict.start)
     axis.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     state = "found: red avoided, green favoured" if verdict.found else "nothing distinguishable from noise"
-    axis.set(title=f"Each op's probability in the answer × {verdict.start} (KL {verdict.kl:.3f} nats; {state}{shown})",
-             ylabel=f"× {verdict.start}")
+    axis.set(
+        title=f"Each op's probability in the answer × {verdict.start} (KL {verdict.kl:.3f} nats; {state}{shown})",
+        ylabel=f"× {verdict.start}",
+    )
     axis.legend(fontsize=8)
 
 
@@ -200,13 +219,21 @@ def scores_panel(axis, scores: Scores) -> None:
 
     ordered = sorted(scores.scores, key=lambda score: score.rank)
     for position, score in enumerate(ordered):
-        axis.errorbar(score.reward, position, xerr=score.error, fmt="o", capsize=4,
-                      color="C0" if score.policy == "searched" else "0.4")
+        axis.errorbar(
+            score.reward,
+            position,
+            xerr=score.error,
+            fmt="o",
+            capsize=4,
+            color="C0" if score.policy == "searched" else "0.4",
+        )
     axis.set_yticks(range(len(ordered)), [score.policy for score in ordered])
     axis.set_ylim(len(ordered) - 0.5, -0.5)  # best on top
     axis.xaxis.set_major_locator(MaxNLocator(4))
-    axis.set(title=f"On the proxy: {scores.repeats} fine-tunes each (± paired error)",
-             xlabel=f"{scores.reward} reward ({scores.unit})")
+    axis.set(
+        title=f"On the proxy: {scores.repeats} fine-tunes each (± paired error)",
+        xlabel=f"{scores.reward} reward ({scores.unit})",
+    )
 
 
 SHOWN_OPS = 60  # bars in the multiples panel: a larger space shows its lowest and highest
@@ -229,7 +256,9 @@ def preview_grid(images: torch.Tensor, augmented: list[torch.Tensor], captions: 
     rows, columns = len(images), 1 + len(augmented)
     grid = Image.new("RGB", (columns * (TILE + 6), rows * (TILE + 34)), "white")
     for row in range(rows):
-        tiles = [_tile(images[row], "clean")] + [_tile(version[row], captions[c][row]) for c, version in enumerate(augmented)]
+        tiles = [_tile(images[row], "clean")] + [
+            _tile(version[row], captions[c][row]) for c, version in enumerate(augmented)
+        ]
         for column, tile in enumerate(tiles):
             grid.paste(tile, (column * (TILE + 6), row * (TILE + 34)))
     buffer = io.BytesIO()
@@ -240,8 +269,17 @@ def preview_grid(images: torch.Tensor, augmented: list[torch.Tensor], captions: 
 PREVIEW_BOUNDS = {"images": (1, 64), "columns": (1, 32)}  # a grid a person can look at
 
 
-def preview(policy_name: str, data: str, out: Path, *, images: int = 6, columns: int = 5, image_size: int = 32,
-            seed: int = 0, device: torch.device | str = "cpu") -> None:
+def preview(
+    policy_name: str,
+    data: str,
+    out: Path,
+    *,
+    images: int = 6,
+    columns: int = 5,
+    image_size: int = 32,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> None:
     """A grid of real test images of `data`: each clean, then under `columns` pairs sampled
     from the policy `policy_name` names (policy_names.py; with their signs), labelled with the
     ops' names."""
@@ -266,10 +304,12 @@ def preview(policy_name: str, data: str, out: Path, *, images: int = 6, columns:
         pairs = policy.sample(len(batch), generator)
         signs = draw_signs(len(batch), generator, torch.device("cpu"))
         augmented.append(apply_pairs(batch, pairs.to(device), signs.to(device), space=policy.space).cpu())
-        captions.append([
-            "\n".join(_label(policy, int(op), int(sign)) for op, sign in zip(pair, sign_pair))
-            for pair, sign_pair in zip(pairs, signs)
-        ])
+        captions.append(
+            [
+                "\n".join(_label(policy, int(op), int(sign)) for op, sign in zip(pair, sign_pair))
+                for pair, sign_pair in zip(pairs, signs)
+            ]
+        )
     preview_grid(batch.cpu(), augmented, captions, out)
 
 

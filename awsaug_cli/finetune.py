@@ -25,6 +25,7 @@ from awsaug_cli.rewards import REWARDS, validation_score
 from awsaug_cli.search_loop import Trial
 from awsaug_cli.seeds import stream
 
+
 class FineTune:
     def __init__(
         self,
@@ -47,7 +48,9 @@ class FineTune:
             raise ValueError(f"reward {reward!r}: choose one of {', '.join(REWARDS)}")
         self.reward = REWARDS[reward][0]
         self.source, self.model, self.shared = source, model, shared
-        self.optim = dataclasses.replace(optim, schedule="constant", lr=optim.min_lr if learning_rate is None else learning_rate)
+        self.optim = dataclasses.replace(
+            optim, schedule="constant", lr=optim.min_lr if learning_rate is None else learning_rate
+        )
         self.optimizer = make_optimizer(model, self.optim)
         self.epochs, self.batch_size = epochs, batch_size
         self.seed, self.common_noise = seed, common_noise
@@ -76,15 +79,34 @@ class FineTune:
         scores = []
         for epoch in range(self.epochs):
             batches = self.source.train_batches(
-                policy, batch_size=self.batch_size, order_generator=stream(self.seed, "finetune_order", *noise, epoch),
+                policy,
+                batch_size=self.batch_size,
+                order_generator=stream(self.seed, "finetune_order", *noise, epoch),
                 augment_generator=stream(self.seed, "finetune_augment", *noise, epoch, device=device),
-                pair_generator=generator, sharded=False,
+                pair_generator=generator,
+                sharded=False,
             )
-            run_epoch(self.model, self.optimizer, batches, steps, self.optim, first_step=epoch * steps,
-                      total_steps=self.epochs * steps, on_pairs=count if k else None, reporter=self.reporter,
-                      label=f"{label} epoch {epoch + 1}/{self.epochs}", sharded=False)
+            run_epoch(
+                self.model,
+                self.optimizer,
+                batches,
+                steps,
+                self.optim,
+                first_step=epoch * steps,
+                total_steps=self.epochs * steps,
+                on_pairs=count if k else None,
+                reporter=self.reporter,
+                label=f"{label} epoch {epoch + 1}/{self.epochs}",
+                sharded=False,
+            )
             scores.append(validation_score(self.model, self.source.eval_batches("val", sharded=False)))
-        return Trial(self.reward(scores), usage.view(k, k).cpu(),
-                     {"epoch_acc": [s.accuracy for s in scores], "epoch_val_loss": [s.loss for s in scores],
-                      "epoch_val_calibrated_loss": [s.calibrated_loss for s in scores],
-                      "seconds": time.perf_counter() - start})
+        return Trial(
+            self.reward(scores),
+            usage.view(k, k).cpu(),
+            {
+                "epoch_acc": [s.accuracy for s in scores],
+                "epoch_val_loss": [s.loss for s in scores],
+                "epoch_val_calibrated_loss": [s.calibrated_loss for s in scores],
+                "seconds": time.perf_counter() - start,
+            },
+        )

@@ -34,8 +34,16 @@ class PolicyAugment(IntensityAugmentationBase2D):
     from `generator` (a CPU torch.Generator), or from one seeded with `seed`, else from torch's
     global generator."""
 
-    def __init__(self, policy: Policy, *, p: float = 1.0, same_on_batch: bool = False, keepdim: bool = False,
-                 generator: torch.Generator | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        p: float = 1.0,
+        same_on_batch: bool = False,
+        keepdim: bool = False,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(p=p, same_on_batch=same_on_batch, keepdim=keepdim)
         if generator is not None and seed is not None:
             raise ValueError("give a generator or a seed, not both")
@@ -49,8 +57,13 @@ class PolicyAugment(IntensityAugmentationBase2D):
         signs = draw_signs(draws, self.generator, pairs.device)
         return {"pairs": pairs.expand(batch_shape[0], 2), "signs": signs.expand(batch_shape[0], 2)}
 
-    def apply_transform(self, input: torch.Tensor, params: dict[str, torch.Tensor], flags: dict[str, Any],
-                        transform: torch.Tensor | None = None) -> torch.Tensor:
+    def apply_transform(
+        self,
+        input: torch.Tensor,
+        params: dict[str, torch.Tensor],
+        flags: dict[str, Any],
+        transform: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if input.shape[1] != 3:
             raise ValueError(f"PolicyAugment applies RGB op pairs: expected 3 channels, got {input.shape[1]}")
         rows = row_index(params["pairs"].to(input.device, torch.int64), params["signs"].to(input.device, torch.int64))

@@ -43,14 +43,19 @@ def check_fits(need: int, device: torch.device, what: str, remedy: str) -> None:
     available = available_bytes(device)
     if available is not None and need > available:
         place = "GPU memory" if device.type == "cuda" else "memory"
-        raise OptionError(f"{what} would take about {need / GIB:,.1f} GiB of {place}; {available / GIB:,.1f} GiB is free. "
-                          f"{remedy}")
+        raise OptionError(
+            f"{what} would take about {need / GIB:,.1f} GiB of {place}; {available / GIB:,.1f} GiB is free. {remedy}"
+        )
 
 
 def check_decode_fits(images: int, side: int, bytes_per_pixel: int, what: str) -> None:
     """A dataset of `images` decoded at side × side on the host, `bytes_per_pixel` at its peak."""
-    check_fits(images * side * side * bytes_per_pixel, torch.device("cpu"), f"{what}: {images:,} images of {side}×{side}",
-               "Choose a smaller --image-size.")
+    check_fits(
+        images * side * side * bytes_per_pixel,
+        torch.device("cpu"),
+        f"{what}: {images:,} images of {side}×{side}",
+        "Choose a smaller --image-size.",
+    )
 
 
 def activation_elements(model_name: str, side: int) -> tuple[int, int]:
@@ -89,5 +94,9 @@ def training_bytes(model_name: str, batch_size: int, side: int) -> int:
 def check_training_fits(model_name: str, batch_size: int, side: int, device: torch.device) -> None:
     """Training `model_name` at side × side on `device`, checked before the data is decoded:
     a run that cannot train never allocates."""
-    check_fits(training_bytes(model_name, batch_size, side), device, f"training at {side}×{side} with batch {batch_size}",
-               "Choose a smaller --image-size or --batch-size.")
+    check_fits(
+        training_bytes(model_name, batch_size, side),
+        device,
+        f"training at {side}×{side} with batch {batch_size}",
+        "Choose a smaller --image-size or --batch-size.",
+    )

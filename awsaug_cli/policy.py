@@ -72,9 +72,7 @@ class Policy:
             if not torch.isfinite(tensor).all():
                 raise PolicyFormatError(f"{name}: contains NaN or infinite values")
         if parametrization not in PARAMETRIZATIONS:
-            raise PolicyFormatError(
-                f"parametrization: {parametrization!r} is not one of {', '.join(PARAMETRIZATIONS)}"
-            )
+            raise PolicyFormatError(f"parametrization: {parametrization!r} is not one of {', '.join(PARAMETRIZATIONS)}")
         self.first_logits = first
         self.second_logits = second
         self.parametrization = parametrization
@@ -91,7 +89,9 @@ class Policy:
                 raise PolicyFormatError(f"{name}: the logits give probabilities that are not finite and non-negative")
             error = (probs.sum(dim=-1) - 1).abs().max().item()
             if error > PROBABILITY_TOLERANCE:
-                raise PolicyFormatError(f"{name}: the probabilities sum to 1 ± {error:.1e}, beyond {PROBABILITY_TOLERANCE:g}")
+                raise PolicyFormatError(
+                    f"{name}: the probabilities sum to 1 ± {error:.1e}, beyond {PROBABILITY_TOLERANCE:g}"
+                )
 
     @classmethod
     def uniform(cls, space: Space = AWS36, parametrization: str = "sigmoid") -> Policy:
@@ -108,7 +108,9 @@ class Policy:
         """p(i, j) = p1(i) · p2(j | i), float64 [K, K]."""
         return joint_probabilities(self.first_logits, self.second_logits, self.parametrization)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """LongTensor [n, 2]: per image, op1 ~ p1 then op2 ~ p2(· | op1), by inverse CDF.
 
         Draws 2n uniforms from `generator` (on its device) and returns the pairs on `device`
@@ -128,8 +130,9 @@ class Policy:
         """How many ordered pairs have a positive probability."""
         return int((self.joint() > 0).sum())
 
-    def sample_distinct(self, n: int, copies: int, generator: torch.Generator | None = None,
-                        device: torch.device | str | None = None) -> torch.Tensor:
+    def sample_distinct(
+        self, n: int, copies: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """LongTensor [n · copies, 2]: for each of n images, `copies` different pairs drawn without
         replacement from p(i, j) (Enlarge Batch), an image's copies adjacent. Gumbel top-k: the
         pairs with the largest log p + Gumbel noise are a draw without replacement."""
@@ -158,7 +161,10 @@ class Policy:
 
     def to_json(self, *, top_k: int = 25) -> dict[str, Any]:
         first, second = self.probs()
-        provenance = {"awsaug_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        provenance = {
+            "awsaug_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -254,12 +260,15 @@ def _parse_policy(data: Any, source: str) -> Policy:
     ops = _field(data, "ops", source)
     if ops != list(space.names):
         unknown = [name for name in ops if name not in space.names] if isinstance(ops, list) else []
-        detail = f"unknown op {unknown[0]!r}" if unknown else f"must list the {len(space)} {space_key} ops in index order"
+        detail = (
+            f"unknown op {unknown[0]!r}" if unknown else f"must list the {len(space)} {space_key} ops in index order"
+        )
         raise PolicyFormatError(f"{source}: field 'ops': {detail}")
     parametrization = _field(data, "parametrization", source)
     if not isinstance(parametrization, str) or parametrization not in PARAMETRIZATIONS:
         raise PolicyFormatError(
-            f"{source}: field 'parametrization' is {shown(parametrization)}, expected one of {', '.join(PARAMETRIZATIONS)}"
+            f"{source}: field 'parametrization' is {shown(parametrization)}, expected one of "
+            f"{', '.join(PARAMETRIZATIONS)}"
         )
     k = len(space)
     first = _matrix(_field(data, "first_logits", source), (k,), "first_logits", source)
@@ -275,7 +284,7 @@ def _parse_policy(data: Any, source: str) -> Policy:
             error = (stored - expected).abs().max().item()
             if error > PROBABILITY_TOLERANCE:
                 raise PolicyFormatError(
-                    f"{source}: field {name!r} does not match the logits (max difference {error:.2e} > {PROBABILITY_TOLERANCE:g})"
+                    f"{source}: field {name!r} does not match the logits (max difference {error:.2e} "
+                    f"> {PROBABILITY_TOLERANCE:g})"
                 )
     return policy
-

@@ -39,8 +39,13 @@ class PolicyScore:
     rank: int  # 1 = the highest reward
 
     def record(self) -> dict[str, Any]:
-        return {"policy": self.policy, "reward": self.reward, "error": self.error, "rank": self.rank,
-                "rewards": self.rewards}
+        return {
+            "policy": self.policy,
+            "reward": self.reward,
+            "error": self.error,
+            "rank": self.rank,
+            "rewards": self.rewards,
+        }
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,16 @@ class Scores:
 
     def records(self) -> list[dict[str, Any]]:
         """One object per policy (`policy`, `reward`, `error`, and more): the --json list and scores.json."""
-        return [{**score.record(), "unit": self.unit, "reward_name": self.reward, "finetune_epochs": self.finetune_epochs,
-                 "repeats": self.repeats} for score in self.scores]
+        return [
+            {
+                **score.record(),
+                "unit": self.unit,
+                "reward_name": self.reward,
+                "finetune_epochs": self.finetune_epochs,
+                "repeats": self.repeats,
+            }
+            for score in self.scores
+        ]
 
     @classmethod
     def from_records(cls, records: list[dict[str, Any]]) -> Scores:
@@ -87,12 +100,20 @@ def ranked(names: Sequence[str], rewards: list[list[float]]) -> list[PolicyScore
     means = [statistics.mean(row) for row in rewards]
     order = sorted(range(len(names)), key=lambda index: -means[index])
     errors = paired_errors(rewards)
-    return [PolicyScore(name, row, mean, error, order.index(index) + 1)
-            for index, (name, row, mean, error) in enumerate(zip(names, rewards, means, errors))]
+    return [
+        PolicyScore(name, row, mean, error, order.index(index) + 1)
+        for index, (name, row, mean, error) in enumerate(zip(names, rewards, means, errors))
+    ]
 
 
-def fine_tune_rewards(evaluator: FineTune, names: Sequence[str], policies: Sequence[Policy | None], repeats: int,
-                      seed: int, reporter: Reporter) -> list[list[float]]:
+def fine_tune_rewards(
+    evaluator: FineTune,
+    names: Sequence[str],
+    policies: Sequence[Policy | None],
+    repeats: int,
+    seed: int,
+    reporter: Reporter,
+) -> list[list[float]]:
     """rewards[policy][repeat]: each policy fine-tuned `repeats` times, repeat r's noise at
     (−1 − r) for every policy. Under torch.distributed the fine-tunes are shared out over the
     ranks and their rewards summed, so every rank returns the same."""
@@ -101,8 +122,12 @@ def fine_tune_rewards(evaluator: FineTune, names: Sequence[str], policies: Seque
     jobs = [(repeat, index) for repeat in range(repeats) for index in range(len(policies))]
     for done, (repeat, index) in enumerate(jobs):
         if done % world == rank:
-            trial = evaluator.trial(policies[index], (-1 - repeat,), stream(seed, "score_pairs", repeat, index),
-                                    label=f"repeat {repeat + 1}/{repeats} {Path(names[index]).name}")
+            trial = evaluator.trial(
+                policies[index],
+                (-1 - repeat,),
+                stream(seed, "score_pairs", repeat, index),
+                label=f"repeat {repeat + 1}/{repeats} {Path(names[index]).name}",
+            )
             rewards[index, repeat] = trial.reward
         reporter.progress("scoring", done + 1, len(jobs))
     if world > 1:
@@ -119,9 +144,13 @@ def compare_line(scores: Scores, answer: str) -> str:
     if mine.rank == 1:
         runner_up = by_rank[1]
         difference, error = gap(mine, runner_up)
-        return (f"The searched policy scored best {proxy}: {difference:+.2f} ± {error:.2f} {scores.unit} above "
-                f"{runner_up.policy}, the best without a search.")
+        return (
+            f"The searched policy scored best {proxy}: {difference:+.2f} ± {error:.2f} {scores.unit} above "
+            f"{runner_up.policy}, the best without a search."
+        )
     best = by_rank[0]
     difference, error = gap(best, mine)
-    return (f"No searched policy beat {best.policy} here: {proxy} it scored {difference:+.2f} ± {error:.2f} "
-            f"{scores.unit} above the searched policy. Use {best.policy}.")
+    return (
+        f"No searched policy beat {best.policy} here: {proxy} it scored {difference:+.2f} ± {error:.2f} "
+        f"{scores.unit} above the searched policy. Use {best.policy}."
+    )

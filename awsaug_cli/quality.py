@@ -89,8 +89,9 @@ def kl_from_start(policy: Policy) -> float:
     return float((joint[shown] * (joint[shown].log() - start[shown].clamp_min(1e-300).log())).sum())
 
 
-def critic_from_history(records: list[dict[str, Any]], space: Space, ridge: float = VERDICT_RIDGE,
-                        equivalent: Sequence[Sequence[str]] = ()) -> Critic | None:
+def critic_from_history(
+    records: list[dict[str, Any]], space: Space, ridge: float = VERDICT_RIDGE, equivalent: Sequence[Sequence[str]] = ()
+) -> Critic | None:
     """The critic refitted from the trajectory records of finished loops, in the columns of the
     space's search, with the `equivalent` ops judged as one; None when the history does not hold
     op use (made before awsaug recorded it)."""
@@ -105,7 +106,9 @@ def critic_from_history(records: list[dict[str, Any]], space: Space, ridge: floa
     critic = Critic.empty(len(space), ridge, columns)
     for trajectories in loops.values():
         if len(trajectories) > 1:
-            critic.add(torch.tensor([t["op_rates"] for t in trajectories]), torch.tensor([t["reward"] for t in trajectories]))
+            critic.add(
+                torch.tensor([t["op_rates"] for t in trajectories]), torch.tensor([t["reward"] for t in trajectories])
+            )
     return critic if critic.observations else None
 
 
@@ -150,31 +153,48 @@ class Verdict:
         if self.effects is None:
             lines.append("The history holds no op use per trajectory: no evidence can be stated.")
         elif self.errors is None:
-            lines.append(f"The search found nothing distinguishable from noise: {self.trajectories} trajectories are too "
-                         f"few to state the effects' errors. Treat this policy as the start ({self.start}).")
+            lines.append(
+                f"The search found nothing distinguishable from noise: {self.trajectories} trajectories are too "
+                f"few to state the effects' errors. Treat this policy as the start ({self.start})."
+            )
         elif not evident:
-            lines.append(f"The search found nothing distinguishable from noise: no op's effect is {self.threshold:.1f} "
-                         f"standard errors from zero over {self.trajectories} trajectories (a {100 * FALSE_ALARM:.0f} % "
-                         f"false-alarm level over all ops). Treat this policy as the start ({self.start}).")
+            lines.append(
+                f"The search found nothing distinguishable from noise: no op's effect is {self.threshold:.1f} "
+                f"standard errors from zero over {self.trajectories} trajectories (a {100 * FALSE_ALARM:.0f} % "
+                f"false-alarm level over all ops). Treat this policy as the start ({self.start})."
+            )
         else:
             avoided = sorted((name for name, z in evident.items() if z < 0), key=lambda n: self.multiples[n])
             favoured = sorted((name for name, z in evident.items() if z > 0), key=lambda n: -self.multiples[n])
             for label, names in (("Avoids (harmful, with evidence)", avoided), ("Favours (with evidence)", favoured)):
                 if names:
                     lines.append(f"{label}: " + ", ".join(self._describe(name) for name in names[:SHOWN]))
-        lines.append("Lowest: " + ", ".join(f"{name} {m:.2f}×" for name, m in ordered[:SHOWN]) +
-                     "; highest: " + ", ".join(f"{name} {m:.2f}×" for name, m in reversed(ordered[-SHOWN:])))
+        lines.append(
+            "Lowest: "
+            + ", ".join(f"{name} {m:.2f}×" for name, m in ordered[:SHOWN])
+            + "; highest: "
+            + ", ".join(f"{name} {m:.2f}×" for name, m in reversed(ordered[-SHOWN:]))
+        )
         lines.append(f"Distance from the start ({self.start}): KL {self.kl:.3f} nats.")
         if self.equivalent:
-            lines.append("Judged as one (identical on this data): " + "; ".join(map(group_sentence, self.equivalent)) + ".")
+            lines.append(
+                "Judged as one (identical on this data): " + "; ".join(map(group_sentence, self.equivalent)) + "."
+            )
         if self.twins is not None:
-            tied = "; the search judged them as one, so this gap shows no noise" if (
-                self.gauge_tied and math.isclose(*self.twins)) else ""
-            lines.append(f"Noise gauge (identical ops): {GAUGE[0]} {self.twins[0]:.2f}×, {GAUGE[1]} {self.twins[1]:.2f}× "
-                         f"({100 * self.twin_gap:.0f} % apart{tied}).")
+            tied = (
+                "; the search judged them as one, so this gap shows no noise"
+                if (self.gauge_tied and math.isclose(*self.twins))
+                else ""
+            )
+            lines.append(
+                f"Noise gauge (identical ops): {GAUGE[0]} {self.twins[0]:.2f}×, {GAUGE[1]} {self.twins[1]:.2f}× "
+                f"({100 * self.twin_gap:.0f} % apart{tied})."
+            )
         if self.noise is not None and math.isfinite(self.noise):
-            lines.append(f"Reward noise between trajectories: ±{self.noise:.2f} {self.unit}; effects: reward "
-                         f"{self.unit} if an op had its share under the start.")
+            lines.append(
+                f"Reward noise between trajectories: ±{self.noise:.2f} {self.unit}; effects: reward "
+                f"{self.unit} if an op had its share under the start."
+            )
         return lines
 
     def _describe(self, name: str) -> str:
@@ -182,10 +202,22 @@ class Verdict:
         return f"{name} {self.multiples[name]:.2f}× ({self.effects[name]:+.2f} ± {self.errors[name]:.2f} {self.unit})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"found": self.found, "evident": self.evident, "multiples": self.multiples, "kl": self.kl,
-                "twins": self.twins, "effects": self.effects, "errors": self.errors, "noise": self.noise,
-                "trajectories": self.trajectories, "threshold": self.threshold, "unit": self.unit,
-                "equivalent": self.equivalent, "start": self.start, "comparison": self.comparison}
+        return {
+            "found": self.found,
+            "evident": self.evident,
+            "multiples": self.multiples,
+            "kl": self.kl,
+            "twins": self.twins,
+            "effects": self.effects,
+            "errors": self.errors,
+            "noise": self.noise,
+            "trajectories": self.trajectories,
+            "threshold": self.threshold,
+            "unit": self.unit,
+            "equivalent": self.equivalent,
+            "start": self.start,
+            "comparison": self.comparison,
+        }
 
 
 def group_sentence(names: Sequence[str], shown: int = 6) -> str:
@@ -195,8 +227,13 @@ def group_sentence(names: Sequence[str], shown: int = 6) -> str:
     return " = ".join(names[: shown - 1]) + f" = … ({len(names)} ops)"
 
 
-def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points",
-          equivalent: Sequence[Sequence[str]] = (), scores: Scores | None = None) -> Verdict:
+def judge(
+    answer: Policy,
+    records: list[dict[str, Any]],
+    unit: str = "points",
+    equivalent: Sequence[Sequence[str]] = (),
+    scores: Scores | None = None,
+) -> Verdict:
     """The verdict on `answer` given the search history `records` (rewards in `unit`), with the
     `equivalent` ops (identical on the data) judged as one, and the closing comparison `scores`
     (the answer named "searched") when the search made one."""
@@ -207,8 +244,19 @@ def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points",
     equivalent = [list(names) for names in equivalent]
     critic = critic_from_history(records, space, equivalent=equivalent)
     if critic is None:
-        return Verdict(multiples, kl_from_start(answer), twins, None, None, None, 0, unit=unit, equivalent=equivalent,
-                       start=start_name(space), comparison=comparison)
+        return Verdict(
+            multiples,
+            kl_from_start(answer),
+            twins,
+            None,
+            None,
+            None,
+            0,
+            unit=unit,
+            equivalent=equivalent,
+            start=start_name(space),
+            comparison=comparison,
+        )
     searched = search_space_of(space)
     # applications per image of each op under the start (the uniform start: exactly 2/K)
     share = 2 / len(space) if searched is None or searched.paired else searched.applications()
@@ -216,9 +264,23 @@ def judge(answer: Policy, records: list[dict[str, Any]], unit: str = "points",
     errors = (critic.errors() * share).tolist()
     noise = critic.noise()
     known = not math.isnan(noise)  # residual freedom left: the errors can be stated
-    evident = {name: effect / error for name, effect, error, shown in zip(space.names, effects, errors, critic.evident().tolist())
-               if shown}
-    return Verdict(multiples, kl_from_start(answer), twins, dict(zip(space.names, effects)),
-                   dict(zip(space.names, errors)) if known else None, noise if known else None,
-                   critic.observations + len({r["loop"] for r in records if r.get("kind") == "trajectory"}),
-                   critic.evidence_threshold(), unit, evident, equivalent, start_name(space), comparison)
+    evident = {
+        name: effect / error
+        for name, effect, error, shown in zip(space.names, effects, errors, critic.evident().tolist())
+        if shown
+    }
+    return Verdict(
+        multiples,
+        kl_from_start(answer),
+        twins,
+        dict(zip(space.names, effects)),
+        dict(zip(space.names, errors)) if known else None,
+        noise if known else None,
+        critic.observations + len({r["loop"] for r in records if r.get("kind") == "trajectory"}),
+        critic.evidence_threshold(),
+        unit,
+        evident,
+        equivalent,
+        start_name(space),
+        comparison,
+    )

@@ -76,7 +76,9 @@ def validation_score(model: nn.Module, batches: Iterable[tuple[torch.Tensor, tor
     everything, truth = torch.cat(logits), torch.cat(labels)
     correct = float((everything.argmax(dim=1) == truth).sum())
     images = max(1, len(truth))
-    return ValidationScore(100.0 * correct / images, float(loss_sum) / images, calibrated_cross_entropy(everything, truth))
+    return ValidationScore(
+        100.0 * correct / images, float(loss_sum) / images, calibrated_cross_entropy(everything, truth)
+    )
 
 
 def _best_mean(values: list[float]) -> float:

@@ -24,7 +24,11 @@ class RichReporter:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.bars = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=console,
         )
         self.task = None
@@ -54,7 +58,9 @@ class RichReporter:
 
     def status(self, title: str, rows: list[tuple[str, str]]) -> None:
         if not self.console.is_terminal:
-            self.console.print(f"{title}: " + "; ".join(f"{key} {value}" for key, value in rows), highlight=False, soft_wrap=True)
+            self.console.print(
+                f"{title}: " + "; ".join(f"{key} {value}" for key, value in rows), highlight=False, soft_wrap=True
+            )
             return
         table = Table(title=title, show_header=False, title_justify="left", box=None)
         table.add_column(style="bold")
@@ -74,12 +80,21 @@ class RichReporter:
 def bench_table(results: list[Measurement]) -> Table:
     ratios = speedups(results)
     table = Table(title="Full training transform throughput (median over rounds)")
-    for column, justify in (("case", "left"), ("method", "left"), ("images/s", "right"), ("ms/batch", "right"), ("× Pillow loop", "right")):
+    for column, justify in (
+        ("case", "left"),
+        ("method", "left"),
+        ("images/s", "right"),
+        ("ms/batch", "right"),
+        ("× Pillow loop", "right"),
+    ):
         table.add_column(column, justify=justify)
     for m in results:
         ratio = ratios.get((m.method, m.case))
         table.add_row(
-            m.case.label, m.method, f"{m.images_per_second:,.0f}", f"{m.median_seconds * 1e3:.2f}",
+            m.case.label,
+            m.method,
+            f"{m.images_per_second:,.0f}",
+            f"{m.median_seconds * 1e3:.2f}",
             "—" if ratio is None else f"{ratio:.1f}×",
         )
     return table
@@ -87,8 +102,9 @@ def bench_table(results: list[Measurement]) -> Table:
 
 def verdict_panel(verdict: Verdict, title: str) -> Panel:
     """What the search found, framed so it cannot be missed; yellow when it found nothing."""
-    return Panel("\n".join(verdict.lines()), title=title, title_align="left",
-                 border_style="green" if verdict.found else "yellow")
+    return Panel(
+        "\n".join(verdict.lines()), title=title, title_align="left", border_style="green" if verdict.found else "yellow"
+    )
 
 
 def comparison_table(results: list[PolicyResult]) -> Table:
@@ -98,21 +114,28 @@ def comparison_table(results: list[PolicyResult]) -> Table:
     for column in ("final epoch, mean ± std", "per seed", "best over epochs (reference)"):
         table.add_column(column, justify="right", no_wrap=True)
     for result in results:
-        table.add_row(result.policy, f"{result.mean:.2f} ± {result.std:.2f}", ", ".join(f"{a:.2f}" for a in result.finals),
-                      f"{statistics.mean(result.bests):.2f}")
+        table.add_row(
+            result.policy,
+            f"{result.mean:.2f} ± {result.std:.2f}",
+            ", ".join(f"{a:.2f}" for a in result.finals),
+            f"{statistics.mean(result.bests):.2f}",
+        )
     return table
 
 
 def score_table(scores: Scores) -> Table:
     """`awsaug score`'s table: the proxy's reward per policy with its paired error, and its rank."""
-    table = Table(title=f"The search's proxy: {scores.repeats} fine-tune(s) of {scores.finetune_epochs} epochs per policy "
-                        f"from the shared weights ({scores.reward} reward, {scores.unit})")
+    table = Table(
+        title=f"The search's proxy: {scores.repeats} fine-tune(s) of {scores.finetune_epochs} epochs per policy "
+        f"from the shared weights ({scores.reward} reward, {scores.unit})"
+    )
     table.add_column("rank", justify="right")
     table.add_column("policy", overflow="fold")
     for column in ("reward", "± error", "per repeat"):
         table.add_column(column, justify="right", no_wrap=True)
     for score in sorted(scores.scores, key=lambda s: s.rank):
         error = f"{score.error:.2f}" if math.isfinite(score.error) else "— (1 repeat)"
-        table.add_row(str(score.rank), score.policy, f"{score.reward:.2f}", error,
-                      ", ".join(f"{r:.2f}" for r in score.rewards))
+        table.add_row(
+            str(score.rank), score.policy, f"{score.reward:.2f}", error, ", ".join(f"{r:.2f}" for r in score.rewards)
+        )
     return table

@@ -28,8 +28,12 @@ LOCK_NAME = ".awsaug.lock"
 
 
 def _holder() -> dict[str, object]:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(["awsaug", *sys.argv[1:]]),
-            "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": " ".join(["awsaug", *sys.argv[1:]]),
+        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def _describe(text: str) -> str:
@@ -66,8 +70,9 @@ def locked(root: Path, reporter: Reporter | None = None) -> Iterator[str | None]
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            raise RunError(f"{root} is in use by {_describe(handle.read())}; wait for it to finish or pick "
-                           "another --run-dir") from None
+            raise RunError(
+                f"{root} is in use by {_describe(handle.read())}; wait for it to finish or pick another --run-dir"
+            ) from None
         handle.seek(0)
         left = handle.read().strip()
         note = f"took over the lock of {root} left by {_describe(left)}, which is no longer running" if left else None

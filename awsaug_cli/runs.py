@@ -66,16 +66,47 @@ Number = (int, float)
 # ListOf the items' type. A field of another type is named, not met later as a traceback.
 RECORD_FIELDS: dict[str, dict[str, Any]] = {
     "pretrain": {
-        "augment": dict, "batch_size": int, "bn_momentum": Number, "classes": ListOf(str), "data": str,
-        "data_fingerprint": str, "data_name": str, "data_sizes": dict, "device": str, "epochs": int,
-        "image_size": ListOf(int), "loader": str, "mean": ListOf(Number), "mode": str, "model": str, "optim": dict,
-        "pairs_in_pipeline": bool, "preset": str, "seed": int, "skip_bad_files": bool, "space": str, "split_seed": int,
-        "std": ListOf(Number), "world_size": int,
+        "augment": dict,
+        "batch_size": int,
+        "bn_momentum": Number,
+        "classes": ListOf(str),
+        "data": str,
+        "data_fingerprint": str,
+        "data_name": str,
+        "data_sizes": dict,
+        "device": str,
+        "epochs": int,
+        "image_size": ListOf(int),
+        "loader": str,
+        "mean": ListOf(Number),
+        "mode": str,
+        "model": str,
+        "optim": dict,
+        "pairs_in_pipeline": bool,
+        "preset": str,
+        "seed": int,
+        "skip_bad_files": bool,
+        "space": str,
+        "split_seed": int,
+        "std": ListOf(Number),
+        "world_size": int,
     },
     "search": {
-        "agent": dict, "common_noise": bool, "device": str, "equivalent_ops": ListOf(list), "finetune_epochs": int,
-        "finetune_lr": Number, "loops": int, "pairs_in_pipeline": bool, "pretrain_fingerprint": str, "reward": str,
-        "score_repeats": int, "seed": int, "space": str, "trajectories": int, "world_size": int,
+        "agent": dict,
+        "common_noise": bool,
+        "device": str,
+        "equivalent_ops": ListOf(list),
+        "finetune_epochs": int,
+        "finetune_lr": Number,
+        "loops": int,
+        "pairs_in_pipeline": bool,
+        "pretrain_fingerprint": str,
+        "reward": str,
+        "score_repeats": int,
+        "seed": int,
+        "space": str,
+        "trajectories": int,
+        "world_size": int,
     },
 }
 
@@ -85,8 +116,10 @@ def _check_section(section: Any, stage: str, fields: dict[str, Any], path: Path)
     if section is None:
         return
     if not isinstance(section, dict):
-        raise RunError(f"{path}: '{stage}' should be an object, found {type(section).__name__}; the run record was "
-                       "damaged or edited")
+        raise RunError(
+            f"{path}: '{stage}' should be an object, found {type(section).__name__}; the run record was "
+            "damaged or edited"
+        )
     for name, expected in fields.items():
         if name not in section:
             continue
@@ -96,8 +129,9 @@ def _check_section(section: Any, stage: str, fields: dict[str, Any], path: Path)
         else:
             wrong = not _is(value, expected)
         if wrong:
-            raise RunError(f"{path}: '{stage}.{name}' has the wrong type ({shown(value)}); the run record was damaged "
-                           "or edited")
+            raise RunError(
+                f"{path}: '{stage}.{name}' has the wrong type ({shown(value)}); the run record was damaged or edited"
+            )
 
 
 def _is(value: Any, kind: Any) -> bool:
@@ -108,7 +142,11 @@ def _is(value: Any, kind: Any) -> bool:
 def write_stage(root: Path, stage: str, settings: dict[str, Any]) -> None:
     """Record `stage`'s resolved settings in run.json (atomically; other stages kept)."""
     record = read_run(root) or {"format": RUN_FORMAT, "version": 1}
-    record[stage] = {**settings, "awsaug_version": __version__, "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    record[stage] = {
+        **settings,
+        "awsaug_version": __version__,
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_file(root), json.dumps(record, indent=1, sort_keys=True) + "\n")
 
@@ -126,17 +164,24 @@ def check_saved(recorded: dict[str, Any], saved: dict[str, Any], keys: tuple[str
     """RunError naming every one of `keys` on which run.json's record and the settings `file`
     saved for itself disagree: run.json was edited, or belongs to another run. (Keys the file
     did not save — written by an older awsaug — are not compared.)"""
-    differ = [f"{key} (run.json {recorded.get(key)!r}, {file.name} {saved[key]!r})"
-              for key in keys if key in saved and recorded.get(key) != saved[key]]
+    differ = [
+        f"{key} (run.json {recorded.get(key)!r}, {file.name} {saved[key]!r})"
+        for key in keys
+        if key in saved and recorded.get(key) != saved[key]
+    ]
     if differ:
-        raise RunError(f"{file} was not made with the settings run.json records: {'; '.join(differ)}. Restore "
-                       f"run.json, or start again in another --run-dir")
+        raise RunError(
+            f"{file} was not made with the settings run.json records: {'; '.join(differ)}. Restore "
+            f"run.json, or start again in another --run-dir"
+        )
 
 
 def missing_record(root: Path, stage: str, file: Path) -> RunError:
     """The error for a stage's file found without its run.json record: never "nothing to resume"."""
-    return RunError(f"{file} exists but {run_file(root)} is missing or records no {stage}; restore run.json, or start "
-                    f"again in another --run-dir")
+    return RunError(
+        f"{file} exists but {run_file(root)} is missing or records no {stage}; restore run.json, or start "
+        f"again in another --run-dir"
+    )
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -77,8 +77,15 @@ FAITHFUL_SPACE = "aws36"  # the paper's algorithm searches the paper's space
 ALGORITHMS = (DEFAULT_ALGORITHM, *FAITHFUL_ALGORITHMS)
 
 
-def make_agent(trajectories: int, seed: int = 0, space: SearchSpace | None = None,
-               algorithm: str = DEFAULT_ALGORITHM, *, equivalent: Sequence[Sequence[str]] = (), **options: Any) -> SearchAgent:
+def make_agent(
+    trajectories: int,
+    seed: int = 0,
+    space: SearchSpace | None = None,
+    algorithm: str = DEFAULT_ALGORITHM,
+    *,
+    equivalent: Sequence[Sequence[str]] = (),
+    **options: Any,
+) -> SearchAgent:
     """The agent of `algorithm` in `space` with `options` (fields of ContrastSettings, or of
     AgentSettings for the paper's algorithms); TypeError names an option the algorithm does not
     have. `equivalent`: groups of ops that act identically on the data, which awsaug's default
@@ -89,8 +96,10 @@ def make_agent(trajectories: int, seed: int = 0, space: SearchSpace | None = Non
     if space is None:
         space = SEARCH_SPACES[DEFAULT_SEARCH_SPACE if algorithm == DEFAULT_ALGORITHM else FAITHFUL_SPACE]
     if algorithm != DEFAULT_ALGORITHM and space.name != FAITHFUL_SPACE:
-        raise OptionError(f"the paper's algorithm searches the {FAITHFUL_SPACE} space only; these shared weights were "
-                          f"trained in {space.name!r}: pretrain with --space {FAITHFUL_SPACE} for --faithful")
+        raise OptionError(
+            f"the paper's algorithm searches the {FAITHFUL_SPACE} space only; these shared weights were "
+            f"trained in {space.name!r}: pretrain with --space {FAITHFUL_SPACE} for --faithful"
+        )
     settings_type = ContrastSettings if algorithm == DEFAULT_ALGORITHM else AgentSettings
     unknown = set(options) - {f.name for f in fields(settings_type)}
     if unknown:
@@ -175,13 +184,21 @@ def search(
             details = {t: detail for part in gathered for t, detail in part.items()}
         bad = [t for t, r in enumerate(rewards.tolist()) if not math.isfinite(r)]
         if bad:
-            raise SearchError(f"loop {loop}: trajectory {bad[0]} gave a non-finite reward (a diverged fine-tune?); "
-                              f"the search state stays at loop {loop}")
+            raise SearchError(
+                f"loop {loop}: trajectory {bad[0]} gave a non-finite reward (a diverged fine-tune?); "
+                f"the search state stays at loop {loop}"
+            )
         info = agent.update(rewards, usages)
         rates = op_rates(usages)
         records = [
-            {"kind": "trajectory", "loop": loop, "trajectory": t, "reward": float(rewards[t]),
-             "op_rates": rates[t].tolist(), **details.get(t, {})}
+            {
+                "kind": "trajectory",
+                "loop": loop,
+                "trajectory": t,
+                "reward": float(rewards[t]),
+                "op_rates": rates[t].tolist(),
+                **details.get(t, {}),
+            }
             for t in range(trajectories)
         ]
         records.append(loop_summary(agent, loop, rewards, policy, info))

@@ -96,12 +96,27 @@ class SearchSpace:
         return joint.sum(dim=1) + joint.sum(dim=0) if self.paired else joint.sum(dim=1)
 
 
-SEARCH_SPACES: dict[str, SearchSpace] = {space.name: space for space in (
-    SearchSpace("aws36", "the paper's 36 ops, every ordered pair, from the uniform policy",
-                lambda: Policy.uniform(AWS36, "softmax"), "uniform", True, one_per_op),
-    SearchSpace("trivialaugment", "TrivialAugmentWide's 14 ops with Identity and 31 magnitude bins, one op per image, "
-                "from TrivialAugment", trivialaugment, "trivialaugment", False, family_and_strength),
-)}
+SEARCH_SPACES: dict[str, SearchSpace] = {
+    space.name: space
+    for space in (
+        SearchSpace(
+            "aws36",
+            "the paper's 36 ops, every ordered pair, from the uniform policy",
+            lambda: Policy.uniform(AWS36, "softmax"),
+            "uniform",
+            True,
+            one_per_op,
+        ),
+        SearchSpace(
+            "trivialaugment",
+            "TrivialAugmentWide's 14 ops with Identity and 31 magnitude bins, one op per image, from TrivialAugment",
+            trivialaugment,
+            "trivialaugment",
+            False,
+            family_and_strength,
+        ),
+    )
+}
 DEFAULT_SEARCH_SPACE = "trivialaugment"  # chosen by benchmarks/search_quality.py ab-spaces (BENCHMARKS.md)
 UNNAMED_SPACE = "aws36"  # the space of runs recorded before spaces were named
 

@@ -110,7 +110,6 @@ AWS36_TABLE: tuple[tuple[str, str, tuple[float, ...] | None, bool], ...] = (
 AWS36: Space = _space_from_table("aws36", AWS36_TABLE)
 
 
-
 def _trivialaugment() -> Space:
     from awsaug_cli.torchvision_policies import trivialaugment  # torchvision's table; it imports policy.py
 

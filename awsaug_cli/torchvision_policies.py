@@ -35,16 +35,30 @@ IMPOSSIBLE = -800.0  # a softmax logit whose probability is exactly 0 in float64
 
 Magnitudes = Callable[[int, tuple[int, int]], list[float]]  # (bins, (H, W)) → the magnitude of each bin
 
+
 # torchvision op → (awsaug kind, magnitudes, signed); None: the op has no magnitude
-_linspace = lambda end, start=0.0: (lambda bins, size: torch.linspace(start, end, bins).tolist())
-_posterize = lambda levels: (lambda bins, size: (8 - (torch.arange(bins) / ((bins - 1) / levels)).round().int()).tolist())
+def _linspace(end: float, start: float = 0.0) -> Magnitudes:
+    return lambda bins, size: torch.linspace(start, end, bins).tolist()
+
+
+def _posterize(levels: int) -> Magnitudes:
+    return lambda bins, size: (8 - (torch.arange(bins) / ((bins - 1) / levels)).round().int()).tolist()
+
 
 RANDAUGMENT_OPS: dict[str, tuple[str, Magnitudes | None, bool]] = {
     "Identity": ("posterize", None, False),
     "ShearX": ("tv_shear_x", _linspace(0.3), True),
     "ShearY": ("tv_shear_y", _linspace(0.3), True),
-    "TranslateX": ("tv_translate_x", lambda bins, size: torch.linspace(0.0, 150.0 / 331.0 * size[1], bins).tolist(), True),
-    "TranslateY": ("tv_translate_y", lambda bins, size: torch.linspace(0.0, 150.0 / 331.0 * size[0], bins).tolist(), True),
+    "TranslateX": (
+        "tv_translate_x",
+        lambda bins, size: torch.linspace(0.0, 150.0 / 331.0 * size[1], bins).tolist(),
+        True,
+    ),
+    "TranslateY": (
+        "tv_translate_y",
+        lambda bins, size: torch.linspace(0.0, 150.0 / 331.0 * size[0], bins).tolist(),
+        True,
+    ),
     "Rotate": ("rotate", _linspace(30.0), True),
     "Brightness": ("brightness", _linspace(0.9), True),
     "Color": ("color", _linspace(0.9), True),

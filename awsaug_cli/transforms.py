@@ -85,8 +85,9 @@ class PolicyTransform:
     def apply_to_pil(self, image: Image.Image, pair: torch.Tensor, signs: torch.Tensor) -> Image.Image:
         """op2(op1(image)) with Pillow, for a given draw."""
         if image.mode != "RGB":
-            raise ValueError(f"PolicyTransform takes RGB PIL images, got mode {image.mode!r} "
-                             "(convert with image.convert('RGB'))")
+            raise ValueError(
+                f"PolicyTransform takes RGB PIL images, got mode {image.mode!r} (convert with image.convert('RGB'))"
+            )
         for index, sign in zip(pair.tolist(), signs.tolist()):
             image = apply_op(image, self.policy.space[index], sign)
         return image
@@ -99,12 +100,16 @@ class PolicyTransform:
             levels = (image.detach() * 255).round().clamp(0, 255).to(torch.uint8)
             return self.apply_to_tensor(levels, pair, signs).to(image.dtype) / 255
         if image.dtype != torch.uint8:
-            raise ValueError(f"PolicyTransform takes uint8 tensors (0..255) or floating ones in [0, 1], got {image.dtype}")
+            raise ValueError(
+                f"PolicyTransform takes uint8 tensors (0..255) or floating ones in [0, 1], got {image.dtype}"
+            )
         return apply_pairs(image[None], pair[None], signs[None], backend="torch", space=self.policy.space)[0]
 
     def __repr__(self) -> str:
         searched = search_space_of(self.policy.space)
         start = "uniform" if searched is None or searched.paired else searched.start_name
         pairs = ", ".join(f"{p['op1']}+{p['op2']} {100 * p['prob']:.1f} %" for p in self.policy.top_pairs(SHOWN_PAIRS))
-        return (f"PolicyTransform(space={self.policy.space.key!r}, KL from {start} "
-                f"{max(kl_from_start(self.policy), 0.0):.3f} nats, top pairs: {pairs})")
+        return (
+            f"PolicyTransform(space={self.policy.space.key!r}, KL from {start} "
+            f"{max(kl_from_start(self.policy), 0.0):.3f} nats, top pairs: {pairs})"
+        )

@@ -62,16 +62,27 @@ class PerImage(Dataset):
         return bench.authors_finish(self.pair_step(img), img.height, img.width)
 
 
-def per_image_loaders(case: bench.Case, rounds: int, images_per_round: int = 4096, workers: int = 2) -> dict[str, list[float]]:
+def per_image_loaders(
+    case: bench.Case, rounds: int, images_per_round: int = 4096, workers: int = 2
+) -> dict[str, list[float]]:
     """Seconds per pass of a `workers`-worker DataLoader over `images_per_round` images (batches of
     `case`'s size), the authors' pair step against PolicyTransform's, passes alternating."""
     images = bench.sample_images(bench.Case(case.height, case.width, images_per_round))
     first_prob, second_prob = (p.to(torch.float32) for p in Policy.uniform().probs())
-    steps = {"authors' Pillow pipeline": lambda img: bench.authors_pair(img, first_prob, second_prob),
-             "PolicyTransform (PIL), same pipeline": PolicyTransform(Policy.uniform())}
-    loaders = {name: DataLoader(PerImage(images, step), batch_size=case.batch, num_workers=workers,
-                                persistent_workers=True, generator=torch.Generator().manual_seed(0))
-               for name, step in steps.items()}
+    steps = {
+        "authors' Pillow pipeline": lambda img: bench.authors_pair(img, first_prob, second_prob),
+        "PolicyTransform (PIL), same pipeline": PolicyTransform(Policy.uniform()),
+    }
+    loaders = {
+        name: DataLoader(
+            PerImage(images, step),
+            batch_size=case.batch,
+            num_workers=workers,
+            persistent_workers=True,
+            generator=torch.Generator().manual_seed(0),
+        )
+        for name, step in steps.items()
+    }
     seconds: dict[str, list[float]] = {name: [] for name in loaders}
     for round_index in range(rounds + 1):
         for name, loader in loaders.items():
@@ -84,8 +95,10 @@ def per_image_loaders(case: bench.Case, rounds: int, images_per_round: int = 409
 
 
 def print_per_image_loaders(cases: tuple[bench.Case, ...], rounds: int) -> None:
-    print(f"Machine: {machine()}; 2 DataLoader workers (one thread each), {rounds} alternating passes of 4,096 "
-          "images, medians.\n")
+    print(
+        f"Machine: {machine()}; 2 DataLoader workers (one thread each), {rounds} alternating passes of 4,096 "
+        "images, medians.\n"
+    )
     print("| case | per-image pipeline in the workers | images/s | × the authors' |")
     print("|---|---|---:|---:|")
     for case in cases:
@@ -104,20 +117,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--only", action="append", help="only methods whose name contains this (repeatable)")
     parser.add_argument("--json", help="also write the measurements here")
-    parser.add_argument("--per-image-loader", action="store_true", help="instead: PolicyTransform against the authors' "
-                        "per-image pipeline, each in a 2-worker DataLoader")
+    parser.add_argument(
+        "--per-image-loader",
+        action="store_true",
+        help="instead: PolicyTransform against the authors' per-image pipeline, each in a 2-worker DataLoader",
+    )
     args = parser.parse_args(argv)
 
     cases = tuple(args.case) if args.case else bench.DEFAULT_CASES
     if args.per_image_loader:
         print_per_image_loaders(cases, args.rounds)
         return 0
-    results = bench.run(cases, rounds=args.rounds, threads=args.threads, only=tuple(args.only) if args.only else None,
-                        device=args.device)
+    results = bench.run(
+        cases,
+        rounds=args.rounds,
+        threads=args.threads,
+        only=tuple(args.only) if args.only else None,
+        device=args.device,
+    )
     ratios = bench.speedups(results)
     bandwidth = bench.copy_bandwidth() if torch.cuda.is_available() else None
 
-    print(f"Machine: {machine()}; {args.threads} thread(s) for torch and DALI; {args.rounds} interleaved rounds, medians.")
+    print(
+        f"Machine: {machine()}; {args.threads} thread(s) for torch and DALI; {args.rounds} interleaved rounds, medians."
+    )
     if bandwidth:
         print(f"Measured device copy bandwidth: {bandwidth / 1e9:.0f} GB/s (read + write).")
     print()
@@ -127,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         floor = "—"
         if bandwidth and "cuda" in m.method:
             floor = f"{100 * bench.floor_seconds(m.case, bandwidth) / m.median_seconds:.2f} %"
-        print(f"| {m.case.label} | {m.method} | {m.images_per_second:,.0f} | {m.median_seconds * 1e3:.2f} "
-              f"| {ratios[(m.method, m.case)]:.1f}× | {floor} |")
+        print(
+            f"| {m.case.label} | {m.method} | {m.images_per_second:,.0f} | {m.median_seconds * 1e3:.2f} "
+            f"| {ratios[(m.method, m.case)]:.1f}× | {floor} |"
+        )
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"machine": machine(), "results": bench.as_json(results)}, out, indent=1)

@@ -75,7 +75,9 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int = SUBSET_SEED) ->
     return chosen.numpy()
 
 
-def fashion_subset(train_size: int, test_size: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def fashion_subset(
+    train_size: int, test_size: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Fixed stratified subsets of Fashion-MNIST's training and test parts (28×28 grey)."""
     from awsaug_cli.data.idx import read_idx
 
@@ -114,7 +116,9 @@ def with_tilt(images: np.ndarray, labels: np.ndarray, classes: int, seed: int) -
     signs = np.where(generator.random(len(images)) < 0.5, -1, 1)
     shown = images.copy()
     for index in np.flatnonzero(tilted):
-        turned = Image.fromarray(images[index]).rotate(TILT_DEGREES * int(signs[index]), resample=Image.NEAREST, fillcolor=0)
+        turned = Image.fromarray(images[index]).rotate(
+            TILT_DEGREES * int(signs[index]), resample=Image.NEAREST, fillcolor=0
+        )
         shown[index] = np.asarray(turned)
     return shown, (labels + classes * tilted).astype(np.uint8)
 
@@ -124,8 +128,10 @@ def digits_images() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np
     from awsaug_cli.data.builtin import read_digits
 
     digits = read_digits(32)
-    return ((digits.train_images[:, 0].numpy(), digits.train_labels.numpy()),
-            (digits.test_images[:, 0].numpy(), digits.test_labels.numpy()))
+    return (
+        (digits.train_images[:, 0].numpy(), digits.train_labels.numpy()),
+        (digits.test_images[:, 0].numpy(), digits.test_labels.numpy()),
+    )
 
 
 def digits_subset(train_size: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -134,8 +140,10 @@ def digits_subset(train_size: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple
     (train_images, train_labels), (test_images, test_labels) = digits_images()
     chosen = stratified_subset(train_labels, train_size)
     rest = np.setdiff1d(np.arange(len(train_labels)), chosen)
-    return ((train_images[chosen], train_labels[chosen]),
-            (np.concatenate([test_images, train_images[rest]]), np.concatenate([test_labels, train_labels[rest]])))
+    return (
+        (train_images[chosen], train_labels[chosen]),
+        (np.concatenate([test_images, train_images[rest]]), np.concatenate([test_labels, train_labels[rest]])),
+    )
 
 
 def write_digits_subset(folder: Path, train_size: int) -> str:
@@ -147,7 +155,9 @@ def write_fashion_subset(folder: Path, train_size: int) -> str:
 
 
 FASHION_TRAIN, FASHION_TEST = 3000, 1000
-FASHION_TEST_ALL = 10_000  # the plain task's A/B is scored on the whole test part: 1,000 images alone spread seeds by ±1 point
+FASHION_TEST_ALL = (
+    10_000  # the plain task's A/B is scored on the whole test part: 1,000 images alone spread seeds by ±1 point
+)
 
 
 def write_fashion(folder: Path) -> str:
@@ -157,28 +167,66 @@ def write_fashion(folder: Path) -> str:
 
 def write_fashion_polarity(folder: Path) -> str:
     (train_images, train_labels), (test_images, test_labels) = fashion_subset(FASHION_TRAIN, FASHION_TEST)
-    return write_idx_folder(folder / "fashion-polarity", with_polarity(train_images, train_labels, 10, seed=1),
-                            with_polarity(test_images, test_labels, 10, seed=2))
+    return write_idx_folder(
+        folder / "fashion-polarity",
+        with_polarity(train_images, train_labels, 10, seed=1),
+        with_polarity(test_images, test_labels, 10, seed=2),
+    )
 
 
 def write_digits_tilt(folder: Path) -> str:
     (train_images, train_labels), (test_images, test_labels) = digits_images()
-    return write_idx_folder(folder / "digits-tilt", with_tilt(train_images, train_labels, 10, seed=1),
-                            with_tilt(test_images, test_labels, 10, seed=2))
+    return write_idx_folder(
+        folder / "digits-tilt",
+        with_tilt(train_images, train_labels, 10, seed=1),
+        with_tilt(test_images, test_labels, 10, seed=2),
+    )
 
 
-TASKS: dict[str, Task] = {task.name: task for task in (
-    Task("digits", (), False, lambda folder: "digits", "the built-in digits (no answer known)"),
-    Task("fashion", (), True, write_fashion, f"Fashion-MNIST, stratified {FASHION_TRAIN} train / all {FASHION_TEST_ALL} test"),
-    Task("fashion-polarity", ("Invert", "Solarize_mag0"), True, write_fashion_polarity,
-         "photometric: label = class + 10 if shown inverted"),
-    Task("digits-tilt", ("Rotate_mag30", "Rotate_mag20"), False, write_digits_tilt,
-         "geometric: label = digit + 10 if shown turned by 30°"),
-    # where augmentation helps (benchmarks/search_quality.py helps-grid): few images, long training
-    Task("digits-150", (), False, lambda folder: write_digits_subset(folder, 150),
-         "150 digits (stratified), tested on the other 1,497; small CNN, 600 epochs", model="small", final_epochs=600,
-         pretrain_epochs=400),
-    Task("fashion-500", (), True, lambda folder: write_fashion_subset(folder, 500),
-         "500 Fashion-MNIST images (stratified), all 10,000 test; tiny CNN, 600 epochs", final_epochs=600,
-         pretrain_epochs=400),
-)}
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task("digits", (), False, lambda folder: "digits", "the built-in digits (no answer known)"),
+        Task(
+            "fashion",
+            (),
+            True,
+            write_fashion,
+            f"Fashion-MNIST, stratified {FASHION_TRAIN} train / all {FASHION_TEST_ALL} test",
+        ),
+        Task(
+            "fashion-polarity",
+            ("Invert", "Solarize_mag0"),
+            True,
+            write_fashion_polarity,
+            "photometric: label = class + 10 if shown inverted",
+        ),
+        Task(
+            "digits-tilt",
+            ("Rotate_mag30", "Rotate_mag20"),
+            False,
+            write_digits_tilt,
+            "geometric: label = digit + 10 if shown turned by 30°",
+        ),
+        # where augmentation helps (benchmarks/search_quality.py helps-grid): few images, long training
+        Task(
+            "digits-150",
+            (),
+            False,
+            lambda folder: write_digits_subset(folder, 150),
+            "150 digits (stratified), tested on the other 1,497; small CNN, 600 epochs",
+            model="small",
+            final_epochs=600,
+            pretrain_epochs=400,
+        ),
+        Task(
+            "fashion-500",
+            (),
+            True,
+            lambda folder: write_fashion_subset(folder, 500),
+            "500 Fashion-MNIST images (stratified), all 10,000 test; tiny CNN, 600 epochs",
+            final_epochs=600,
+            pretrain_epochs=400,
+        ),
+    )
+}

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from awsaug_cli.kernels.pillow_reference import apply_op
 from PIL import Image
 
+from awsaug_cli.kernels.pillow_reference import apply_op
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
 
@@ -106,8 +106,14 @@ class PillowFolder(torch.utils.data.Dataset):
 
 
 def pillow_epochs(files, size: int, batch: int, workers: int):
-    loader = torch.utils.data.DataLoader(PillowFolder(files, size), batch_size=batch, shuffle=True, drop_last=True,
-                                         num_workers=workers, persistent_workers=workers > 0)
+    loader = torch.utils.data.DataLoader(
+        PillowFolder(files, size),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
 
     def epoch():
         return iter(loader)
@@ -121,14 +127,22 @@ def dali_epochs(files, size: int, batch: int, workers: int, pairs_in_pipeline: b
     from awsaug_cli.seeds import seeded_generator
 
     listed = FileList(tuple(file for file, _ in files), torch.tensor([label for _, label in files]))
-    settings = dali_loader.PipelineSettings(size, CUTOUT, MEAN, STD, torch.device("cpu"), threads=workers,
-                                            pairs_in_pipeline=pairs_in_pipeline)
+    settings = dali_loader.PipelineSettings(
+        size, CUTOUT, MEAN, STD, torch.device("cpu"), threads=workers, pairs_in_pipeline=pairs_in_pipeline
+    )
     counter = iter(range(10**6))
 
     def epoch():
         n = next(counter)
-        return dali_loader.train_batches(listed, settings, Policy.uniform(), batch_size=batch, steps=len(files) // batch,
-                                         order_generator=seeded_generator(0, n, 0), augment_generator=seeded_generator(0, n, 1))
+        return dali_loader.train_batches(
+            listed,
+            settings,
+            Policy.uniform(),
+            batch_size=batch,
+            steps=len(files) // batch,
+            order_generator=seeded_generator(0, n, 0),
+            augment_generator=seeded_generator(0, n, 1),
+        )
 
     return epoch
 
@@ -160,12 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         files = write_folder(Path(folder), args.images, sides)
         methods = {
             f"Pillow DataLoader ({args.workers} workers)": pillow_epochs(files, args.size, args.batch, args.workers),
-            f"awsaug DALI loader, pairs in the torch engine ({args.workers} threads + main)":
-                dali_epochs(files, args.size, args.batch, args.workers, pairs_in_pipeline=False),
-            f"awsaug DALI loader, pairs in the torch engine ({max(1, args.workers - 1)} thread(s) + main)":
-                dali_epochs(files, args.size, args.batch, max(1, args.workers - 1), pairs_in_pipeline=False),
-            f"awsaug DALI loader, pairs in the pipeline ({args.workers} threads)":
-                dali_epochs(files, args.size, args.batch, args.workers, pairs_in_pipeline=True),
+            f"awsaug DALI loader, pairs in the torch engine ({args.workers} threads + main)": dali_epochs(
+                files, args.size, args.batch, args.workers, pairs_in_pipeline=False
+            ),
+            f"awsaug DALI loader, pairs in the torch engine ({max(1, args.workers - 1)} thread(s) + main)": dali_epochs(
+                files, args.size, args.batch, max(1, args.workers - 1), pairs_in_pipeline=False
+            ),
+            f"awsaug DALI loader, pairs in the pipeline ({args.workers} threads)": dali_epochs(
+                files, args.size, args.batch, args.workers, pairs_in_pipeline=True
+            ),
         }
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
         for _ in range(args.rounds):
@@ -173,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[name].append(timed_epoch(epoch))
 
     print(f"Machine: {machine()}")
-    print(f"{args.images} JPEG photos ({args.sides} px sides) -> {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.rounds} interleaved epochs, medians")
+    print(
+        f"{args.images} JPEG photos ({args.sides} px sides) -> {args.size}x{args.size}, batch {args.batch}, "
+        f"{args.rounds} interleaved epochs, medians"
+    )
     print()
     print("| method | images/s (epoch, start-up included) | × Pillow DataLoader | start-up to first batch (s) |")
     print("|---|---:|---:|---:|")

@@ -68,8 +68,18 @@ def pretrained(task: str, work: Path, space: str = "aws36") -> tuple[Path, float
         data = TASKS[task].write(work / "data")
         shutil.rmtree(run_dir, ignore_errors=True)
         epochs = ["--epochs", str(TASKS[task].pretrain_epochs)] if TASKS[task].pretrain_epochs else []
-        seconds = run("pretrain", "--data", data, "--run-dir", str(run_dir), "--space", space, "--model", TASKS[task].model,
-                      *epochs)
+        seconds = run(
+            "pretrain",
+            "--data",
+            data,
+            "--run-dir",
+            str(run_dir),
+            "--space",
+            space,
+            "--model",
+            TASKS[task].model,
+            *epochs,
+        )
         record.write_text(json.dumps({"seconds": seconds}))
     return run_dir, json.loads(record.read_text())["seconds"]
 
@@ -97,8 +107,9 @@ def answer_after(records: list[dict], loops: int, settings, equivalent=(), space
     from awsaug_cli.search_spaces import SEARCH_SPACES
 
     searched_space = SEARCH_SPACES[space]
-    critic = critic_from_history([r for r in records if r.get("loop", 0) < loops], searched_space.space, settings.ridge,
-                                 equivalent)
+    critic = critic_from_history(
+        [r for r in records if r.get("loop", 0) < loops], searched_space.space, settings.ridge, equivalent
+    )
     return critic_policy(critic, settings, searched_space)
 
 
@@ -133,10 +144,17 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
         cost[str(threshold)] = reached[0] if reached else None
     verdict = judge(answer, history, equivalent=equivalent)
     return {
-        "equivalent": equivalent, "multiples": multiples, "harmful": {name: multiples[name] for name in harmful},
-        "ranks": {name: order.index(name) + 1 for name in harmful}, "loops": len(loops), "cost_loops": cost,
-        "epochs_per_loop": recorded["trajectories"] * recorded["finetune_epochs"], "found": verdict.found,
-        "twin_gap": verdict.twin_gap, "kl": verdict.kl, "evident": verdict.evident,
+        "equivalent": equivalent,
+        "multiples": multiples,
+        "harmful": {name: multiples[name] for name in harmful},
+        "ranks": {name: order.index(name) + 1 for name in harmful},
+        "loops": len(loops),
+        "cost_loops": cost,
+        "epochs_per_loop": recorded["trajectories"] * recorded["finetune_epochs"],
+        "found": verdict.found,
+        "twin_gap": verdict.twin_gap,
+        "kl": verdict.kl,
+        "evident": verdict.evident,
         "mean_reward_first_last": [loops[0]["mean_reward"], loops[-1]["mean_reward"]],
     }
 
@@ -148,17 +166,25 @@ def seed_gap(a: dict[str, float], b: dict[str, float]) -> float:
 
 
 def spearman(a: list[float], b: list[float]) -> float:
-    ranks = lambda values: np.argsort(np.argsort(values))
-    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
 
 
 def known_answer(task: str, seeds: list[int], work: Path, settings=None, modes: tuple[str, ...] = tuple(MODES)) -> dict:
     harmful = TASKS[task].harmful
     _, pretrain_seconds = pretrained(task, work)
-    result = {"part": "known-answer", "task": task, "harmful": harmful, "pretrain_seconds": pretrain_seconds, "modes": {}}
+    result = {
+        "part": "known-answer",
+        "task": task,
+        "harmful": harmful,
+        "pretrain_seconds": pretrain_seconds,
+        "modes": {},
+    }
     for mode, seed in itertools.product(modes, seeds):
         run_dir, seconds = searched(task, work, mode, seed)
-        result["modes"].setdefault(mode, {})[str(seed)] = {**outcome(run_dir, harmful, mode, settings), "search_seconds": seconds}
+        result["modes"].setdefault(mode, {})[str(seed)] = {
+            **outcome(run_dir, harmful, mode, settings),
+            "search_seconds": seconds,
+        }
     return result
 
 
@@ -170,9 +196,11 @@ def agreement(task: str, seeds: list[int], work: Path, settings=None, modes: tup
         pairs = list(itertools.combinations(runs, 2))
         result.setdefault("spearman", {})[mode] = {
             f"{a}-{b}": spearman([runs[a]["multiples"][n] for n in names], [runs[b]["multiples"][n] for n in names])
-            for a, b in pairs}
-        result.setdefault("seed_gap", {})[mode] = {f"{a}-{b}": seed_gap(runs[a]["multiples"], runs[b]["multiples"])
-                                                   for a, b in pairs}
+            for a, b in pairs
+        }
+        result.setdefault("seed_gap", {})[mode] = {
+            f"{a}-{b}": seed_gap(runs[a]["multiples"], runs[b]["multiples"]) for a, b in pairs
+        }
     return result
 
 
@@ -199,8 +227,20 @@ def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
     results = run_dir / "train" / "results.jsonl"
     if not results.exists() or len(results.read_text().splitlines()) != len(seeds) * len(names):  # none, or cut short
         shutil.rmtree(run_dir, ignore_errors=True)
-        run("train", "--compare", ",".join(names), "--data", data, "--run-dir", str(run_dir), "--seed", str(seeds[0]),
-            "--seeds", str(len(seeds)), *TASKS[task].train_args())
+        run(
+            "train",
+            "--compare",
+            ",".join(names),
+            "--data",
+            data,
+            "--run-dir",
+            str(run_dir),
+            "--seed",
+            str(seeds[0]),
+            "--seeds",
+            str(len(seeds)),
+            *TASKS[task].train_args(),
+        )
     result = {"part": "ab", "task": task, "seeds": seeds, "policies": {}}
     for record in map(json.loads, results.read_text().splitlines()):
         entry = result["policies"].setdefault(names[record["policy"]], {"final_test_acc": []})
@@ -214,8 +254,12 @@ def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
 # Where does augmentation help on 2 CPU cores? (data, training images, model, epochs), each
 # trained as `awsaug train` does with none, RandAugment and TrivialAugment over 3 seeds.
 HELPS_GRID = [
-    ("digits", 150, "tiny", 200), ("digits", 150, "small", 200), ("digits", 300, "tiny", 200),
-    ("digits", 150, "small", 600), ("fashion", 500, "tiny", 600), ("digits", 300, "tiny", 600),
+    ("digits", 150, "tiny", 200),
+    ("digits", 150, "small", 200),
+    ("digits", 300, "tiny", 200),
+    ("digits", 150, "small", 600),
+    ("fashion", 500, "tiny", 600),
+    ("digits", 300, "tiny", 600),
 ]
 HELPS_POLICIES = ("none", "randaugment", "trivialaugment")
 
@@ -238,20 +282,46 @@ def helps_grid(work: Path, seeds: list[int], only: str | None = None) -> dict:
         timing = run_dir / "seconds.json"
         if not timing.exists():
             shutil.rmtree(run_dir, ignore_errors=True)
-            seconds = run("train", "--compare", ",".join(HELPS_POLICIES), "--data", data, "--model", model, "--epochs",
-                          str(epochs), "--test-every", str(epochs), "--run-dir", str(run_dir), "--seed", str(seeds[0]),
-                          "--seeds", str(len(seeds)))
+            seconds = run(
+                "train",
+                "--compare",
+                ",".join(HELPS_POLICIES),
+                "--data",
+                data,
+                "--model",
+                model,
+                "--epochs",
+                str(epochs),
+                "--test-every",
+                str(epochs),
+                "--run-dir",
+                str(run_dir),
+                "--seed",
+                str(seeds[0]),
+                "--seeds",
+                str(len(seeds)),
+            )
             timing.write_text(json.dumps({"seconds": seconds}))
         policies: dict[str, list[float]] = {}
         for record in map(json.loads, results.read_text().splitlines()):
             policies.setdefault(record["policy"], []).append(record["final_test_acc"])
-        stats = {name: {"mean": statistics.mean(v), "std": statistics.stdev(v), "finals": v} for name, v in policies.items()}
+        stats = {
+            name: {"mean": statistics.mean(v), "std": statistics.stdev(v), "finals": v} for name, v in policies.items()
+        }
         best = max(("randaugment", "trivialaugment"), key=lambda name: stats[name]["mean"])
         margin = stats[best]["mean"] - stats["none"]["mean"]
         spread = max(stats[best]["std"], stats["none"]["std"])
-        result["settings"].append({"name": name, "policies": stats, "best": best, "margin": margin, "spread": spread,
-                                   "helps": margin > 2 * spread,
-                                   "seconds_per_training": json.loads(timing.read_text())["seconds"] / (3 * len(seeds))})
+        result["settings"].append(
+            {
+                "name": name,
+                "policies": stats,
+                "best": best,
+                "margin": margin,
+                "spread": spread,
+                "helps": margin > 2 * spread,
+                "seconds_per_training": json.loads(timing.read_text())["seconds"] / (3 * len(seeds)),
+            }
+        )
     return result
 
 
@@ -281,8 +351,9 @@ def evaluated_policies(task: str, work: Path) -> tuple[dict[str, str], dict[str,
         loops = max(r["loop"] for r in history) + 1
         for temperature in ANSWER_TEMPERATURES:
             name = f"{recorded['space']} T={temperature:g}"
-            answer = answer_after(history, loops, ContrastSettings(temperature=temperature), recorded["equivalent_ops"],
-                                  recorded["space"])
+            answer = answer_after(
+                history, loops, ContrastSettings(temperature=temperature), recorded["equivalent_ops"], recorded["space"]
+            )
             path = folder / f"{recorded['space']}-T{temperature:g}.json"
             answer.save(path)
             policies[name], kl[name] = str(path), kl_from_start(answer)
@@ -296,7 +367,9 @@ def evaluated_policies(task: str, work: Path) -> tuple[dict[str, str], dict[str,
     return policies, kl
 
 
-def final_trainings(task: str, seeds: list[int], work: Path, policies: dict[str, str], jobs: int) -> dict[str, list[float]]:
+def final_trainings(
+    task: str, seeds: list[int], work: Path, policies: dict[str, str], jobs: int
+) -> dict[str, list[float]]:
     """Final-epoch test accuracy per seed of each of `policies` (name → spec), trained as
     `awsaug train --compare` does, in `jobs` comparisons at once (one thread each). A comparison
     cut short continues where it stopped when this runs again."""
@@ -304,11 +377,30 @@ def final_trainings(task: str, seeds: list[int], work: Path, policies: dict[str,
     jobs = max(1, min(jobs, len(policies) // 2))  # a comparison takes at least two policies
     chunks = [list(policies.values())[i::jobs] for i in range(jobs)]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"} if jobs > 1 else None
-    processes = [subprocess.Popen([*AWSAUG, "train", "--compare", ",".join(chunk), "--data", data, "--run-dir",
-                                   str(work / task / "final" / f"part{index}"), "--seed", str(seeds[0]), "--seeds",
-                                   str(len(seeds)), *TASKS[task].train_args()], cwd=REPO, stdout=subprocess.DEVNULL,
-                                  env=environment)
-                 for index, chunk in enumerate(chunks) if chunk]
+    processes = [
+        subprocess.Popen(
+            [
+                *AWSAUG,
+                "train",
+                "--compare",
+                ",".join(chunk),
+                "--data",
+                data,
+                "--run-dir",
+                str(work / task / "final" / f"part{index}"),
+                "--seed",
+                str(seeds[0]),
+                "--seeds",
+                str(len(seeds)),
+                *TASKS[task].train_args(),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            env=environment,
+        )
+        for index, chunk in enumerate(chunks)
+        if chunk
+    ]
     if any(process.wait() for process in processes):
         raise RuntimeError("a final-training comparison failed")
     names = {spec: name for name, spec in policies.items()}
@@ -338,11 +430,19 @@ def fidelity(task: str, seeds: list[int], work: Path, settings=None, repeats: in
             run_dir = folder / f"score-run-{space}"
             shutil.rmtree(run_dir, ignore_errors=True)
             shutil.copytree(source, run_dir)
-            run("score", *policies.values(), "--run-dir", str(run_dir), "--repeats", str(repeats), "--json", str(scores))
+            run(
+                "score", *policies.values(), "--run-dir", str(run_dir), "--repeats", str(repeats), "--json", str(scores)
+            )
         proxy = {name: record for name, record in zip(policies, json.loads(scores.read_text()))}
-        rows = {name: {"proxy": proxy[name]["reward"], "proxy_error": proxy[name]["error"],
-                       "final": statistics.mean(finals[name]), "final_std": statistics.stdev(finals[name])}
-                for name in policies}
+        rows = {
+            name: {
+                "proxy": proxy[name]["reward"],
+                "proxy_error": proxy[name]["error"],
+                "final": statistics.mean(finals[name]),
+                "final_std": statistics.stdev(finals[name]),
+            }
+            for name in policies
+        }
         tau = kendalltau([rows[n]["proxy"] for n in policies], [rows[n]["final"] for n in policies]).statistic
         weights[space] = {"unit": proxy["none"]["unit"], "policies": rows, "kendall_tau": float(tau)}
     return {"part": "fidelity", "task": task, "seeds": seeds, "repeats": repeats, "weights": weights}
@@ -354,9 +454,20 @@ def ab_spaces(task: str, seeds: list[int], work: Path, settings=None, jobs: int 
     a harmful policy (the same trainings as fidelity's); and each answer's KL from its start."""
     policies, kl = evaluated_policies(task, work)
     finals = final_trainings(task, seeds, work, policies, jobs)
-    return {"part": "ab-spaces", "task": task, "seeds": seeds, "policies": {
-        name: {"final_test_acc": values, "kl": kl.get(name), "mean": statistics.mean(values),
-               "std": statistics.stdev(values)} for name, values in finals.items()}}
+    return {
+        "part": "ab-spaces",
+        "task": task,
+        "seeds": seeds,
+        "policies": {
+            name: {
+                "final_test_acc": values,
+                "kl": kl.get(name),
+                "mean": statistics.mean(values),
+                "std": statistics.stdev(values),
+            }
+            for name, values in finals.items()
+        },
+    }
 
 
 def table(results: list[dict]) -> str:
@@ -364,53 +475,85 @@ def table(results: list[dict]) -> str:
     lines = []
     for r in results:
         if r["part"] in ("known-answer", "agreement"):
-            lines += [f"\n**{r['part']}: {r['task']}** (pretrain {r['pretrain_seconds']:.0f} s)\n",
-                      "| mode | seed | " + "".join(f"{h} × uniform (rank) | " for h in r["harmful"]) +
-                      "loops to < 0.7× / < 0.5× | twin gap | KL (nats) | evidence found | search s |",
-                      "|---|---|" + "---|" * len(r["harmful"]) + "---|---|---|---|---|"]
+            lines += [
+                f"\n**{r['part']}: {r['task']}** (pretrain {r['pretrain_seconds']:.0f} s)\n",
+                "| mode | seed | "
+                + "".join(f"{h} × uniform (rank) | " for h in r["harmful"])
+                + "loops to < 0.7× / < 0.5× | twin gap | KL (nats) | evidence found | search s |",
+                "|---|---|" + "---|" * len(r["harmful"]) + "---|---|---|---|---|",
+            ]
             for mode, runs in r["modes"].items():
                 for seed, o in runs.items():
-                    cost = " / ".join("—" if o["cost_loops"][str(t)] is None else str(o["cost_loops"][str(t)]) for t in THRESHOLDS)
-                    lines.append(f"| {mode} | {seed} | " + "".join(f"{o['harmful'][h]:.2f} ({o['ranks'][h]}) | " for h in r["harmful"]) +
-                                 f"{cost if r['harmful'] else 'n/a'} | {100 * o['twin_gap']:.0f} % | {o['kl']:.2f} | "
-                                 f"{'yes' if o['found'] else 'no'} | {o['search_seconds']:.0f} |")
+                    cost = " / ".join(
+                        "—" if o["cost_loops"][str(t)] is None else str(o["cost_loops"][str(t)]) for t in THRESHOLDS
+                    )
+                    lines.append(
+                        f"| {mode} | {seed} | "
+                        + "".join(f"{o['harmful'][h]:.2f} ({o['ranks'][h]}) | " for h in r["harmful"])
+                        + f"{cost if r['harmful'] else 'n/a'} | {100 * o['twin_gap']:.0f} % | {o['kl']:.2f} | "
+                        f"{'yes' if o['found'] else 'no'} | {o['search_seconds']:.0f} |"
+                    )
             for mode, values in r.get("spearman", {}).items():
-                lines.append(f"\nSpearman of the 36 op multiples between seeds, {mode}: " +
-                             ", ".join(f"{pair} {value:.3f}" for pair, value in values.items()))
+                lines.append(
+                    f"\nSpearman of the 36 op multiples between seeds, {mode}: "
+                    + ", ".join(f"{pair} {value:.3f}" for pair, value in values.items())
+                )
             for mode, values in r.get("seed_gap", {}).items():
-                lines.append(f"\nMedian gap between the seeds' op multiples, {mode}: " +
-                             ", ".join(f"{pair} {100 * value:.0f} %" for pair, value in values.items()))
+                lines.append(
+                    f"\nMedian gap between the seeds' op multiples, {mode}: "
+                    + ", ".join(f"{pair} {100 * value:.0f} %" for pair, value in values.items())
+                )
         elif r["part"] == "ab-spaces":
-            lines += [f"\n**A/B, the default's answers in each space: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n",
-                      "| policy | KL from its start (nats) | final-epoch test acc (mean ± std) | per seed |", "|---|---|---|---|"]
+            lines += [
+                f"\n**A/B, the default's answers in each space: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n",
+                "| policy | KL from its start (nats) | final-epoch test acc (mean ± std) | per seed |",
+                "|---|---|---|---|",
+            ]
             for name, p in r["policies"].items():
                 kl = "—" if p["kl"] is None else f"{p['kl']:.3f}"
-                lines.append(f"| {name} | {kl} | {p['mean']:.2f} ± {p['std']:.2f} | "
-                             f"{', '.join(f'{a:.2f}' for a in p['final_test_acc'])} |")
+                lines.append(
+                    f"| {name} | {kl} | {p['mean']:.2f} ± {p['std']:.2f} | "
+                    f"{', '.join(f'{a:.2f}' for a in p['final_test_acc'])} |"
+                )
         elif r["part"] == "fidelity":
             for space, w in r["weights"].items():
-                lines += [f"\n**Proxy fidelity: {r['task']}, {space} shared weights** — Kendall τ = "
-                          f"{w['kendall_tau']:.2f} (proxy: {r['repeats']} fine-tunes each; final: seeds {r['seeds']})\n",
-                          f"| policy | proxy reward ({w['unit']}) | proxy rank | final-epoch test acc | final rank |",
-                          "|---|---|---|---|---|"]
+                lines += [
+                    f"\n**Proxy fidelity: {r['task']}, {space} shared weights** — Kendall τ = "
+                    f"{w['kendall_tau']:.2f} (proxy: {r['repeats']} fine-tunes each; final: seeds {r['seeds']})\n",
+                    f"| policy | proxy reward ({w['unit']}) | proxy rank | final-epoch test acc | final rank |",
+                    "|---|---|---|---|---|",
+                ]
                 by_proxy = sorted(w["policies"], key=lambda n: -w["policies"][n]["proxy"])
                 by_final = sorted(w["policies"], key=lambda n: -w["policies"][n]["final"])
                 for name, row in w["policies"].items():
-                    lines.append(f"| {name} | {row['proxy']:.2f} ± {row['proxy_error']:.2f} | {by_proxy.index(name) + 1} | "
-                                 f"{row['final']:.2f} ± {row['final_std']:.2f} | {by_final.index(name) + 1} |")
+                    lines.append(
+                        f"| {name} | {row['proxy']:.2f} ± {row['proxy_error']:.2f} | {by_proxy.index(name) + 1} | "
+                        f"{row['final']:.2f} ± {row['final_std']:.2f} | {by_final.index(name) + 1} |"
+                    )
         elif r["part"] == "helps-grid":
-            lines += ["\n**Where augmentation helps** (final-epoch test accuracy, mean ± std over seeds "
-                      f"{r['seeds']})\n", "| setting | none | RandAugment | TrivialAugment | best − none | 2 × larger std | "
-                      "helps | s per training |", "|---|---|---|---|---|---|---|---|"]
+            lines += [
+                f"\n**Where augmentation helps** (final-epoch test accuracy, mean ± std over seeds {r['seeds']})\n",
+                "| setting | none | RandAugment | TrivialAugment | best − none | 2 × larger std | "
+                "helps | s per training |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
             for row in r["settings"]:
                 cells = [f"{row['policies'][p]['mean']:.2f} ± {row['policies'][p]['std']:.2f}" for p in HELPS_POLICIES]
-                lines.append(f"| {row['name']} | " + " | ".join(cells) + f" | {row['margin']:+.2f} | {2 * row['spread']:.2f} | "
-                             f"{'yes' if row['helps'] else 'no'} | {row['seconds_per_training']:.0f} |")
+                lines.append(
+                    f"| {row['name']} | " + " | ".join(cells) + f" | {row['margin']:+.2f} | {2 * row['spread']:.2f} | "
+                    f"{'yes' if row['helps'] else 'no'} | {row['seconds_per_training']:.0f} |"
+                )
         elif r["part"] == "ab":
-            lines += [f"\n**A/B: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n", "| policy | final-epoch test acc (mean ± std) | per seed |",
-                      "|---|---|---|"]
+            lines += [
+                f"\n**A/B: {r['task']}**, `awsaug train`, seeds {r['seeds']}\n",
+                "| policy | final-epoch test acc (mean ± std) | per seed |",
+                "|---|---|---|",
+            ]
             for name, p in r["policies"].items():
-                lines.append(f"| {name} | {p['mean']:.2f} ± {p['std']:.2f} | {', '.join(f'{a:.2f}' for a in p['final_test_acc'])} |")
+                lines.append(
+                    f"| {name} | {p['mean']:.2f} ± {p['std']:.2f} | "
+                    f"{', '.join(f'{a:.2f}' for a in p['final_test_acc'])} |"
+                )
     return "\n".join(lines)
 
 
@@ -422,8 +565,11 @@ def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
     from awsaug_cli.contrast import ContrastSettings
 
     tasks = sorted(p.name for p in work.iterdir() if (p / "default-seed0" / "search-seconds.json").exists())
-    header = "| T | c | " + " | ".join(f"{t}: {'worst harmful ×' if TASKS[t].harmful else 'twin gap / Spearman'}"
-                                      for t in tasks) + " |"
+    header = (
+        "| T | c | "
+        + " | ".join(f"{t}: {'worst harmful ×' if TASKS[t].harmful else 'twin gap / Spearman'}" for t in tasks)
+        + " |"
+    )
     lines = [header, "|---|---|" + "---|" * len(tasks)]
     for temperature, shrinkage in itertools.product(temperatures, shrinkages):
         settings = ContrastSettings(temperature=temperature, shrinkage=shrinkage)
@@ -435,8 +581,10 @@ def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
                 cells.append(f"{max(max(o['harmful'].values()) for o in outcomes):.2f}")
             else:
                 names = list(outcomes[0]["multiples"])
-                rho = min(spearman([a["multiples"][n] for n in names], [b["multiples"][n] for n in names])
-                          for a, b in itertools.combinations(outcomes, 2))
+                rho = min(
+                    spearman([a["multiples"][n] for n in names], [b["multiples"][n] for n in names])
+                    for a, b in itertools.combinations(outcomes, 2)
+                )
                 cells.append(f"{100 * max(o['twin_gap'] for o in outcomes):.0f} % / {rho:.2f}")
         lines.append(f"| {temperature:g} | {shrinkage:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -449,11 +597,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=[*PARTS, "table", "grid", "helps-grid"])
     parser.add_argument("--only", help="helps-grid: only the settings whose name contains this")
-    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
-                        help="known-answer, agreement: the searches to run")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=list(MODES),
+        default=list(MODES),
+        help="known-answer, agreement: the searches to run",
+    )
     parser.add_argument("--task", choices=list(TASKS))
-    parser.add_argument("--jobs", type=int, default=2, help="ab-spaces, fidelity: final trainings run at once (one "
-                        "thread each)")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="ab-spaces, fidelity: final trainings run at once (one thread each)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--work", type=Path, default=Path("runs/search-quality"))
     parser.add_argument("--results", type=Path, default=Path("runs/search-quality/results.json"))
@@ -480,8 +634,13 @@ def main() -> None:
     if args.temperature is not None or args.shrinkage is not None:
         from awsaug_cli.contrast import ContrastSettings
 
-        settings = ContrastSettings(**{name: value for name, value in (("temperature", args.temperature),
-                                                                       ("shrinkage", args.shrinkage)) if value is not None})
+        settings = ContrastSettings(
+            **{
+                name: value
+                for name, value in (("temperature", args.temperature), ("shrinkage", args.shrinkage))
+                if value is not None
+            }
+        )
     extra = {"modes": tuple(args.modes)} if args.part in ("known-answer", "agreement") else {}
     if args.part in ("ab-spaces", "fidelity"):
         extra = {"jobs": args.jobs}

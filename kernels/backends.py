@@ -73,7 +73,8 @@ def check_runs_on(name: str, device: torch.device) -> None:
             raise BackendUnavailableError("the 'triton' backend needs the triton package (pip install triton)")
         if device.type != "cuda" and not (device.type == "cpu" and triton_interpreter()):
             raise BackendUnavailableError(
-                f"the 'triton' backend runs on CUDA tensors (or on CPU under TRITON_INTERPRET=1); got {device.type} tensors"
+                "the 'triton' backend runs on CUDA tensors (or on CPU under TRITON_INTERPRET=1); got "
+                f"{device.type} tensors"
             )
 
 

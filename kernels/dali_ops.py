@@ -77,7 +77,9 @@ def param_table(space: Space, height: int, width: int) -> np.ndarray:
         elif kind in reference.CUBIC_KINDS:
             shear = a[row, 1] if kind == "shear_x" else a[row, 3]
             table[row, COL_OF["shear"]] = shear
-            table[row, MATRIX] = [1.0, shear, -1.5, 0.0, 1.0, 0.0] if kind == "shear_x" else [1.0, 0.0, 0.0, shear, 1.0, -1.5]
+            table[row, MATRIX] = (
+                [1.0, shear, -1.5, 0.0, 1.0, 0.0] if kind == "shear_x" else [1.0, 0.0, 0.0, shear, 1.0, -1.5]
+            )
     return table
 
 
@@ -191,7 +193,13 @@ def equalize_image(image: np.ndarray) -> np.ndarray:
     """Pillow's equalize of one uint8 HWC image, with the torch reference's tables."""
     planes = torch.from_numpy(image).permute(2, 0, 1)
     table = reference.equalize_tables(planes.unsqueeze(0))[0]
-    return torch.gather(table, 1, planes.flatten(1).to(torch.int64)).view(planes.shape).permute(1, 2, 0).contiguous().numpy()
+    return (
+        torch.gather(table, 1, planes.flatten(1).to(torch.int64))
+        .view(planes.shape)
+        .permute(1, 2, 0)
+        .contiguous()
+        .numpy()
+    )
 
 
 def _equalize(space: Space, height: int, width: int) -> KindOp:
@@ -213,8 +221,9 @@ def _nearest(fill: int) -> Callable[[Space, int, int], KindOp]:
     nearest warp through the row's matrix."""
 
     def build(space: Space, height: int, width: int) -> KindOp:
-        return lambda image, params: fn.warp_affine(image, matrix=_matrix(params), fill_value=fill,
-                                                    interp_type=types.INTERP_NN)
+        return lambda image, params: fn.warp_affine(
+            image, matrix=_matrix(params), fill_value=fill, interp_type=types.INTERP_NN
+        )
 
     return build
 
@@ -239,8 +248,10 @@ def _shear(axis: int) -> Callable[[Space, int, int], KindOp]:
             source = _constant(along) + first
             outside = fn.cast((source < 0.0) | (source >= float(size)), dtype=types.UINT8)
             v1, v2, v3, v4 = (
-                fn.cast(fn.warp_affine(image, matrix=_matrix(params, k * tap_step), interp_type=types.INTERP_NN),
-                        dtype=types.FLOAT)
+                fn.cast(
+                    fn.warp_affine(image, matrix=_matrix(params, k * tap_step), interp_type=types.INTERP_NN),
+                    dtype=types.FLOAT,
+                )
                 for k in range(4)
             )
             p2, p3, p4 = v3 - v1, (v1 - v2) * 2.0 + v3 - v4, v2 - v1 - v3 + v4
@@ -276,7 +287,9 @@ KIND_OPS: dict[str, Callable[[Space, int, int], KindOp]] = {
 assert tuple(KIND_OPS) == KINDS  # the kind code is the position in KINDS
 
 
-def select(image: DataNode, params: DataNode, index: DataNode, ops: list[KindOp], lo: int = 0, hi: int | None = None) -> DataNode:
+def select(
+    image: DataNode, params: DataNode, index: DataNode, ops: list[KindOp], lo: int = 0, hi: int | None = None
+) -> DataNode:
     """ops[index](image, params) per sample: a binary split of the batch with conditionals (the
     pipeline must be built with enable_conditionals=True); `params` is split along."""
     hi = len(ops) - 1 if hi is None else hi
@@ -290,7 +303,9 @@ def select(image: DataNode, params: DataNode, index: DataNode, ops: list[KindOp]
     return out
 
 
-def apply_rows_in_graph(image: DataNode, rows: DataNode, stages: int, space: Space, height: int, width: int) -> DataNode:
+def apply_rows_in_graph(
+    image: DataNode, rows: DataNode, stages: int, space: Space, height: int, width: int
+) -> DataNode:
     """Inside a pipeline: stage s applies op-table row rows[s] of each sample (rows: int32
     [stages] per sample) to its uint8 HWC image of height × width."""
     table = _constant(param_table(space, height, width))
@@ -304,8 +319,15 @@ def apply_rows_in_graph(image: DataNode, rows: DataNode, stages: int, space: Spa
 @lru_cache(maxsize=16)
 def _pipeline(space: Space, height: int, width: int, stages: int):
 
-    @pipeline_def(batch_size=MAX_BATCH, num_threads=PIPELINE_THREADS, device_id=None, enable_conditionals=True,
-                  prefetch_queue_depth=1, exec_async=False, exec_pipelined=False)
+    @pipeline_def(
+        batch_size=MAX_BATCH,
+        num_threads=PIPELINE_THREADS,
+        device_id=None,
+        enable_conditionals=True,
+        prefetch_queue_depth=1,
+        exec_async=False,
+        exec_pipelined=False,
+    )
     def graph():
         images = fn.external_source(name="images", layout="HWC")
         rows = fn.external_source(name="rows")

@@ -143,8 +143,9 @@ def _geometric(mode: str, padding: str) -> KindOp:
         height, width = images.shape[-2:]
         # kornia's warp_affine takes the forward map (source → output) and inverts it itself
         forward = torch.linalg.inv(_source_map(rows, fixed_point))[:, :2].to(images.dtype)
-        warped = kornia.geometry.transform.warp_affine(images, forward, (height, width), mode=mode,
-                                                       padding_mode=padding, align_corners=True)
+        warped = kornia.geometry.transform.warp_affine(
+            images, forward, (height, width), mode=mode, padding_mode=padding, align_corners=True
+        )
         fill = _per_image(rows[:, COL["fill"]] / 255.0, images)
         # the cubic overshoots near edges; Pillow clips it
         return torch.where(_outside(rows, height, width, fixed_point).unsqueeze(1), fill, warped.clamp(0.0, 1.0))
@@ -185,8 +186,10 @@ def apply_rows_float(images: torch.Tensor, rows: torch.Tensor, space: Space) -> 
         kinds = params[:, COL["kind"]].to(torch.int64)
         order = kinds.argsort(stable=True)
         present, counts = kinds.index_select(0, order).unique_consecutive(return_counts=True)
-        parts = [KIND_OPS[KINDS[kind]](out.index_select(0, chosen), params.index_select(0, chosen)).to(out.dtype)
-                 for kind, chosen in zip(present.tolist(), order.split(counts.tolist()))]
+        parts = [
+            KIND_OPS[KINDS[kind]](out.index_select(0, chosen), params.index_select(0, chosen)).to(out.dtype)
+            for kind, chosen in zip(present.tolist(), order.split(counts.tolist()))
+        ]
         out = torch.cat(parts).index_select(0, order.argsort()) if parts else out
     return out
 

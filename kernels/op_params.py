@@ -53,8 +53,12 @@ def _fixed_affine(a: float, b: float, c: float, d: float, e: float, f: float) ->
     the offsets as its affine_fixed does; black fill."""
     return {
         "fill": 0.0,
-        "a0": _fix(a), "a1": _fix(b), "a2": _fix(c + a * 0.5 + b * 0.5),
-        "a3": _fix(d), "a4": _fix(e), "a5": _fix(f + d * 0.5 + e * 0.5),
+        "a0": _fix(a),
+        "a1": _fix(b),
+        "a2": _fix(c + a * 0.5 + b * 0.5),
+        "a3": _fix(d),
+        "a4": _fix(e),
+        "a5": _fix(f + d * 0.5 + e * 0.5),
     }
 
 
@@ -95,8 +99,12 @@ def _shift_row(axis: int, pixels: int, fill: float) -> Row:
     shift = pixels * FIXED_ONE
     return {
         "fill": fill,
-        "a0": FIXED_ONE, "a1": 0, "a2": shift if axis == 0 else 0,
-        "a3": 0, "a4": FIXED_ONE, "a5": shift if axis == 1 else 0,
+        "a0": FIXED_ONE,
+        "a1": 0,
+        "a2": shift if axis == 0 else 0,
+        "a3": 0,
+        "a4": FIXED_ONE,
+        "a5": shift if axis == 1 else 0,
     }
 
 
@@ -114,8 +122,12 @@ def _shear(axis: int) -> Callable[[Op, int, int, int], Row]:
         shear = sign * op.magnitude
         return {
             "fill": 128.0,
-            "a0": 1.0, "a1": shear if axis == 0 else 0.0, "a2": 0.0,
-            "a3": shear if axis == 1 else 0.0, "a4": 1.0, "a5": 0.0,
+            "a0": 1.0,
+            "a1": shear if axis == 0 else 0.0,
+            "a2": 0.0,
+            "a3": shear if axis == 1 else 0.0,
+            "a4": 1.0,
+            "a5": 0.0,
         }
 
     return build

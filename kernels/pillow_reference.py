@@ -40,8 +40,9 @@ def _translate(axis: int) -> Callable[[Image.Image, Op, int], Image.Image]:
     return apply
 
 
-def _torchvision_inverse_affine(center: tuple[float, float], translate: tuple[float, float],
-                                shear: tuple[float, float]) -> list[float]:
+def _torchvision_inverse_affine(
+    center: tuple[float, float], translate: tuple[float, float], shear: tuple[float, float]
+) -> list[float]:
     """torchvision.transforms.functional._get_inverse_affine_matrix at angle 0, scale 1, as it
     computes it (the matrix its PIL path hands to Image.transform)."""
     rot, sx, sy = 0.0, math.radians(shear[0]), math.radians(shear[1])
@@ -61,6 +62,7 @@ def _torchvision_inverse_affine(center: tuple[float, float], translate: tuple[fl
 def _torchvision_shear(axis: int) -> Callable[[Image.Image, Op, int], Image.Image]:
     """torchvision's ShearX/ShearY (autoaugment._apply_op): F.affine with the shear angle
     degrees(atan(magnitude)) about the origin, nearest, black fill."""
+
     def apply(img: Image.Image, op: Op, sign: int) -> Image.Image:
         degrees = math.degrees(math.atan(sign * op.magnitude))
         matrix = _torchvision_inverse_affine((0.0, 0.0), (0.0, 0.0), (degrees, 0.0) if axis == 0 else (0.0, degrees))
@@ -72,10 +74,13 @@ def _torchvision_shear(axis: int) -> Callable[[Image.Image, Op, int], Image.Imag
 def _torchvision_translate(axis: int) -> Callable[[Image.Image, Op, int], Image.Image]:
     """torchvision's TranslateX/TranslateY: F.affine by int(magnitude) pixels about the image
     centre, nearest, black fill."""
+
     def apply(img: Image.Image, op: Op, sign: int) -> Image.Image:
         shift = int(sign * op.magnitude)
         width, height = img.size
-        matrix = _torchvision_inverse_affine((width * 0.5, height * 0.5), (shift, 0) if axis == 0 else (0, shift), (0.0, 0.0))
+        matrix = _torchvision_inverse_affine(
+            (width * 0.5, height * 0.5), (shift, 0) if axis == 0 else (0, shift), (0.0, 0.0)
+        )
         return img.transform(img.size, Image.AFFINE, matrix, Image.NEAREST, fillcolor=(0, 0, 0))
 
     return apply

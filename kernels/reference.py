@@ -86,7 +86,9 @@ class Group:
 # ---------------------------------------------------------------- Pillow primitives
 
 
-def blend(degenerate: torch.Tensor, image: torch.Tensor, factor: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+def blend(
+    degenerate: torch.Tensor, image: torch.Tensor, factor: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Pillow's Image.blend on uint8 values: float32 d + f·(i − d), clipped, truncated (into
     `out` when given). `degenerate` may be any dtype holding integers (float32 saves a copy)."""
     d = degenerate.to(torch.float32)
@@ -138,7 +140,9 @@ def cubic(taps: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     return value.clamp_(0.0, 255.0).to(torch.uint8)
 
 
-def row_windows(source: torch.Tensor, starts: torch.Tensor, length: int, out: torch.Tensor | None = None) -> torch.Tensor:
+def row_windows(
+    source: torch.Tensor, starts: torch.Tensor, length: int, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """[len(starts), length]: the `length` consecutive values of contiguous `source` from each
     flat offset in `starts`. One index_select over overlapping windows copies whole runs,
     far cheaper than gathering value by value when rows are shifted by per-row amounts."""
@@ -309,8 +313,9 @@ def _cubic_family(group: Group, parts: dict[str, slice], out: torch.Tensor) -> N
         if len(rows):
             parts_done.append(_cubic_lines(rows, start[:split, :height], offset[:split, :height], maps.cubic_pad))
         if len(columns):
-            lines = _cubic_lines(columns.transpose(-1, -2).contiguous(), start[split:, :width], offset[split:, :width],
-                                 maps.cubic_pad)
+            lines = _cubic_lines(
+                columns.transpose(-1, -2).contiguous(), start[split:, :width], offset[split:, :width], maps.cubic_pad
+            )
             parts_done.append(lines.transpose(-1, -2))
         value = torch.cat(parts_done)
     outside = maps.cubic_outside.index_select(0, slots).view(len(images), 1, height, width)
@@ -348,7 +353,9 @@ def pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtype
     return ys, xs
 
 
-def source_points(table: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def source_points(
+    table: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The source point (x, y) of each output point through the rows' affine columns, in `dtype`."""
     a = [table[:, COL[f"a{i}"]].to(dtype).view(-1, 1, 1) for i in range(6)]
     return a[0] * xs + a[1] * ys + a[2], a[3] * xs + a[4] * ys + a[5]
@@ -384,11 +391,7 @@ def _cubic_maps(table: torch.Tensor, height: int, width: int) -> tuple[torch.Ten
     first_x = src_x[:, :, 0] - 0.5  # shear_x: x of row y's first pixel   [S, H]
     first_y = src_y[:, 0, :] - 0.5  # shear_y: y of column x's first pixel [S, W]
     lines = max(height, width)
-    first = torch.where(
-        along_x,
-        F.pad(first_x, (0, lines - height)),
-        F.pad(first_y, (0, lines - width)),
-    )
+    first = torch.where(along_x, F.pad(first_x, (0, lines - height)), F.pad(first_y, (0, lines - width)))
     start = first.floor()
     pad = int(start.abs().max().item()) + 3 if len(table) else 3
     outside = (~inside).flatten(1).to(torch.uint8)
@@ -442,6 +445,7 @@ def row_tables(space: Space, height: int, width: int, device: torch.device) -> R
 
 
 # ---------------------------------------------------------------- stages
+
 
 def _apply_stage(images: torch.Tensor, rows: torch.Tensor, tables: RowTables) -> tuple[torch.Tensor, torch.Tensor]:
     """One op per image. Returns the outputs sorted by family and the permutation used

@@ -77,7 +77,9 @@ def _transform(images: torch.Tensor, draw: TransformDraw, settings: TransformSet
     # The uint8 intermediates need no autograd bookkeeping (7 % of the time at 32x32); the
     # returned batch is made outside inference mode, an ordinary tensor.
     with torch.inference_mode():
-        augmented = reference.apply_rows(crop_flip(images, draw.crop, draw.flip, settings.padding), draw.rows, settings.space)
+        augmented = reference.apply_rows(
+            crop_flip(images, draw.crop, draw.flip, settings.padding), draw.rows, settings.space
+        )
     return cutout_normalise(augmented, draw.cutout, settings)
 
 

@@ -13,6 +13,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no version check over 
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
 from awsaug_cli.kernels import backends  # noqa: E402
 
 SIZES = ((32, 32), (28, 28), (23, 37))

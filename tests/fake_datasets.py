@@ -21,10 +21,22 @@ def write_cifar(root: Path, variant: str = "cifar10", per_batch: int = 12, class
     generator = rng(1)
     if variant == "cifar10":
         folder, train_names, test_name, meta_name, label_key, names_key = (
-            "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "batches.meta", b"labels", b"label_names")
+            "cifar-10-batches-py",
+            [f"data_batch_{i}" for i in range(1, 6)],
+            "test_batch",
+            "batches.meta",
+            b"labels",
+            b"label_names",
+        )
     else:
         folder, train_names, test_name, meta_name, label_key, names_key = (
-            "cifar-100-python", ["train"], "test", "meta", b"fine_labels", b"fine_label_names")
+            "cifar-100-python",
+            ["train"],
+            "test",
+            "meta",
+            b"fine_labels",
+            b"fine_label_names",
+        )
     base = root / folder
     base.mkdir(parents=True)
     written = {"train": [], "train_labels": []}
@@ -70,11 +82,13 @@ def write_idx(root: Path, gz: bool, train: int = 30, test: int = 10) -> dict:
     return arrays
 
 
-def write_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog", "fox"), per_class: int = 6, size: tuple[int, int] = (20, 17)) -> None:
+def write_folder(
+    root: Path, classes: tuple[str, ...] = ("cat", "dog", "fox"), per_class: int = 6, size: tuple[int, int] = (20, 17)
+) -> None:
     """PNG and JPEG images in RGB, grey (L) and RGBA, of an odd size, one folder per class."""
     generator = rng(3)
     modes = ("RGB", "L", "RGBA")
-    for c, name in enumerate(classes):
+    for name in classes:
         folder = root / name
         folder.mkdir(parents=True)
         for i in range(per_class):

@@ -126,7 +126,9 @@ def harmful_mass(policy) -> float:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_direction_the_search_moves_away_from_harmful_ops_and_the_inverted_ratio_does_not(seed):
-    assert harmful_mass(search(Synthetic(seed), loops=1, trajectories=1, seed=seed, algorithm="ppo", max_steps=0).final_policy) == pytest.approx(1 - (34 / 36) ** 2)
+    assert harmful_mass(
+        search(Synthetic(seed), loops=1, trajectories=1, seed=seed, algorithm="ppo", max_steps=0).final_policy
+    ) == pytest.approx(1 - (34 / 36) ** 2)
     standard = search(Synthetic(seed), loops=30, trajectories=4, seed=seed, algorithm="ppo")
     inverted = search(Synthetic(seed), loops=30, trajectories=4, seed=seed, algorithm="ppo", inverted_ratio=True)
     assert harmful_mass(standard.final_policy) <= 0.08
@@ -153,12 +155,26 @@ def test_the_faithful_algorithm_reproduces_the_recorded_theta_history():
     """θ after every loop equals what the code gave before awsaug's default changed (commit a82ce77)."""
     recorded = json.loads((Path(__file__).parent / "data" / "faithful_theta_history.json").read_text())["loops"]
     seen = []
-    result = search(Synthetic(0), loops=5, trajectories=4, seed=0, algorithm="ppo",
-                    on_loop=lambda agent, records: seen.append((agent.first.detach().clone(), agent.second.detach().clone())))
+    result = search(
+        Synthetic(0),
+        loops=5,
+        trajectories=4,
+        seed=0,
+        algorithm="ppo",
+        on_loop=lambda agent, records: seen.append((agent.first.detach().clone(), agent.second.detach().clone())),
+    )
     assert len(seen) == len(recorded)
     for (first, second), expected in zip(seen, recorded):
         torch.testing.assert_close(first, torch.tensor(expected["first"], dtype=torch.float64), rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(second.sum(1), torch.tensor(expected["second_row_sums"], dtype=torch.float64), rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(second.sum(0), torch.tensor(expected["second_column_sums"], dtype=torch.float64), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(result.final_policy.second_logits, torch.tensor(recorded[-1]["second"], dtype=torch.float64),
-                               rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            second.sum(1), torch.tensor(expected["second_row_sums"], dtype=torch.float64), rtol=1e-12, atol=1e-12
+        )
+        torch.testing.assert_close(
+            second.sum(0), torch.tensor(expected["second_column_sums"], dtype=torch.float64), rtol=1e-12, atol=1e-12
+        )
+    torch.testing.assert_close(
+        result.final_policy.second_logits,
+        torch.tensor(recorded[-1]["second"], dtype=torch.float64),
+        rtol=1e-12,
+        atol=1e-12,
+    )

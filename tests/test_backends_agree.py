@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from awsaug_cli.kernels.backends import load
-from awsaug_cli.kernels.op_params import row_index
 
 from awsaug_cli.augment import TrainTransform, apply_pairs
+from awsaug_cli.kernels.backends import load
+from awsaug_cli.kernels.op_params import row_index
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
 
@@ -54,11 +54,18 @@ def test_dali_agrees_with_torch_on_pairs_and_the_training_transform(photos):
     # both follow Pillow's arithmetic; only the shears' float32 cubic may differ by 1, rarely
     images = photo_batch(photos, 23, 37, per_photo=2)
     pairs, signs = random_pairs(len(images), 5)
-    diff = (apply_pairs(images, pairs, signs, backend="dali").int() - apply_pairs(images, pairs, signs, backend="torch").int()).abs()
+    diff = (
+        apply_pairs(images, pairs, signs, backend="dali").int()
+        - apply_pairs(images, pairs, signs, backend="torch").int()
+    ).abs()
     assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
     kwargs = dict(mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))
-    torch_out, torch_pairs = TrainTransform(Policy.uniform(), backend="torch", **kwargs)(images, torch.Generator().manual_seed(3))
-    dali_out, dali_pairs = TrainTransform(Policy.uniform(), backend="dali", **kwargs)(images, torch.Generator().manual_seed(3))
+    torch_out, torch_pairs = TrainTransform(Policy.uniform(), backend="torch", **kwargs)(
+        images, torch.Generator().manual_seed(3)
+    )
+    dali_out, dali_pairs = TrainTransform(Policy.uniform(), backend="dali", **kwargs)(
+        images, torch.Generator().manual_seed(3)
+    )
     assert torch.equal(torch_pairs, dali_pairs)
     one_level = 1 / (255 * 0.24) + 1e-5  # one uint8 step after normalisation
     assert (dali_out - torch_out).abs().max() <= one_level
@@ -72,7 +79,9 @@ def test_triton_equals_torch_on_the_training_transform(photos, out_dtype):
     policy = Policy.uniform()
     torch_out, torch_pairs = TrainTransform(policy, backend="torch", **kwargs)(images, torch.Generator().manual_seed(3))
     # a CPU generator on either device: the same draws, so the outputs compare image by image
-    triton_out, triton_pairs = TrainTransform(policy, backend="triton", **kwargs)(images.to(DEVICE), torch.Generator().manual_seed(3))
+    triton_out, triton_pairs = TrainTransform(policy, backend="triton", **kwargs)(
+        images.to(DEVICE), torch.Generator().manual_seed(3)
+    )
     triton_out, triton_pairs = triton_out.cpu(), triton_pairs.cpu()
     assert torch.equal(torch_pairs, triton_pairs)
     assert triton_out.dtype == out_dtype

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from awsaug_cli.kernels import backends
 
 from awsaug_cli.augment import TrainTransform, apply_pairs
+from awsaug_cli.kernels import backends
 from awsaug_cli.policy import Policy
 
 IMAGES = torch.zeros(4, 3, 16, 16, dtype=torch.uint8)

@@ -26,8 +26,12 @@ def test_every_available_method_transforms_a_batch():
 
 def test_run_interleaves_rounds_and_reports_speedups():
     results = bench.run(cases=(bench.Case(8, 8, 2),), rounds=2, only=("torch",))
-    assert [m.method for m in results] == ["pillow", "awsaug torch (cpu)", "awsaug torch randaugment (cpu)",
-                                           "awsaug torch trivialaugment (cpu)"]
+    assert [m.method for m in results] == [
+        "pillow",
+        "awsaug torch (cpu)",
+        "awsaug torch randaugment (cpu)",
+        "awsaug torch trivialaugment (cpu)",
+    ]
     assert all(len(m.seconds) == 2 for m in results)
     ratios = bench.speedups(results)
     assert ratios[("pillow", results[0].case)] == 1.0

@@ -23,7 +23,9 @@ def test_help_lists_every_command():
 
 def test_start_up_does_not_import_torch():
     # `awsaug --help` must answer at once: the heavy imports live inside the commands.
-    code = "import sys, awsaug_cli.cli; print(sorted(m for m in ('torch', 'triton', 'nvidia.dali') if m in sys.modules))"
+    code = (
+        "import sys, awsaug_cli.cli; print(sorted(m for m in ('torch', 'triton', 'nvidia.dali') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -41,12 +43,16 @@ def test_bench_closes_its_live_view(monkeypatch):
 
 def test_bench_measures_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(app, ["bench", "--case", "16x20:4", "--rounds", "1", "--only", "torch (cpu)", "--json", str(out)])
+    result = CliRunner().invoke(
+        app, ["bench", "--case", "16x20:4", "--rounds", "1", "--only", "torch (cpu)", "--json", str(out)]
+    )
     assert result.exit_code == 0, result.output
     records = json.loads(out.read_text())
     methods = {record["method"] for record in records}
     assert methods == {"pillow", "awsaug torch (cpu)"}
-    assert all(record["images_per_second"] > 0 and record["height"] == 16 and record["width"] == 20 for record in records)
+    assert all(
+        record["images_per_second"] > 0 and record["height"] == 16 and record["width"] == 20 for record in records
+    )
     assert "× Pillow loop" in result.output
 
 
@@ -99,7 +105,9 @@ def test_pretrain_bad_input_is_one_line_and_exit_2(tmp_path):
 def test_pretrain_resume_against_another_run_or_a_corrupt_checkpoint(tmp_path):
     run_dir = str(tmp_path / "run")
     assert CliRunner().invoke(app, ["pretrain", "--epochs", "1", "--run-dir", run_dir]).exit_code == 0
-    other_model = CliRunner().invoke(app, ["pretrain", "--epochs", "1", "--run-dir", run_dir, "--resume", "--model", "resnet18"])
+    other_model = CliRunner().invoke(
+        app, ["pretrain", "--epochs", "1", "--run-dir", run_dir, "--resume", "--model", "resnet18"]
+    )
     assert other_model.exit_code == 2 and "model = 'tiny', now 'resnet18'" in other_model.output
     checkpoint = tmp_path / "run" / "pretrain" / "shared.safetensors"
     checkpoint.write_bytes(b"garbage" * 10)
@@ -108,12 +116,30 @@ def test_pretrain_resume_against_another_run_or_a_corrupt_checkpoint(tmp_path):
     assert len(corrupt.output.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", [["pretrain"], ["search"], ["train", "--policy", "none"], ["score", "none"],
-                                     ["preview", "uniform"], ["bench"], ["export-policy", "out.json"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pretrain"],
+        ["search"],
+        ["train", "--policy", "none"],
+        ["score", "none"],
+        ["preview", "uniform"],
+        ["bench"],
+        ["export-policy", "out.json"],
+    ],
+)
 @pytest.mark.parametrize("seed", ["99999999999999999999999", "-1"])
 def test_a_seed_no_random_stream_can_take_is_refused_before_any_work(tmp_path, command, seed):
-    result = CliRunner().invoke(app, [*command, "--seed", seed, "--run-dir" if command[0] != "bench" else "--rounds",
-                                      str(tmp_path / "run") if command[0] != "bench" else "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            *command,
+            "--seed",
+            seed,
+            "--run-dir" if command[0] != "bench" else "--rounds",
+            str(tmp_path / "run") if command[0] != "bench" else "1",
+        ],
+    )
     assert result.exit_code == 2 and "--seed" in result.output
     assert not (tmp_path / "run").exists()
 

@@ -35,7 +35,11 @@ class KnownAnswer:
     def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
         pairs = policy.sample(4000, generator)
         share = torch.isin(pairs, torch.tensor(HARMFUL)).any(dim=1).double().mean()
-        reward = 80 - self.harm * float(share) + self.noise * float(torch.randn((), generator=self.generator, dtype=torch.float64))
+        reward = (
+            80
+            - self.harm * float(share)
+            + self.noise * float(torch.randn((), generator=self.generator, dtype=torch.float64))
+        )
         return Trial(reward, torch.bincount(pairs[:, 0] * K + pairs[:, 1], minlength=K * K).view(K, K))
 
 
@@ -141,8 +145,10 @@ def test_rewards_that_never_vary_show_no_evidence_and_the_verdict_still_reads():
     for loop in range(40):
         rates = op_rates(torch.randint(0, 3, (4, len(AWS36), len(AWS36)), generator=generator))
         critic.add(rates, torch.full((4,), 80.0))
-        records += [{"kind": "trajectory", "loop": loop, "trajectory": t, "reward": 80.0, "op_rates": rates[t].tolist()}
-                    for t in range(4)]
+        records += [
+            {"kind": "trajectory", "loop": loop, "trajectory": t, "reward": 80.0, "op_rates": rates[t].tolist()}
+            for t in range(4)
+        ]
     assert critic.noise() == 0.0 and not critic.evident().any()
     verdict = judge(Policy.uniform(), records)
     assert verdict.evident == {} and not verdict.found

@@ -40,8 +40,15 @@ def folder(tmp_path_factory) -> Path:
 
 
 def source(folder: Path, loader: str = "dali", **kwargs):
-    options = dict(loader=loader, image_size=SIZE, val_size=None, val_fraction=0.2, split_seed=0, device=CPU,
-                   augmentation=Augmentation(crop_padding=4, cutout=6))
+    options = dict(
+        loader=loader,
+        image_size=SIZE,
+        val_size=None,
+        val_fraction=0.2,
+        split_seed=0,
+        device=CPU,
+        augmentation=Augmentation(crop_padding=4, cutout=6),
+    )
     return open_source(str(folder), **{**options, **kwargs})
 
 
@@ -120,9 +127,17 @@ def test_sharding_across_two_ranks_reads_each_file_once(folder, monkeypatch):
     for rank in (0, 1):
         monkeypatch.setattr(dali_loader, "distributed", lambda rank=rank: (rank, 2))
         seen.append(torch.cat([labels for _, labels in dali_loader.eval_batches(indexed, data.settings, batch_size=4)]))
-        batches = list(dali_loader.train_batches(
-            indexed, data.settings, None, batch_size=8, steps=2, order_generator=seeded_generator(0, 0),
-            augment_generator=seeded_generator(0, 1)))
+        batches = list(
+            dali_loader.train_batches(
+                indexed,
+                data.settings,
+                None,
+                batch_size=8,
+                steps=2,
+                order_generator=seeded_generator(0, 0),
+                augment_generator=seeded_generator(0, 1),
+            )
+        )
         assert len(batches) == 2 and all(len(labels) == 4 for _, labels, _ in batches)
         seen.append(torch.cat([labels for _, labels, _ in batches]))
     evaluated, trained = seen[0::2], seen[1::2]
@@ -135,8 +150,14 @@ def test_grey_images_arrive_as_rgb(folder):
 
     data = source(folder)
     grey = [f for f in data.parts["train"].files if Image.open(f).mode == "L"]
-    images = torch.cat([i for i, _ in dali_loader.eval_batches(FileList(tuple(grey), torch.zeros(len(grey), dtype=torch.int64)),
-                                                               data.settings, normalised=False)])
+    images = torch.cat(
+        [
+            i
+            for i, _ in dali_loader.eval_batches(
+                FileList(tuple(grey), torch.zeros(len(grey), dtype=torch.int64)), data.settings, normalised=False
+            )
+        ]
+    )
     assert len(images) == len(grey) > 0 and images.dtype == torch.uint8
     assert torch.equal(images[:, 0], images[:, 1]) and torch.equal(images[:, 1], images[:, 2])
 
@@ -173,22 +194,72 @@ def test_pretrain_with_the_dali_loader_runs_and_resumes_exactly(folder, tmp_path
 def test_search_and_train_read_the_folder_through_dali(folder, tmp_path):
     runner = CliRunner()
     run = ["--run-dir", str(tmp_path)]
-    done = runner.invoke(app, ["pretrain", "--data", str(folder), "--loader", "dali", "--pairs-in-pipeline",
-                               "--image-size", str(SIZE), "--epochs", "1", "--batch-size", "8", *run])
+    done = runner.invoke(
+        app,
+        [
+            "pretrain",
+            "--data",
+            str(folder),
+            "--loader",
+            "dali",
+            "--pairs-in-pipeline",
+            "--image-size",
+            str(SIZE),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            *run,
+        ],
+    )
     assert done.exit_code == 0, done.output
     refused = runner.invoke(app, ["search", "--loader", "memory", "--loops", "1", *run])
     assert refused.exit_code == 2 and "read its data with --loader dali" in refused.output
     refused = runner.invoke(app, ["search", "--loader", "disk", "--loops", "1", *run])
     assert refused.exit_code == 2 and "choose one of auto, memory, dali" in refused.output
-    done = runner.invoke(app, ["search", "--loader", "dali", "--loops", "1", "--trajectories", "2",
-                               "--finetune-epochs", "1", "--score-repeats", "0", *run])
+    done = runner.invoke(
+        app,
+        [
+            "search",
+            "--loader",
+            "dali",
+            "--loops",
+            "1",
+            "--trajectories",
+            "2",
+            "--finetune-epochs",
+            "1",
+            "--score-repeats",
+            "0",
+            *run,
+        ],
+    )
     assert done.exit_code == 0, done.output
     history = [json.loads(line) for line in (tmp_path / "search" / "history.jsonl").read_text().splitlines()]
     trajectory = history[0]
     assert trajectory["kind"] == "trajectory" and 0 <= trajectory["epoch_acc"][0] <= 100
-    assert trajectory["reward"] == pytest.approx(-100 * trajectory["epoch_val_calibrated_loss"][0])  # the default's reward
-    done = runner.invoke(app, ["train", "--policy", str(tmp_path / "search" / "policy.json"), "--data", str(folder),
-                               "--loader", "dali", "--image-size", str(SIZE), "--epochs", "1", "--batch-size", "8", *run])
+    assert trajectory["reward"] == pytest.approx(
+        -100 * trajectory["epoch_val_calibrated_loss"][0]
+    )  # the default's reward
+    done = runner.invoke(
+        app,
+        [
+            "train",
+            "--policy",
+            str(tmp_path / "search" / "policy.json"),
+            "--data",
+            str(folder),
+            "--loader",
+            "dali",
+            "--image-size",
+            str(SIZE),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            *run,
+        ],
+    )
     assert done.exit_code == 0, done.output
     result = json.loads((tmp_path / "train" / "results.jsonl").read_text().splitlines()[-1])
     assert result["loader"] == "dali" and 0 <= result["final_test_acc"] <= 100
@@ -264,16 +335,23 @@ def bad_folder(root: Path, case: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize("case,message", [
-    ("bad files", r"3 file\(s\) that are not usable images: .*labels.csv: not a readable image.*broken.jpg.*"
-                  r"anim.gif: GIF images are not supported.*--skip-bad-files"),
-    ("empty class", r"fox: class folder without images"),
-    ("one class", r"at least 2 class folders, found only 'cat'"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        (
+            "bad files",
+            r"3 file\(s\) that are not usable images: .*labels.csv: not a readable image.*broken.jpg.*"
+            r"anim.gif: GIF images are not supported.*--skip-bad-files",
+        ),
+        ("empty class", r"fox: class folder without images"),
+        ("one class", r"at least 2 class folders, found only 'cat'"),
+    ],
+)
 def test_bad_folders_are_one_line_and_exit_2(tmp_path, case, message):
     root = bad_folder(tmp_path / "data", case)
-    result = CliRunner().invoke(app, ["pretrain", "--data", str(root), "--loader", "dali", "--epochs", "1",
-                                      "--run-dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app, ["pretrain", "--data", str(root), "--loader", "dali", "--epochs", "1", "--run-dir", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1
     import re
@@ -287,9 +365,25 @@ def test_skip_bad_files_leaves_them_out_and_names_them(tmp_path):
     files = scan(root, skip_bad=True)
     assert sorted(p.name for p in files.skipped) == ["anim.gif", "broken.jpg", "labels.csv"]
     assert sum(len(part) for part in files.parts.values()) == 12
-    result = CliRunner().invoke(app, ["pretrain", "--data", str(root), "--loader", "dali", "--skip-bad-files",
-                                      "--image-size", str(SIZE), "--epochs", "1", "--batch-size", "4",
-                                      "--run-dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "pretrain",
+            "--data",
+            str(root),
+            "--loader",
+            "dali",
+            "--skip-bad-files",
+            "--image-size",
+            str(SIZE),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     unwrapped = "".join(result.output.split())  # rich wraps long lines
     assert "skipped3file(s)" in unwrapped and "broken.jpg" in unwrapped
@@ -311,10 +405,32 @@ def torchrun_pretrain(data: Path, run_dir: Path):
     import sys
 
     return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
-         "pretrain", "--data", str(data), "--loader", "dali", "--image-size", str(SIZE), "--epochs", "2",
-         "--batch-size", "8", "--run-dir", str(run_dir)],
-        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "awsaug_cli",
+            "pretrain",
+            "--data",
+            str(data),
+            "--loader",
+            "dali",
+            "--image-size",
+            str(SIZE),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--run-dir",
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
     )
 
 
@@ -333,5 +449,7 @@ def test_two_process_pretrain_shards_the_folder(folder, tmp_path):
 def test_two_processes_both_stop_on_a_bad_folder(tmp_path):
     finished = torchrun_pretrain(bad_folder(tmp_path / "data", "bad files"), tmp_path / "run")
     assert finished.returncode != 0
-    assert finished.stderr.count("awsaug: error: 3 file(s) that are not usable images") == 2  # both ranks, one line each
+    assert (
+        finished.stderr.count("awsaug: error: 3 file(s) that are not usable images") == 2
+    )  # both ranks, one line each
     assert not (tmp_path / "run" / "run.json").exists()

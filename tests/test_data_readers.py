@@ -35,7 +35,9 @@ def test_digits_are_built_in_rgb_and_split_off_a_test_part():
 def test_cifar_python_layout(tmp_path, variant, classes, packed):
     written = write_cifar(tmp_path / "src", variant, classes=classes)
     folder = next((tmp_path / "src").iterdir())
-    path = {"folder": folder, "parent": tmp_path / "src", "tarball": tar_folder(folder, tmp_path / "cifar.tar.gz")}[packed]
+    path = {"folder": folder, "parent": tmp_path / "src", "tarball": tar_folder(folder, tmp_path / "cifar.tar.gz")}[
+        packed
+    ]
     data = load_dataset(str(path))
     assert data.name == variant and len(data.classes) == classes and data.classes[1] == "class1"
     assert torch.equal(data.train_images, torch.from_numpy(written["train"]).view(-1, 3, 32, 32))
@@ -114,7 +116,9 @@ def test_image_folder_errors(tmp_path):
     write_folder(tmp_path / "bad")
     (tmp_path / "bad" / "dog" / "broken.png").write_bytes(b"this is not a png")
     (tmp_path / "bad" / "cat" / "notes.txt").write_text("not an image")
-    with pytest.raises(DataError, match=r"2 file\(s\) that are not usable images: .*cat/notes.txt.*dog/broken.png.*--skip-bad-files"):
+    with pytest.raises(
+        DataError, match=r"2 file\(s\) that are not usable images: .*cat/notes.txt.*dog/broken.png.*--skip-bad-files"
+    ):
         load_dataset(str(tmp_path / "bad"))
     skipped = load_dataset(str(tmp_path / "bad"), skip_bad_files=True)
     assert len(skipped.train_images) + len(skipped.test_images) == 18  # the good ones, all of them
@@ -152,14 +156,17 @@ def test_stratified_split_keeps_class_shares_and_is_reproducible():
         stratified_split(labels, 100, seed=0)
 
 
-@pytest.mark.parametrize("batch, field, expected", [
-    ({b"labels": [10**30] * 12}, "'labels'", "class indices"),
-    ({b"labels": ["a"] * 12}, "'labels'", "class indices"),
-    ({b"labels": [[1, 2]] * 12}, "'labels'", "class indices"),
-    ({b"labels": [[1], [2, 3]] * 6}, "'labels'", "class indices"),
-    ({b"labels": [-1] * 12}, "'labels'", "class indices"),
-    ({b"data": np.zeros((12, 3072), np.float32)}, "'data'", "float32 values; CIFAR pixels are uint8"),
-])
+@pytest.mark.parametrize(
+    "batch, field, expected",
+    [
+        ({b"labels": [10**30] * 12}, "'labels'", "class indices"),
+        ({b"labels": ["a"] * 12}, "'labels'", "class indices"),
+        ({b"labels": [[1, 2]] * 12}, "'labels'", "class indices"),
+        ({b"labels": [[1], [2, 3]] * 6}, "'labels'", "class indices"),
+        ({b"labels": [-1] * 12}, "'labels'", "class indices"),
+        ({b"data": np.zeros((12, 3072), np.float32)}, "'data'", "float32 values; CIFAR pixels are uint8"),
+    ],
+)
 def test_crafted_cifar_batch_fields_are_named(tmp_path, batch, field, expected):
     write_cifar(tmp_path)
     path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
@@ -167,12 +174,16 @@ def test_crafted_cifar_batch_fields_are_named(tmp_path, batch, field, expected):
         content = pickle.load(handle)
     content.update(batch)
     path.write_bytes(pickle.dumps(content))
-    with pytest.raises(DataError, match=f"data_batch_2\\): field {field}: .*{expected}|data_batch_2\\): field {field} holds"):
+    with pytest.raises(
+        DataError, match=f"data_batch_2\\): field {field}: .*{expected}|data_batch_2\\): field {field} holds"
+    ):
         load_dataset(str(tmp_path))
 
 
-@pytest.mark.parametrize("names, expected", [([1, 2, 3], "expected a list of class names"),
-                                             ([b"\xff\xfe"] * 10, "a class name is not UTF-8 text")])
+@pytest.mark.parametrize(
+    "names, expected",
+    [([1, 2, 3], "expected a list of class names"), ([b"\xff\xfe"] * 10, "a class name is not UTF-8 text")],
+)
 def test_crafted_cifar_class_names_are_named(tmp_path, names, expected):
     write_cifar(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))
@@ -200,11 +211,17 @@ def test_a_16_bit_png_is_scaled_to_8_bits_not_clipped(tmp_path):
     assert any(torch.equal(image[0], expected) and torch.equal(image[1], expected) for image in images)
 
 
-@pytest.mark.parametrize("make, why", [
-    (lambda path: Image.fromarray(np.ones((8, 8), np.float32)).save(path.with_suffix(".tiff")), "floating-point pixels"),
-    (lambda path: path.with_suffix(".png").write_bytes(_png_bytes()[:-40]), "not a readable image"),
-    (lambda path: path.with_suffix(".jpg").write_bytes(_jpeg_bytes()[:-200]), "truncated JPEG"),
-])
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (
+            lambda path: Image.fromarray(np.ones((8, 8), np.float32)).save(path.with_suffix(".tiff")),
+            "floating-point pixels",
+        ),
+        (lambda path: path.with_suffix(".png").write_bytes(_png_bytes()[:-40]), "not a readable image"),
+        (lambda path: path.with_suffix(".jpg").write_bytes(_jpeg_bytes()[:-200]), "truncated JPEG"),
+    ],
+)
 def test_images_that_cannot_be_read_whole_are_named(tmp_path, make, why):
     write_folder(tmp_path / "folder", per_class=3)
     make(tmp_path / "folder" / "dog" / "odd")

@@ -14,7 +14,9 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.seeds import seeded_generator
 from awsaug_cli.space import AWS36
 
-SETTINGS = OptimSettings(lr=0.2, warmup_start_lr=0.05, warmup_epochs=1, min_lr=0.001, weight_decay=1e-4, label_smoothing=0.05, grad_clip=3.0)
+SETTINGS = OptimSettings(
+    lr=0.2, warmup_start_lr=0.05, warmup_epochs=1, min_lr=0.001, weight_decay=1e-4, label_smoothing=0.05, grad_clip=3.0
+)
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine_to_min_lr():
@@ -62,8 +64,14 @@ def test_an_epoch_learns_an_easy_problem():
     optimizer = make_optimizer(model, SETTINGS)
     losses = []
     for epoch in range(3):
-        batches = memory_batches(images, labels, identity_transform(), batch_size=32,
-                                 order_generator=seeded_generator(0, epoch, 0), augment_generator=seeded_generator(0, epoch, 1))
+        batches = memory_batches(
+            images,
+            labels,
+            identity_transform(),
+            batch_size=32,
+            order_generator=seeded_generator(0, epoch, 0),
+            augment_generator=seeded_generator(0, epoch, 1),
+        )
         stats = run_epoch(model, optimizer, batches, 8, SETTINGS, first_step=epoch * 8, total_steps=24)
         losses.append(stats.train_loss)
         assert stats.images == 256
@@ -86,5 +94,7 @@ def test_evaluate_counts_correct_predictions():
     images[:, 0, 0, 0] = labels.to(torch.uint8)
     wrong = labels.clone()
     wrong[:10] = (wrong[:10] + 1) % 10
-    assert score(Oracle(), memory_eval_batches(images, labels, (0.5,) * 3, (0.25,) * 3, batch_size=7)) == pytest.approx(100.0)
+    assert score(Oracle(), memory_eval_batches(images, labels, (0.5,) * 3, (0.25,) * 3, batch_size=7)) == pytest.approx(
+        100.0
+    )
     assert score(Oracle(), memory_eval_batches(images, wrong, (0.5,) * 3, (0.25,) * 3)) == pytest.approx(80.0)

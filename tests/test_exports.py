@@ -16,12 +16,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from awsaug_cli.kernels.pillow_reference import apply_op
 from PIL import Image
 from typer.testing import CliRunner
 
 from awsaug_cli.cli import app
 from awsaug_cli.formats import approximation, to_albumentations, to_dali, to_fastaa, to_kornia
+from awsaug_cli.kernels.pillow_reference import apply_op
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36, Op
 
@@ -51,7 +51,9 @@ def check_op(photo: np.ndarray, op: Op, sign: int, got: np.ndarray, bound: float
     assert difference <= bound, f"{op.name} sign {sign:+d}: mean |diff| {difference:.3f} > {bound}"
     if op.signed:
         opposite = float(np.abs(got.astype(np.int64) - canonical(photo, op, -sign)).mean())
-        assert difference < opposite, f"{op.name} sign {sign:+d}: closer to the opposite sign ({opposite:.3f} ≤ {difference:.3f})"
+        assert difference < opposite, (
+            f"{op.name} sign {sign:+d}: closer to the opposite sign ({opposite:.3f} ≤ {difference:.3f})"
+        )
     return difference
 
 
@@ -105,7 +107,9 @@ def test_cli_exports_state_coverage_and_kl(tmp_path, peaked, format):
     source = tmp_path / "policy.json"
     peaked.save(source)
     out = tmp_path / f"{format}.json"
-    result = RUN.invoke(app, ["export-policy", str(out), "--from", str(source), "--format", format, "--top-k", "6", "--slots", "50"])
+    result = RUN.invoke(
+        app, ["export-policy", str(out), "--from", str(source), "--format", format, "--top-k", "6", "--slots", "50"]
+    )
     assert result.exit_code == 0, result.output
     kept = approximation.keep_top(peaked, 6)
     assert f"{100 * kept.coverage:.2f} %" in result.output and "KL(export" in result.output
@@ -117,8 +121,19 @@ def test_cli_exports_state_coverage_and_kl(tmp_path, peaked, format):
 
 def test_cli_refuses_bad_slots(tmp_path, peaked):
     peaked.save(tmp_path / "policy.json")
-    result = RUN.invoke(app, ["export-policy", str(tmp_path / "out.json"), "--from", str(tmp_path / "policy.json"),
-                              "--format", "kornia", "--slots", "0"])
+    result = RUN.invoke(
+        app,
+        [
+            "export-policy",
+            str(tmp_path / "out.json"),
+            "--from",
+            str(tmp_path / "policy.json"),
+            "--format",
+            "kornia",
+            "--slots",
+            "0",
+        ],
+    )
     assert result.exit_code == 2 and "--slots" in result.output
     assert not (tmp_path / "out.json").exists()
 
@@ -126,7 +141,13 @@ def test_cli_refuses_bad_slots(tmp_path, peaked):
 # ---------------------------------------------------------------- albumentations
 
 ALBUMENTATIONS_TOLERANCES = {
-    "autocontrast": 1, "brightness": 1, "color": 1, "contrast": 1, "invert": 0, "posterize": 0, "solarize": 0,
+    "autocontrast": 1,
+    "brightness": 1,
+    "color": 1,
+    "contrast": 1,
+    "invert": 0,
+    "posterize": 0,
+    "solarize": 0,
     "equalize": 4,  # its "pil" mode is not Pillow's formula
     "rotate": 0.1,
     "sharpness": 2,  # +: Pillow's kernel, border differs; −: a 3×3 Gaussian
@@ -138,15 +159,21 @@ def _sheared(photo: np.ndarray, op: Op, sign: int, origin: float, resample, fill
     factor = sign * op.magnitude
     matrix = (1, factor, -origin, 0, 1, 0) if op.kind == "shear_x" else (1, 0, 0, factor, 1, -origin)
     image = Image.fromarray(photo)
-    return np.asarray(image.transform(image.size, Image.AFFINE, matrix, resample, fillcolor=(fill,) * 3)).astype(np.int64)
+    return np.asarray(image.transform(image.size, Image.AFFINE, matrix, resample, fillcolor=(fill,) * 3)).astype(
+        np.int64
+    )
 
 
-def _translated(photo: np.ndarray, op: Op, sign: int, extra: float = 0.0, resample=Image.NEAREST, fill: int = 128) -> np.ndarray:
+def _translated(
+    photo: np.ndarray, op: Op, sign: int, extra: float = 0.0, resample=Image.NEAREST, fill: int = 128
+) -> np.ndarray:
     """Pillow's translate, its offset moved by `extra` pixels, with the given resampling and fill."""
     offset = sign * op.magnitude * photo.shape[1 if op.kind == "translate_x" else 0] + extra
     matrix = (1, 0, offset, 0, 1, 0) if op.kind == "translate_x" else (1, 0, 0, 0, 1, offset)
     image = Image.fromarray(photo)
-    return np.asarray(image.transform(image.size, Image.AFFINE, matrix, resample, fillcolor=(fill,) * 3)).astype(np.int64)
+    return np.asarray(image.transform(image.size, Image.AFFINE, matrix, resample, fillcolor=(fill,) * 3)).astype(
+        np.int64
+    )
 
 
 @pytest.mark.parametrize("op,sign", SIGNED_CASES, ids=lambda v: getattr(v, "name", str(v)))
@@ -164,7 +191,9 @@ def test_albumentations_op_matches_canonical(photo, op, sign):
         # shear itself matches (bicubic kernels differ: OpenCV a = −0.75).
         shift = sign * op.magnitude * photo.shape[0] / 2
         residuals = [shift - whole for whole in (math.floor(shift), math.ceil(shift))]
-        best = min(np.abs(got.astype(np.int64) - _sheared(photo, op, sign, r, Image.BICUBIC, 128)).mean() for r in residuals)
+        best = min(
+            np.abs(got.astype(np.int64) - _sheared(photo, op, sign, r, Image.BICUBIC, 128)).mean() for r in residuals
+        )
         assert best <= 2.5 and min(abs(r) for r in residuals) <= 0.5
         return
     bound = 40 if op.kind.startswith("translate") else ALBUMENTATIONS_TOLERANCES[op.kind]
@@ -185,24 +214,39 @@ def test_albumentations_export_loads_and_weights_are_exact(tmp_path, peaked, pho
     assert weights / weights.sum() == pytest.approx([pair.weight for pair in kept.pairs])
     first = choice.transforms[0].transforms  # the most probable pair, in order
     ops = AWS36.ops
-    assert [t.to_dict() for t in first] == [albumentations.from_dict({"transform": to_albumentations.op_transform(op)}).to_dict()
-                                            for op in (ops[kept.pairs[0].op1], ops[kept.pairs[0].op2])]
+    assert [t.to_dict() for t in first] == [
+        albumentations.from_dict({"transform": to_albumentations.op_transform(op)}).to_dict()
+        for op in (ops[kept.pairs[0].op1], ops[kept.pairs[0].op2])
+    ]
 
 
 # ---------------------------------------------------------------- kornia
 
 KORNIA_TOLERANCES = {
-    "autocontrast": 1, "equalize": 1, "invert": 0, "posterize": 0, "solarize": 0, "sharpness": 1,
+    "autocontrast": 1,
+    "equalize": 1,
+    "invert": 0,
+    "posterize": 0,
+    "solarize": 0,
+    "sharpness": 1,
     # kornia's own semantics (see formats/to_kornia.py): additive brightness, contrast about 0,
     # HSV saturation; only the direction is shared, so the bound is what we measured, rounded up
-    "brightness": 80, "contrast": 105, "color": 26,
+    "brightness": 80,
+    "contrast": 105,
+    "color": 26,
 }
 
 
 KORNIA_GEOMETRY = {
-    "rotate": lambda photo, op, sign: np.asarray(Image.fromarray(photo).rotate(sign * op.magnitude, Image.BILINEAR)).astype(np.int64),
-    "shear_x": lambda photo, op, sign: _sheared(photo, op, sign, sign * op.magnitude * photo.shape[0] / 2, Image.BILINEAR, 0),
-    "shear_y": lambda photo, op, sign: _sheared(photo, op, sign, sign * op.magnitude * photo.shape[1] / 2, Image.BILINEAR, 0),
+    "rotate": lambda photo, op, sign: np.asarray(
+        Image.fromarray(photo).rotate(sign * op.magnitude, Image.BILINEAR)
+    ).astype(np.int64),
+    "shear_x": lambda photo, op, sign: _sheared(
+        photo, op, sign, sign * op.magnitude * photo.shape[0] / 2, Image.BILINEAR, 0
+    ),
+    "shear_y": lambda photo, op, sign: _sheared(
+        photo, op, sign, sign * op.magnitude * photo.shape[1] / 2, Image.BILINEAR, 0
+    ),
     "translate_x": lambda photo, op, sign: _translated(photo, op, sign, resample=Image.BILINEAR, fill=0),
     "translate_y": lambda photo, op, sign: _translated(photo, op, sign, resample=Image.BILINEAR, fill=0),
 }
@@ -211,15 +255,28 @@ KORNIA_GEOMETRY = {
 def _kornia_op(op: Op, value: float):
     from kornia.augmentation.auto import operations
 
-    classes = {"shear_x": operations.ShearX, "shear_y": operations.ShearY, "translate_x": operations.TranslateX,
-               "translate_y": operations.TranslateY, "rotate": operations.Rotate}
+    classes = {
+        "shear_x": operations.ShearX,
+        "shear_y": operations.ShearY,
+        "translate_x": operations.TranslateX,
+        "translate_y": operations.TranslateY,
+        "rotate": operations.Rotate,
+    }
     if op.kind in classes:
         return classes[op.kind](None, 1.0, magnitude_range=(value, value), symmetric_megnitude=False)
-    ranged = {"brightness": operations.Brightness, "contrast": operations.Contrast, "color": operations.Saturate,
-              "sharpness": operations.Sharpness, "solarize": operations.Solarize, "posterize": operations.Posterize}
+    ranged = {
+        "brightness": operations.Brightness,
+        "contrast": operations.Contrast,
+        "color": operations.Saturate,
+        "sharpness": operations.Sharpness,
+        "solarize": operations.Solarize,
+        "posterize": operations.Posterize,
+    }
     if op.kind in ranged:
         return ranged[op.kind](None, 1.0, magnitude_range=(value, value))
-    return {"autocontrast": operations.AutoContrast, "equalize": operations.Equalize, "invert": operations.Invert}[op.kind](1.0)
+    return {"autocontrast": operations.AutoContrast, "equalize": operations.Equalize, "invert": operations.Invert}[
+        op.kind
+    ](1.0)
 
 
 @pytest.mark.parametrize("op,sign", SIGNED_CASES, ids=lambda v: getattr(v, "name", str(v)))
@@ -258,18 +315,29 @@ def test_kornia_export_builds_autoaugment(tmp_path, peaked):
     torch.manual_seed(0)
     assert augment(torch.rand(3, 3, 32, 32)).shape == (3, 3, 32, 32)
     names = {(first[0], second[0]) for first, second in policy}
-    expected = {(to_kornia.KORNIA_OPS[AWS36[p.op1].kind][0], to_kornia.KORNIA_OPS[AWS36[p.op2].kind][0]) for p in kept.pairs}
+    expected = {
+        (to_kornia.KORNIA_OPS[AWS36[p.op1].kind][0], to_kornia.KORNIA_OPS[AWS36[p.op2].kind][0]) for p in kept.pairs
+    }
     assert names == expected
 
 
 # ---------------------------------------------------------------- DALI
 
 DALI_TOLERANCES = {
-    "autocontrast": 1, "brightness": 1, "color": 1, "contrast": 1, "invert": 0, "posterize": 0, "solarize": 0,
+    "autocontrast": 1,
+    "brightness": 1,
+    "color": 1,
+    "contrast": 1,
+    "invert": 0,
+    "posterize": 0,
+    "solarize": 0,
     "equalize": 10,  # OpenCV's formula
-    "rotate": 0.1, "translate_x": 0, "translate_y": 0,
+    "rotate": 0.1,
+    "translate_x": 0,
+    "translate_y": 0,
     "sharpness": 2,  # border pixels filtered
-    "shear_x": 5, "shear_y": 5,  # bilinear
+    "shear_x": 5,
+    "shear_y": 5,  # bilinear
 }
 
 
@@ -323,11 +391,13 @@ def test_dali_export_builds_a_policy_that_runs_on_cpu(tmp_path, peaked, photo):
     policy = to_dali.load_dali_policy(out)
     assert len(policy.sub_policies) == 20
     assert {(a.name, b.name) for (a, _, _), (b, _, _) in policy.sub_policies} == {
-        (to_dali.DALI_OPS[AWS36[p.op1].kind][0], to_dali.DALI_OPS[AWS36[p.op2].kind][0]) for p in kept.pairs}
+        (to_dali.DALI_OPS[AWS36[p.op1].kind][0], to_dali.DALI_OPS[AWS36[p.op2].kind][0]) for p in kept.pairs
+    }
     images = [photo, photo[:40, :44].copy(), photo[::-1].copy()]
     uses_translate = to_dali.uses_shape(policy)
-    assert uses_translate == any(a.name.startswith("translate") or b.name.startswith("translate")
-                                 for (a, _, _), (b, _, _) in policy.sub_policies)
+    assert uses_translate == any(
+        a.name.startswith("translate") or b.name.startswith("translate") for (a, _, _), (b, _, _) in policy.sub_policies
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         first = _run_dali(policy, images, uses_translate)
@@ -357,10 +427,22 @@ _FASTAA_PILLOW = {
     "Solarize": lambda img, v: __import__("PIL.ImageOps").ImageOps.solarize(img, v),
     "Posterize": lambda img, v: __import__("PIL.ImageOps").ImageOps.posterize(img, int(v)),
 }
-FASTAA_RANGES = {"ShearX": (-0.3, 0.3), "ShearY": (-0.3, 0.3), "TranslateX": (-0.45, 0.45), "TranslateY": (-0.45, 0.45),
-                 "Rotate": (-30, 30), "Solarize": (0, 256), "Posterize": (4, 8), "Contrast": (0.1, 1.9),
-                 "Color": (0.1, 1.9), "Brightness": (0.1, 1.9), "Sharpness": (0.1, 1.9),
-                 "AutoContrast": (0, 1), "Invert": (0, 1), "Equalize": (0, 1)}
+FASTAA_RANGES = {
+    "ShearX": (-0.3, 0.3),
+    "ShearY": (-0.3, 0.3),
+    "TranslateX": (-0.45, 0.45),
+    "TranslateY": (-0.45, 0.45),
+    "Rotate": (-30, 30),
+    "Solarize": (0, 256),
+    "Posterize": (4, 8),
+    "Contrast": (0.1, 1.9),
+    "Color": (0.1, 1.9),
+    "Brightness": (0.1, 1.9),
+    "Sharpness": (0.1, 1.9),
+    "AutoContrast": (0, 1),
+    "Invert": (0, 1),
+    "Equalize": (0, 1),
+}
 # Fast AA fills with black where awsaug fills with 128, and its shear is nearest: measured, rounded up
 FASTAA_TOLERANCES = {"shear_x": 27, "shear_y": 27, "translate_x": 60, "translate_y": 60}
 
@@ -372,8 +454,12 @@ def _fastaa_apply(photo: np.ndarray, name: str, level: float) -> np.ndarray:
     value = level * (high - low) + low
     assert low <= value <= high  # Fast AA asserts its ranges
     image = Image.fromarray(photo)
-    enhancers = {"Contrast": ImageEnhance.Contrast, "Color": ImageEnhance.Color, "Brightness": ImageEnhance.Brightness,
-                 "Sharpness": ImageEnhance.Sharpness}
+    enhancers = {
+        "Contrast": ImageEnhance.Contrast,
+        "Color": ImageEnhance.Color,
+        "Brightness": ImageEnhance.Brightness,
+        "Sharpness": ImageEnhance.Sharpness,
+    }
     plain = {"AutoContrast": ImageOps.autocontrast, "Invert": ImageOps.invert, "Equalize": ImageOps.equalize}
     if name in enhancers:
         return np.asarray(enhancers[name](image).enhance(value))

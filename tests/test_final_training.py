@@ -50,16 +50,22 @@ def test_a_schedule_that_trains_nothing_is_refused(tmp_path, epochs, batch_size)
 
 
 def test_enlarge_batch_trains_on_each_image_several_times_per_step(tmp_path):
-    result = CliRunner().invoke(app, ["train", "--policy", "uniform", "--epochs", "1", "--enlarge-batch", "4",
-                                      "--run-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["train", "--policy", "uniform", "--epochs", "1", "--enlarge-batch", "4", "--run-dir", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "× 4 per step (Enlarge Batch)" in " ".join(result.output.split())
     record = json.loads((tmp_path / "train" / "results.jsonl").read_text())
     assert record["enlarge_batch"] == 4 and 0 <= record["final_test_acc"] <= 100
 
 
-@pytest.mark.parametrize("extra, message", [(["--enlarge-batch", "2", "--pairs-in-pipeline"], "--pairs-in-pipeline"),
-                                            (["--enlarge-batch", "0"], "--enlarge-batch")])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--enlarge-batch", "2", "--pairs-in-pipeline"], "--pairs-in-pipeline"),
+        (["--enlarge-batch", "0"], "--enlarge-batch"),
+    ],
+)
 def test_an_impossible_enlarge_batch_is_refused_before_training(tmp_path, extra, message):
     result = CliRunner().invoke(app, ["train", "--policy", "uniform", "--run-dir", str(tmp_path), *extra])
     assert result.exit_code == 2 and message in result.output
@@ -68,22 +74,41 @@ def test_an_impossible_enlarge_batch_is_refused_before_training(tmp_path, extra,
 
 def test_compare_trains_each_policy_at_the_same_budget_and_tabulates_them(tmp_path):
     Policy.uniform().save(tmp_path / "searched.json")
-    result = CliRunner().invoke(app, ["train", "--compare", f"none,uniform,{tmp_path / 'searched.json'}", "--epochs", "1",
-                                      "--seeds", "2", "--run-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--compare",
+            f"none,uniform,{tmp_path / 'searched.json'}",
+            "--epochs",
+            "1",
+            "--seeds",
+            "2",
+            "--run-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (tmp_path / "train" / "results.jsonl").read_text().splitlines()]
     assert [(r["policy"], r["seed"], r["epochs"]) for r in records] == [
-        (policy, seed, 1) for policy in ("none", "uniform", str(tmp_path / "searched.json")) for seed in (0, 1)]
+        (policy, seed, 1) for policy in ("none", "uniform", str(tmp_path / "searched.json")) for seed in (0, 1)
+    ]
     assert "final epoch, mean ± std" in result.output and "best over epochs (reference)" in result.output
     assert (tmp_path / "train" / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     uniform = [r["final_test_acc"] for r in records if r["policy"] == "uniform"]
     assert f"{sum(uniform) / 2:.2f} ±" in result.output
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--policy", "none", "--compare", "none,uniform"], "one of --policy"), ([], "one of --policy"),
-    (["--compare", "uniform"], "at least two"), (["--compare", "none,none"], "more than once"),
-    (["--compare", "none,missing.json"], "missing.json")])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--policy", "none", "--compare", "none,uniform"], "one of --policy"),
+        ([], "one of --policy"),
+        (["--compare", "uniform"], "at least two"),
+        (["--compare", "none,none"], "more than once"),
+        (["--compare", "none,missing.json"], "missing.json"),
+    ],
+)
 def test_a_comparison_that_cannot_run_is_refused_before_training(tmp_path, arguments, message):
     result = CliRunner().invoke(app, ["train", *arguments, "--run-dir", str(tmp_path)])
     assert result.exit_code == 2 and message in result.output

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from awsaug_cli.kernels.pillow_reference import apply_op
 from PIL import Image
 
+from awsaug_cli.kernels.pillow_reference import apply_op
 from awsaug_cli.space import AWS36
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import kornia.augmentation as K
 import pytest
 import torch
-from awsaug_cli.kernels.kornia_ops import apply_rows, apply_rows_float
-from awsaug_cli.kernels.op_params import row_index
 
 from awsaug_cli.augment import apply_pairs
+from awsaug_cli.kernels.kornia_ops import apply_rows, apply_rows_float
+from awsaug_cli.kernels.op_params import row_index
 from awsaug_cli.kornia import PolicyAugment
 from awsaug_cli.policy import Policy
 from awsaug_cli.space import AWS36
@@ -23,7 +23,9 @@ NO_GRADIENT_KINDS = ("posterize", "equalize")  # straight-through and stopped: k
 DIFFERENTIABLE = [(i, s) for i, s in CASES if AWS36[i].kind not in NO_GRADIENT_KINDS]
 
 
-@pytest.mark.parametrize("index,sign", DIFFERENTIABLE, ids=[f"{AWS36[i].name}{'+' if s > 0 else '-'}" for i, s in DIFFERENTIABLE])
+@pytest.mark.parametrize(
+    "index,sign", DIFFERENTIABLE, ids=[f"{AWS36[i].name}{'+' if s > 0 else '-'}" for i, s in DIFFERENTIABLE]
+)
 def test_gradcheck(index, sign):
     generator = torch.Generator().manual_seed(index)
     images = (0.05 + 0.45 * torch.rand(2, 3, 6, 7, generator=generator, dtype=torch.float64)).requires_grad_()
@@ -45,14 +47,17 @@ def test_apply_pairs_takes_float_images_through_the_kornia_backend():
     signs = torch.tensor([[1, 1], [-1, 1], [1, -1], [1, 1], [-1, -1], [1, -1]])
     floats = apply_pairs(images.float() / 255, pairs, signs, backend="kornia")
     assert floats.dtype == torch.float32
-    assert torch.equal(apply_pairs(images, pairs, signs, backend="kornia"), apply_rows(images, row_index(pairs, signs), AWS36))
+    assert torch.equal(
+        apply_pairs(images, pairs, signs, backend="kornia"), apply_rows(images, row_index(pairs, signs), AWS36)
+    )
     with pytest.raises(ValueError, match="float images go through the 'kornia' backend"):
         apply_pairs(images.float() / 255, pairs, signs, backend="torch")
 
 
 def sequential(policy: Policy, seed: int = 0) -> K.AugmentationSequential:
-    return K.AugmentationSequential(K.RandomCrop((32, 32), padding=4), K.RandomHorizontalFlip(),
-                                    PolicyAugment(policy, seed=seed))
+    return K.AugmentationSequential(
+        K.RandomCrop((32, 32), padding=4), K.RandomHorizontalFlip(), PolicyAugment(policy, seed=seed)
+    )
 
 
 def test_policy_augment_draws_a_pair_per_image_inside_augmentation_sequential():
@@ -89,7 +94,10 @@ def test_policy_augment_replays_its_parameters_and_follows_its_seed():
 def test_the_kornia_backend_gives_on_cuda_what_it_gives_on_cpu(photos):
     images = photo_batch(photos, 32, 32)
     generator = torch.Generator().manual_seed(4)
-    rows = row_index(Policy.uniform().sample(len(images), generator), torch.randint(0, 2, (len(images), 2), generator=generator) * 2 - 1)
+    rows = row_index(
+        Policy.uniform().sample(len(images), generator),
+        torch.randint(0, 2, (len(images), 2), generator=generator) * 2 - 1,
+    )
     on_cpu = apply_rows(images, rows, AWS36)
     on_cuda = apply_rows(images.cuda(), rows.cuda(), AWS36).cpu()
     diff = (on_cpu.to(torch.int16) - on_cuda.to(torch.int16)).abs()

@@ -5,8 +5,10 @@ from torch import nn
 from awsaug_cli.models import MODELS, UnknownModelError, build_model
 
 
-@pytest.mark.parametrize("name,parameters", [("tiny", (4e4, 1e5)), ("resnet18", (1.1e7, 1.13e7)),
-                                             ("wrn-40-2", (2.2e6, 2.3e6)), ("wrn-28-10", (3.6e7, 3.7e7))])
+@pytest.mark.parametrize(
+    "name,parameters",
+    [("tiny", (4e4, 1e5)), ("resnet18", (1.1e7, 1.13e7)), ("wrn-40-2", (2.2e6, 2.3e6)), ("wrn-28-10", (3.6e7, 3.7e7))],
+)
 def test_registry_builds_every_model(name, parameters):
     model = build_model(name, 7, bn_momentum=0.5)
     count = sum(p.numel() for p in model.parameters())

@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+from awsaug_cli.augment import apply_pairs
 from awsaug_cli.kernels.kornia_ops import apply_rows as kornia_apply_rows
 from awsaug_cli.kernels.op_params import row_index
 from awsaug_cli.kernels.pillow_reference import apply_op
 from awsaug_cli.kernels.reference import apply_rows
-from PIL import Image
-
-from awsaug_cli.augment import apply_pairs
 from awsaug_cli.space import AWS36
 
 from .conftest import SIZES, dali_runs_here, photo_batch
@@ -28,8 +28,7 @@ CASES = [(index, sign) for index in range(len(AWS36)) for sign in (-1, 1)]
 
 def pillow(images: torch.Tensor, index: int, sign: int) -> torch.Tensor:
     out = [
-        np.asarray(apply_op(Image.fromarray(image), AWS36[index], sign))
-        for image in images.permute(0, 2, 3, 1).numpy()
+        np.asarray(apply_op(Image.fromarray(image), AWS36[index], sign)) for image in images.permute(0, 2, 3, 1).numpy()
     ]
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
 
@@ -69,7 +68,10 @@ def assert_within_kornia_tolerance(ours: torch.Tensor, reference: torch.Tensor, 
 
 
 # backend → (its uint8 op application, the tolerance it is held to)
-AGAINST_PILLOW = {"torch": (apply_rows, assert_within_tolerance), "kornia": (kornia_apply_rows, assert_within_kornia_tolerance)}
+AGAINST_PILLOW = {
+    "torch": (apply_rows, assert_within_tolerance),
+    "kornia": (kornia_apply_rows, assert_within_kornia_tolerance),
+}
 
 
 @pytest.mark.parametrize("backend", AGAINST_PILLOW)
@@ -124,7 +126,11 @@ def test_triton_backend_equals_torch_for_every_op(photos, height, width):
 
 @pytest.mark.parametrize(
     "backend,device",
-    [("torch", "cpu"), pytest.param("torch", "cuda", marks=pytest.mark.gpu), pytest.param("triton", "cuda", marks=pytest.mark.gpu)],
+    [
+        ("torch", "cpu"),
+        pytest.param("torch", "cuda", marks=pytest.mark.gpu),
+        pytest.param("triton", "cuda", marks=pytest.mark.gpu),
+    ],
 )
 def test_the_pair_path_matches_pillow(photos, backend, device):
     images = photo_batch(photos, 32, 32)

@@ -29,9 +29,18 @@ def sigmoid_probs(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("layout", ["nested", "flat"])
 def test_the_authors_agent_checkpoint_imports_with_its_probabilities(tmp_path, layout):
     first, second = authors_params()
-    agent = {"first_param": first, "second_param": second, "optimizer": {"state": {}, "param_groups": []},
-             "initial_baseline": 90.0, "running_baseline": 91.0}
-    content = {"agent": agent, "epoch": 3} if layout == "nested" else {"agent.first_param": first, "agent.second_param": second}
+    agent = {
+        "first_param": first,
+        "second_param": second,
+        "optimizer": {"state": {}, "param_groups": []},
+        "initial_baseline": 90.0,
+        "running_baseline": 91.0,
+    }
+    content = (
+        {"agent": agent, "epoch": 3}
+        if layout == "nested"
+        else {"agent.first_param": first, "agent.second_param": second}
+    )
     torch.save(content, tmp_path / "agent.pth")
     policy = import_policy(tmp_path / "agent.pth")
     assert torch.allclose(policy.joint(), sigmoid_probs(first, second), atol=1e-12)
@@ -59,8 +68,10 @@ def test_torch_files_that_need_code_to_load_are_refused(tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(PolicyFormatError, match="without agent.first_param"):
         import_policy(tmp_path / "other.pth")
-    torch.save({"agent.first_param": torch.zeros(36).to_sparse(), "agent.second_param": torch.zeros(36, 36)},
-               tmp_path / "sparse.pth")
+    torch.save(
+        {"agent.first_param": torch.zeros(36).to_sparse(), "agent.second_param": torch.zeros(36, 36)},
+        tmp_path / "sparse.pth",
+    )
     with pytest.raises(PolicyFormatError, match="dense real tensors"):
         import_policy(tmp_path / "sparse.pth")
 
@@ -68,7 +79,9 @@ def test_torch_files_that_need_code_to_load_are_refused(tmp_path):
 def test_export_converts_and_round_trips_exactly(tmp_path):
     first, second = authors_params()
     torch.save({"agent": {"first_param": first, "second_param": second}}, tmp_path / "agent.pth")
-    result = RUN.invoke(app, ["export-policy", str(tmp_path / "policy.json"), "--from", str(tmp_path / "agent.pth"), "--top-k", "7"])
+    result = RUN.invoke(
+        app, ["export-policy", str(tmp_path / "policy.json"), "--from", str(tmp_path / "agent.pth"), "--top-k", "7"]
+    )
     assert result.exit_code == 0, result.output
     assert "top 7 of 1296 pairs" in result.output
     policy = Policy.load(tmp_path / "policy.json")
@@ -97,13 +110,17 @@ def test_export_refusals_leave_no_partial_file(tmp_path):
     }
     for name, content in bad.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(content))
-        one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", str(tmp_path / f"{name}.json")],
-                       {"version": "'version' is 9", "space": "'space' is 'fancy'", "probs": "first_probs"}[name])
+        one_line_error(
+            ["export-policy", str(tmp_path / "out.json"), "--from", str(tmp_path / f"{name}.json")],
+            {"version": "'version' is 9", "space": "'space' is 'fancy'", "probs": "first_probs"}[name],
+        )
     nan = json.dumps(data).replace('"first_logits": [0.0', '"first_logits": [NaN', 1)
     (tmp_path / "nan.json").write_text(nan)
     one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", str(tmp_path / "nan.json")], "NaN")
     one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "onnx"], "--format 'onnx'")
-    one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "kornia", "--top-k", "0"], "--top-k")
+    one_line_error(
+        ["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "kornia", "--top-k", "0"], "--top-k"
+    )
     one_line_error(["export-policy", str(tmp_path / "nowhere" / "out.json"), "--from", good], "does not exist")
     taken = tmp_path / "taken"
     taken.mkdir()  # a folder where the file should go: the final rename fails
@@ -111,7 +128,9 @@ def test_export_refusals_leave_no_partial_file(tmp_path):
     assert list(taken.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary left
     assert not (tmp_path / "out.json").exists()
-    one_line_error(["export-policy", str(tmp_path / "out.json"), "--run-dir", str(tmp_path / "run")], "no finished search")
+    one_line_error(
+        ["export-policy", str(tmp_path / "out.json"), "--run-dir", str(tmp_path / "run")], "no finished search"
+    )
 
 
 def test_preview_draws_the_grid(tmp_path):
@@ -134,12 +153,18 @@ def canonical_text(**changes) -> str:
     return json.dumps(data)
 
 
-@pytest.mark.parametrize("text, message", [
-    (canonical_text().replace('"first_logits": [0.0', '"first_logits": [' + "9" * 5000, 1), "a number too long to read"),
-    (canonical_text(space=["aws36"]), "field 'space' is ['aws36']"),
-    (canonical_text(parametrization=["softmax"]), "field 'parametrization' is ['softmax']"),
-    (canonical_text(space="x" * 50_000_000), "field 'space' is 'xxxx"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            canonical_text().replace('"first_logits": [0.0', '"first_logits": [' + "9" * 5000, 1),
+            "a number too long to read",
+        ),
+        (canonical_text(space=["aws36"]), "field 'space' is ['aws36']"),
+        (canonical_text(parametrization=["softmax"]), "field 'parametrization' is ['softmax']"),
+        (canonical_text(space="x" * 50_000_000), "field 'space' is 'xxxx"),
+    ],
+)
 def test_a_malformed_policy_file_is_one_short_line(tmp_path, text, message):
     path = tmp_path / "policy.json"
     path.write_text(text)
@@ -178,12 +203,20 @@ def test_export_policy_never_writes_over_a_file_the_run_directory_keeps(tmp_path
     kept = answer.read_bytes()
     (run_dir / "pretrain" / "shared.safetensors").write_bytes(b"weights")
     (tmp_path / "link.json").symlink_to(run_dir / "pretrain" / "shared.safetensors")
-    for out in (answer, run_dir / "pretrain" / "shared.safetensors", run_dir / "run.json", tmp_path / "link.json",
-                run_dir / "train" / "new.json"):
-        result = RUN.invoke(app, ["export-policy", str(out), "--format", "kornia", "--from", str(answer),
-                                  "--run-dir", str(run_dir)])
+    for out in (
+        answer,
+        run_dir / "pretrain" / "shared.safetensors",
+        run_dir / "run.json",
+        tmp_path / "link.json",
+        run_dir / "train" / "new.json",
+    ):
+        result = RUN.invoke(
+            app, ["export-policy", str(out), "--format", "kornia", "--from", str(answer), "--run-dir", str(run_dir)]
+        )
         assert result.exit_code == 2 and "a file the run directory" in result.output, out
     assert answer.read_bytes() == kept and (run_dir / "pretrain" / "shared.safetensors").read_bytes() == b"weights"
     assert not (run_dir / "run.json").exists() and not (run_dir / "train").exists()
-    beside = RUN.invoke(app, ["export-policy", str(run_dir / "policy.json"), "--from", str(answer), "--run-dir", str(run_dir)])
+    beside = RUN.invoke(
+        app, ["export-policy", str(run_dir / "policy.json"), "--from", str(answer), "--run-dir", str(run_dir)]
+    )
     assert beside.exit_code == 0, beside.output  # the demo writes its export at the run directory's top

@@ -24,8 +24,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "awsaug_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def weights(run_dir: Path, name: str = "shared.safetensors") -> dict[str, torch.Tensor]:
@@ -60,8 +66,12 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path)
     args = ("pretrain", "--epochs", "3")
     assert run_cli(*args, "--run-dir", str(tmp_path / "whole")).returncode == 0
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "awsaug_cli", *args, "--run-dir", str(killed)], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "awsaug_cli", *args, "--run-dir", str(killed)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     metrics = killed / "pretrain" / "metrics.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 1):
@@ -98,9 +108,26 @@ def test_resume_refusals(tmp_path):
 @pytest.mark.parametrize("mode", ["ddp", "independent"])
 def test_two_process_gloo_pretrain(tmp_path, mode):
     finished = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
-         "pretrain", "--epochs", "2", "--mode", mode, "--run-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "awsaug_cli",
+            "pretrain",
+            "--epochs",
+            "2",
+            "--mode",
+            mode,
+            "--run-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
     )
     assert finished.returncode == 0, finished.stderr[-2000:]
     record = json.loads((tmp_path / "run.json").read_text())["pretrain"]
@@ -112,6 +139,11 @@ def test_two_process_gloo_pretrain(tmp_path, mode):
         first, second = weights(tmp_path, "shared-rank0.safetensors"), weights(tmp_path, "shared-rank1.safetensors")
         assert not torch.equal(first["model.classifier.weight"], second["model.classifier.weight"])
         # each model trains on every image and is scored alone: its own loss, not an all-reduced mix
-        losses = [[json.loads(line)["train_loss"] for line in (tmp_path / "pretrain" / f"metrics-rank{r}.jsonl").read_text().splitlines()]
-                  for r in (0, 1)]
+        losses = [
+            [
+                json.loads(line)["train_loss"]
+                for line in (tmp_path / "pretrain" / f"metrics-rank{r}.jsonl").read_text().splitlines()
+            ]
+            for r in (0, 1)
+        ]
         assert len(losses[0]) == 2 and losses[0] != losses[1]

@@ -28,8 +28,12 @@ def test_every_command_and_its_options_appear_in_readme(name):
     text = README.read_text()
     assert f"awsaug {name}" in text, f"README never shows `awsaug {name}`"
     command = commands()[name]
-    options = {option for parameter in command.params for option in parameter.opts
-               if option.startswith("--") and option != "--help"}
+    options = {
+        option
+        for parameter in command.params
+        for option in parameter.opts
+        if option.startswith("--") and option != "--help"
+    }
     missing = sorted(option for option in options if not re.search(re.escape(option) + r"(?![\w-])", text))
     assert not missing, f"awsaug {name}: README does not mention {', '.join(missing)}"
 

@@ -26,12 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "awsaug_cli", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "awsaug_cli", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "awsaug_cli", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 def flat(text: str) -> str:
@@ -94,8 +97,19 @@ def test_a_pretrain_and_a_search_killed_before_their_first_checkpoint_start_agai
         assert json.loads((run_dir / "run.json").read_text())["pretrain"]["epochs"] == 2
         assert len((run_dir / "pretrain" / "metrics.jsonl").read_text().splitlines()) == 2
 
-    search = ("search", "--run-dir", str(stranded), "--loops", "2", "--trajectories", "2", "--finetune-epochs", "3",
-              "--score-repeats", "0")
+    search = (
+        "search",
+        "--run-dir",
+        str(stranded),
+        "--loops",
+        "2",
+        "--trajectories",
+        "2",
+        "--finetune-epochs",
+        "3",
+        "--score-repeats",
+        "0",
+    )
     process = start(*search)
     wait_for(lambda: recorded(stranded, "search"))
     process.send_signal(signal.SIGKILL)
@@ -106,7 +120,12 @@ def test_a_pretrain_and_a_search_killed_before_their_first_checkpoint_start_agai
     assert "starting the search" in flat(again.stderr)
     assert (stranded / "search" / "policy.json").exists()
     settings = json.loads((stranded / "run.json").read_text())["search"]
-    assert (settings["loops"], settings["trajectories"], settings["finetune_epochs"], settings["score_repeats"]) == (2, 2, 3, 0)
+    assert (settings["loops"], settings["trajectories"], settings["finetune_epochs"], settings["score_repeats"]) == (
+        2,
+        2,
+        3,
+        0,
+    )
     history = (stranded / "search" / "history.jsonl").read_text()
     assert history.count('"kind": "loop"') == 2 and '"trajectory": 1' in history and '"trajectory": 2' not in history
 
@@ -121,7 +140,9 @@ def test_extreme_logits_give_a_valid_distribution_and_exports_stay_readable(tmp_
     policy.save(tmp_path / "extreme.json")
     for format in ("awsaug", "albumentations"):
         out = tmp_path / f"out-{format}.json"
-        result = CliRunner().invoke(app, ["export-policy", str(out), "--from", str(tmp_path / "extreme.json"), "--format", format])
+        result = CliRunner().invoke(
+            app, ["export-policy", str(out), "--from", str(tmp_path / "extreme.json"), "--format", format]
+        )
         assert result.exit_code == 0, result.output
         assert "NaN" not in out.read_text() and "0 pairs" not in result.output
     assert Policy.load(tmp_path / "out-awsaug.json").probs()[0].argmax() == 3
@@ -156,8 +177,12 @@ def test_a_damaged_line_inside_a_log_is_named_and_a_cut_last_line_is_skipped(tmp
 
 def test_resume_takes_the_recorded_settings_and_refuses_a_given_one_that_differs(tmp_path):
     run_dir = str(tmp_path / "run")
-    assert cli("pretrain", "--run-dir", run_dir, "--epochs", "1", "--seed", "3", "--batch-size", "32", "--space",
-               "aws36").returncode == 0
+    assert (
+        cli(
+            "pretrain", "--run-dir", run_dir, "--epochs", "1", "--seed", "3", "--batch-size", "32", "--space", "aws36"
+        ).returncode
+        == 0
+    )
     again = cli("pretrain", "--run-dir", run_dir, "--resume")  # no flags repeated
     assert again.returncode == 0, again.stderr
     assert "all 1 epochs already trained" in flat(again.stderr)
@@ -189,7 +214,9 @@ def test_a_checkpoint_refuses_a_run_json_that_was_edited_or_lost(tmp_path):
         refused = cli(command[0], "--run-dir", str(run_dir), *command[1:])
         assert refused.returncode == 2, refused.stderr
         assert "shared.safetensors was not made with the settings run.json records" in flat(refused.stderr)
-        assert "seed (run.json 5, shared.safetensors 0); split_seed (run.json 5, shared.safetensors 0)" in flat(refused.stderr)
+        assert "seed (run.json 5, shared.safetensors 0); split_seed (run.json 5, shared.safetensors 0)" in flat(
+            refused.stderr
+        )
     record["pretrain"].update(seed=0, split_seed=0)  # only the search's record edited
     (run_dir / "run.json").write_text(json.dumps(record))
     refused = cli("search", "--run-dir", str(run_dir), "--resume")
@@ -221,8 +248,22 @@ def test_ctrl_c_says_how_to_resume_and_the_resume_completes(tmp_path):
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-                           "awsaug_cli", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "awsaug_cli",
+            *args,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_under_torchrun_rank_zero_holds_the_lock_and_every_rank_stops_when_it_is_taken(tmp_path):
@@ -242,8 +283,19 @@ def test_under_torchrun_rank_zero_holds_the_lock_and_every_rank_stops_when_it_is
 def test_sigterm_stops_like_ctrl_c_releases_the_lock_and_the_resume_completes(tmp_path):
     run_dir = tmp_path / "run"
     assert cli("pretrain", "--run-dir", str(run_dir), "--epochs", "1").returncode == 0
-    search = ("search", "--run-dir", str(run_dir), "--loops", "3", "--trajectories", "2", "--finetune-epochs", "1",
-              "--score-repeats", "0")
+    search = (
+        "search",
+        "--run-dir",
+        str(run_dir),
+        "--loops",
+        "3",
+        "--trajectories",
+        "2",
+        "--finetune-epochs",
+        "1",
+        "--score-repeats",
+        "0",
+    )
     process = start(*search)
     history = run_dir / "search" / "history.jsonl"
     wait_for(lambda: history.exists() and '"kind": "loop"' in history.read_text())
@@ -259,8 +311,19 @@ def test_sigterm_stops_like_ctrl_c_releases_the_lock_and_the_resume_completes(tm
 
 def test_a_comparison_killed_and_run_again_continues_without_duplicate_rows(tmp_path):
     run_dir = tmp_path / "run"
-    compare = ("train", "--compare", "none,uniform", "--run-dir", str(run_dir), "--epochs", "2", "--seeds", "2",
-               "--batch-size", "64")
+    compare = (
+        "train",
+        "--compare",
+        "none,uniform",
+        "--run-dir",
+        str(run_dir),
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--batch-size",
+        "64",
+    )
     results = run_dir / "train" / "results.jsonl"
     process = start(*compare)
     wait_for(lambda: results.exists() and results.read_text().count("\n") >= 1)
@@ -271,17 +334,26 @@ def test_a_comparison_killed_and_run_again_continues_without_duplicate_rows(tmp_
     again = cli(*compare)
     assert again.returncode == 0, again.stderr
     rows = [json.loads(line) for line in results.read_text().splitlines()]
-    assert sorted((row["policy"], row["seed"]) for row in rows) == [("none", 0), ("none", 1), ("uniform", 0), ("uniform", 1)]
-    assert rows[:len(killed)] == killed  # taken, not trained again
+    assert sorted((row["policy"], row["seed"]) for row in rows) == [
+        ("none", 0),
+        ("none", 1),
+        ("uniform", 0),
+        ("uniform", 1),
+    ]
+    assert rows[: len(killed)] == killed  # taken, not trained again
     assert f"trained before by invocation {killed[0]['invocation']}" in flat(again.stderr)
-    assert {row["invocation"] for row in rows[len(killed):]} != {killed[0]["invocation"]}
+    assert {row["invocation"] for row in rows[len(killed) :]} != {killed[0]["invocation"]}
     assert all(row["started"] for row in rows)
-    other_epochs = cli(*compare[:-6], "--epochs", "1", "--seeds", "1", "--batch-size", "64")  # other settings: trained anew
+    other_epochs = cli(
+        *compare[:-6], "--epochs", "1", "--seeds", "1", "--batch-size", "64"
+    )  # other settings: trained anew
     assert other_epochs.returncode == 0, other_epochs.stderr
     assert len(results.read_text().splitlines()) == 6
 
 
-@pytest.mark.parametrize("planted", [LOCK_NAME, "search/history.jsonl", "train/results.jsonl", "pretrain/metrics.jsonl"])
+@pytest.mark.parametrize(
+    "planted", [LOCK_NAME, "search/history.jsonl", "train/results.jsonl", "pretrain/metrics.jsonl"]
+)
 def test_a_symlink_planted_in_a_run_directory_is_never_written_through(tmp_path, planted):
     run_dir = tmp_path / "run"
     if planted.startswith("search"):
@@ -291,9 +363,11 @@ def test_a_symlink_planted_in_a_run_directory_is_never_written_through(tmp_path,
     link = run_dir / planted
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(outside)
-    command = {"search": ("search", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0"),
-               "train": ("train", "--policy", "none", "--epochs", "1"),
-               "pretrain": ("pretrain", "--epochs", "1")}
+    command = {
+        "search": ("search", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0"),
+        "train": ("train", "--policy", "none", "--epochs", "1"),
+        "pretrain": ("pretrain", "--epochs", "1"),
+    }
     result = cli(*command[planted.split("/")[0] if "/" in planted else "train"], "--run-dir", str(run_dir))
     assert outside.read_text() == "precious\n"
     if planted == LOCK_NAME or planted == "train/results.jsonl":  # appended to: refused, naming the link
@@ -304,12 +378,15 @@ def test_a_symlink_planted_in_a_run_directory_is_never_written_through(tmp_path,
         assert not link.is_symlink() and link.read_text().count("\n") >= 1
 
 
-@pytest.mark.parametrize("edit, named", [
-    (lambda r: r["pretrain"].update(epochs="abc"), "'pretrain.epochs' has the wrong type ('abc')"),
-    (lambda r: r.update(pretrain=[1, 2]), "'pretrain' should be an object, found list"),
-    (lambda r: r["pretrain"].update(image_size=[32, "x"]), "'pretrain.image_size' has the wrong type"),
-    (lambda r: r["pretrain"].update(seed=True), "'pretrain.seed' has the wrong type (True)"),
-])
+@pytest.mark.parametrize(
+    "edit, named",
+    [
+        (lambda r: r["pretrain"].update(epochs="abc"), "'pretrain.epochs' has the wrong type ('abc')"),
+        (lambda r: r.update(pretrain=[1, 2]), "'pretrain' should be an object, found list"),
+        (lambda r: r["pretrain"].update(image_size=[32, "x"]), "'pretrain.image_size' has the wrong type"),
+        (lambda r: r["pretrain"].update(seed=True), "'pretrain.seed' has the wrong type (True)"),
+    ],
+)
 def test_a_run_record_with_a_field_of_the_wrong_type_is_named_in_one_line(tmp_path, edit, named):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

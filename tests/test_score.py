@@ -28,8 +28,14 @@ def pretrained(tmp_path_factory) -> Path:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], capture_output=True, text=True, timeout=300,
-                          cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "awsaug_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_paired_errors_cancel_what_a_repeat_gives_every_policy():
@@ -56,8 +62,20 @@ def test_each_policy_sees_the_same_noise_whatever_it_is_scored_with(pretrained):
 
 def test_the_cli_prints_the_table_and_writes_the_json_list(pretrained, tmp_path):
     out = tmp_path / "scores.json"
-    done = cli("score", "none", "uniform", "randaugment:1:5", "--run-dir", str(pretrained), "--repeats", "2",
-               "--finetune-epochs", "1", "--json", str(out))
+    done = cli(
+        "score",
+        "none",
+        "uniform",
+        "randaugment:1:5",
+        "--run-dir",
+        str(pretrained),
+        "--repeats",
+        "2",
+        "--finetune-epochs",
+        "1",
+        "--json",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "rank" in done.stdout and "randaugment:1:5" in done.stdout
     records = json.loads(out.read_text())
@@ -69,12 +87,15 @@ def test_the_cli_prints_the_table_and_writes_the_json_list(pretrained, tmp_path)
     assert all(r["error"] >= 0 and len(r["rewards"]) == 2 for r in records)
 
 
-@pytest.mark.parametrize("args, message", [
-    (("no-such-policy.json",), "no-such-policy.json"),
-    (("none", "none"), "none named more than once"),
-    (("none", "--reward", "speed"), "--reward 'speed'"),
-    (("randaugment:9:9",), "RandAugment's N"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("no-such-policy.json",), "no-such-policy.json"),
+        (("none", "none"), "none named more than once"),
+        (("none", "--reward", "speed"), "--reward 'speed'"),
+        (("randaugment:9:9",), "RandAugment's N"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_code_2(pretrained, args, message):
     done = cli("score", *args, "--run-dir", str(pretrained), "--repeats", "1", "--finetune-epochs", "1")
     assert done.returncode == 2

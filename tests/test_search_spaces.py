@@ -42,7 +42,11 @@ class StrongRotationsHurt:
     def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
         pairs = policy.sample(4000, generator)
         share = torch.isin(pairs[:, 0], torch.tensor(STRONG_ROTATIONS)).double().mean()
-        reward = 80 - self.harm * float(share) + self.noise * float(torch.randn((), generator=self.generator, dtype=torch.float64))
+        reward = (
+            80
+            - self.harm * float(share)
+            + self.noise * float(torch.randn((), generator=self.generator, dtype=torch.float64))
+        )
         return Trial(reward, torch.bincount(pairs[:, 0] * K + pairs[:, 1], minlength=K * K).view(K, K))
 
 
@@ -62,8 +66,9 @@ def test_a_one_op_space_tilts_the_op_and_keeps_identity_second():
     first, second = policy.probs()
     assert torch.equal(second, start_second)  # the second slot stays Identity
     ratio = first / start_first
-    torch.testing.assert_close(ratio[STRONG_ROTATIONS], ratio[0] * torch.full((len(STRONG_ROTATIONS),), torch.e**-1,
-                                                                              dtype=torch.float64))
+    torch.testing.assert_close(
+        ratio[STRONG_ROTATIONS], ratio[0] * torch.full((len(STRONG_ROTATIONS),), torch.e**-1, dtype=torch.float64)
+    )
     multiples = op_multiples(policy)
     assert multiples[SPACE.names[STRONG_ROTATIONS[0]]] < 1 < multiples["Identity"]
     assert abs(kl_from_start(TA.start())) < 1e-12 < kl_from_start(policy)
@@ -121,8 +126,14 @@ def test_the_papers_algorithm_searches_aws36_only():
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], capture_output=True, text=True, timeout=300,
-                          cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "awsaug_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_the_space_is_chosen_at_pretrain_and_followed_after(tmp_path):
@@ -135,11 +146,24 @@ def test_the_space_is_chosen_at_pretrain_and_followed_after(tmp_path):
     faithful = cli("search", "--faithful", "--loops", "1", "--run-dir", str(run_dir))
     assert faithful.returncode == 2 and "aws36 space only" in faithful.stderr
     assert "pretrain with --space aws36 for --faithful" in faithful.stderr and "search" not in read_run(run_dir)
-    done = cli("search", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1", "--score-repeats", "0",
-               "--run-dir", str(run_dir))
+    done = cli(
+        "search",
+        "--loops",
+        "1",
+        "--trajectories",
+        "2",
+        "--finetune-epochs",
+        "1",
+        "--score-repeats",
+        "0",
+        "--run-dir",
+        str(run_dir),
+    )
     assert done.returncode == 0, done.stderr
     answer = Policy.load(run_dir / "search" / "policy.json")
-    assert answer.space == SPACE and json.loads((run_dir / "run.json").read_text())["search"]["space"] == "trivialaugment"
+    assert (
+        answer.space == SPACE and json.loads((run_dir / "run.json").read_text())["search"]["space"] == "trivialaugment"
+    )
     assert "Distance from the start (trivialaugment)" in " ".join(done.stdout.split())
     exported = cli("export-policy", str(tmp_path / "policy.kornia"), "--format", "kornia", "--run-dir", str(run_dir))
     assert exported.returncode == 2 and "holds AWS-36 policies" in exported.stderr
@@ -163,7 +187,19 @@ def test_a_run_recorded_before_spaces_were_named_is_aws36(tmp_path):
         write_tensors(weights, saved.tensors, FORMAT_NAME, saved.metadata)
     resumed = cli("pretrain", "--resume", "--run-dir", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
-    searched = cli("search", "--faithful", "--loops", "1", "--trajectories", "2", "--finetune-epochs", "1",
-                   "--score-repeats", "0", "--run-dir", str(run_dir))
+    searched = cli(
+        "search",
+        "--faithful",
+        "--loops",
+        "1",
+        "--trajectories",
+        "2",
+        "--finetune-epochs",
+        "1",
+        "--score-repeats",
+        "0",
+        "--run-dir",
+        str(run_dir),
+    )
     assert searched.returncode == 0, searched.stderr
     assert read_run(run_dir)["search"]["space"] == "aws36"

@@ -61,25 +61,48 @@ def copy_run(source: Path, target: Path) -> Path:
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "awsaug_cli", *args], capture_output=True, text=True, timeout=300,
-                          cwd=REPO, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "awsaug_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
 
 
-@pytest.mark.parametrize("faithful, algorithm, agent_fields", [
-    (False, "contrast", {"effects", "effect_errors", "reward_noise"}),
-    (True, "ppo", {"kl", "agent_lr", "best_reward", "best_loop"}),
-])
+@pytest.mark.parametrize(
+    "faithful, algorithm, agent_fields",
+    [
+        (False, "contrast", {"effects", "effect_errors", "reward_noise"}),
+        (True, "ppo", {"kl", "agent_lr", "best_reward", "best_loop"}),
+    ],
+)
 def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful, algorithm, agent_fields):
     run_dir = copy_run(pretrained, tmp_path / "run")
-    outcome = run_search(SearchOptions(run_dir=run_dir, loops=2, trajectories=2, finetune_epochs=1, faithful=faithful,
-                                       score_repeats=0))
+    outcome = run_search(
+        SearchOptions(run_dir=run_dir, loops=2, trajectories=2, finetune_epochs=1, faithful=faithful, score_repeats=0)
+    )
     records = [json.loads(line) for line in (run_dir / "search" / "history.jsonl").read_text().splitlines()]
-    assert [(r["kind"], r["loop"]) for r in records] == [("trajectory", 0), ("trajectory", 0), ("loop", 0),
-                                                         ("trajectory", 1), ("trajectory", 1), ("loop", 1)]
+    assert [(r["kind"], r["loop"]) for r in records] == [
+        ("trajectory", 0),
+        ("trajectory", 0),
+        ("loop", 0),
+        ("trajectory", 1),
+        ("trajectory", 1),
+        ("loop", 1),
+    ]
     trajectory, summary = records[0], records[2]
-    assert len(trajectory["epoch_acc"]) == len(trajectory["epoch_val_loss"]) == len(trajectory["epoch_val_calibrated_loss"]) == 1
+    assert (
+        len(trajectory["epoch_acc"])
+        == len(trajectory["epoch_val_loss"])
+        == len(trajectory["epoch_val_calibrated_loss"])
+        == 1
+    )
     assert trajectory["epoch_val_calibrated_loss"][0] <= trajectory["epoch_val_loss"][0]
-    reward = trajectory["epoch_acc"][0] if faithful else -100 * trajectory["epoch_val_calibrated_loss"][0]  # rewards.REWARDS
+    reward = (
+        trajectory["epoch_acc"][0] if faithful else -100 * trajectory["epoch_val_calibrated_loss"][0]
+    )  # rewards.REWARDS
     assert trajectory["reward"] == pytest.approx(reward, abs=1e-12)
     assert len(trajectory["op_rates"]) == 36 and sum(trajectory["op_rates"]) == pytest.approx(2.0)
     assert {"entropy", "top_pairs", "gauge", "mean_reward"} | agent_fields <= set(summary)
@@ -97,14 +120,20 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful
     assert recorded["equivalent_ops"] == [["Color_mag0.3", "Color_mag0.6", "Color_mag0.9"], ["Invert", "Solarize_mag0"]]
     assert outcome.verdict.equivalent == recorded["equivalent_ops"]
     exported = CliRunner().invoke(app, ["export-policy", str(tmp_path / "out.json"), "--run-dir", str(run_dir)])
-    assert exported.exit_code == 0 and "What the search" in exported.output and "nothing distinguishable" in exported.output
+    assert (
+        exported.exit_code == 0
+        and "What the search" in exported.output
+        and "nothing distinguishable" in exported.output
+    )
     assert "Invert = Solarize_mag0" in " ".join(exported.output.split())
     assert Policy.load(tmp_path / "out.json").provenance == answer.provenance
     for finished in (True, False):  # mid-search, the report draws the state's policy
         if not finished:
             (run_dir / "search" / "policy.json").unlink()
             (run_dir / "search" / "final_policy.json").unlink()
-        drawn = CliRunner().invoke(app, ["report", "--run-dir", str(run_dir), "--out", str(tmp_path / f"r{finished}.png")])
+        drawn = CliRunner().invoke(
+            app, ["report", "--run-dir", str(run_dir), "--out", str(tmp_path / f"r{finished}.png")]
+        )
         assert drawn.exit_code == 0, drawn.output
         assert (tmp_path / f"r{finished}.png").stat().st_size > 10_000
 
@@ -112,13 +141,28 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful
 def fine_tune(run_dir: Path, common_noise: bool) -> FineTune:
     record = json.loads((run_dir / "run.json").read_text())["pretrain"]
     preset = get_preset(record["preset"], torch.device("cpu"))
-    source = open_source(record["data"], loader="memory", image_size=32, val_size=record["data_sizes"]["val"],
-                         val_fraction=preset.val_fraction, split_seed=record["split_seed"], device=torch.device("cpu"),
-                         augmentation=Augmentation(crop_padding=4, cutout=16))
+    source = open_source(
+        record["data"],
+        loader="memory",
+        image_size=32,
+        val_size=record["data_sizes"]["val"],
+        val_fraction=preset.val_fraction,
+        split_seed=record["split_seed"],
+        device=torch.device("cpu"),
+        augmentation=Augmentation(crop_padding=4, cutout=16),
+    )
     model = build_model(record["model"], 10, bn_momentum=preset.bn_momentum)
     shared = load_checkpoint(run_dir / "pretrain" / "shared.safetensors")
-    return FineTune(source, model, shared, preset.optim, epochs=2, batch_size=record["batch_size"], seed=0,
-                    common_noise=common_noise)
+    return FineTune(
+        source,
+        model,
+        shared,
+        preset.optim,
+        epochs=2,
+        batch_size=record["batch_size"],
+        seed=0,
+        common_noise=common_noise,
+    )
 
 
 def test_common_noise_gives_equal_rewards_for_equal_pairs(pretrained):
@@ -131,6 +175,16 @@ def test_common_noise_gives_equal_rewards_for_equal_pairs(pretrained):
         assert (first.reward == second.reward) == equal
 
 
+def loop_rewards(run: Path) -> list[list[float]]:
+    """Each loop record's rewards in the run's search history."""
+    lines = (run / "search" / "history.jsonl").read_text().splitlines()
+    return [json.loads(line)["rewards"] for line in lines if '"kind": "loop"' in line]
+
+
+def closing_scores(run: Path) -> list[dict]:
+    return json.loads((run / "search" / "scores.json").read_text())
+
+
 @pytest.mark.parametrize("space", SPACES)
 def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(request, space, tmp_path):
     pretrained = request.getfixturevalue(SPACES[space])
@@ -138,8 +192,12 @@ def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(request,
     assert cli("search", "--run-dir", str(whole), *SMALL).returncode == 0
     killed = copy_run(pretrained, tmp_path / "killed")
     history = killed / "search" / "history.jsonl"
-    process = subprocess.Popen([sys.executable, "-m", "awsaug_cli", "search", "--run-dir", str(killed), *SMALL],
-                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "awsaug_cli", "search", "--run-dir", str(killed), *SMALL],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (history.exists() and '"kind": "loop"' in history.read_text()):
         time.sleep(0.05)
@@ -149,11 +207,12 @@ def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(request,
     assert history.read_text().count('"kind": "loop"') < 3
     resumed = cli("search", "--run-dir", str(killed), *SMALL, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    a, b = load_file(str(whole / "search" / "state.safetensors")), load_file(str(killed / "search" / "state.safetensors"))
+    a, b = (
+        load_file(str(whole / "search" / "state.safetensors")),
+        load_file(str(killed / "search" / "state.safetensors")),
+    )
     assert all(torch.equal(a[name], b[name]) for name in a)
-    loops = lambda run: [json.loads(line)["rewards"] for line in (run / "search" / "history.jsonl").read_text().splitlines()
-                         if '"kind": "loop"' in line]
-    assert loops(whole) == loops(killed) and len(loops(killed)) == 3
+    assert loop_rewards(whole) == loop_rewards(killed) and len(loop_rewards(killed)) == 3
 
 
 def test_resume_restores_a_loops_history_lost_between_the_state_write_and_the_historys(pretrained, tmp_path):
@@ -176,16 +235,34 @@ def test_two_processes_give_the_theta_of_one_running_the_trajectories_in_turn(re
     compared = (*SMALL[:-1], "1")  # with the closing comparison, one fine-tune per policy
     assert cli("search", "--run-dir", str(single), *compared, env=threads).returncode == 0
     finished = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
-         "search", "--run-dir", str(double), *compared], capture_output=True, text=True, timeout=300, cwd=REPO,
-        env={**os.environ, **threads})
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "awsaug_cli",
+            "search",
+            "--run-dir",
+            str(double),
+            *compared,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, **threads},
+    )
     assert finished.returncode == 0, finished.stderr[-2000:]
-    a, b = load_file(str(single / "search" / "state.safetensors")), load_file(str(double / "search" / "state.safetensors"))
+    a, b = (
+        load_file(str(single / "search" / "state.safetensors")),
+        load_file(str(double / "search" / "state.safetensors")),
+    )
     assert set(a) == set(b) and all(torch.equal(a[name], b[name]) for name in a)
     recorded = json.loads((double / "run.json").read_text())["search"]
     assert recorded["world_size"] == 2 and recorded["space"] == space
-    scores = lambda run: json.loads((run / "search" / "scores.json").read_text())
-    assert scores(single) == scores(double)  # the comparison's fine-tunes shared out over the ranks
+    assert closing_scores(single) == closing_scores(double)  # the comparison's fine-tunes shared out over the ranks
 
 
 def test_the_search_ends_by_comparing_its_answer_with_the_policies_that_need_no_search(pretrained, tmp_path):
@@ -195,14 +272,30 @@ def test_the_search_ends_by_comparing_its_answer_with_the_policies_that_need_no_
     kept = json.loads((run_dir / "search" / "scores.json").read_text())
     assert [r["policy"] for r in kept] == ["searched", "none", "uniform", "randaugment", "trivialaugment"]
     best = min(kept, key=lambda r: r["rank"])["policy"]
-    verdict = done.stdout[done.stdout.index("What the search found"):]
+    verdict = done.stdout[done.stdout.index("What the search found") :]
     said = "scored best" if best == "searched" else f"No searched policy beat {best} here"
     assert said in " ".join(verdict.split())
-    assert Policy.load(run_dir / "search" / "policy.json").provenance["compared_on_proxy"].startswith(said.split(" here")[0])
+    assert (
+        Policy.load(run_dir / "search" / "policy.json")
+        .provenance["compared_on_proxy"]
+        .startswith(said.split(" here")[0])
+    )
     # `awsaug score` with the same names reproduces the search's numbers
     out = tmp_path / "scores.json"
-    scored = cli("score", str(run_dir / "search" / "policy.json"), "none", "uniform", "randaugment", "trivialaugment",
-                 "--run-dir", str(run_dir), "--repeats", "2", "--json", str(out))
+    scored = cli(
+        "score",
+        str(run_dir / "search" / "policy.json"),
+        "none",
+        "uniform",
+        "randaugment",
+        "trivialaugment",
+        "--run-dir",
+        str(run_dir),
+        "--repeats",
+        "2",
+        "--json",
+        str(out),
+    )
     assert scored.returncode == 0, scored.stderr
     assert [r["rewards"] for r in json.loads(out.read_text())] == [r["rewards"] for r in kept]
     # a finished search resumed keeps its comparison; export-policy states it
@@ -216,9 +309,27 @@ def test_the_search_ends_by_comparing_its_answer_with_the_policies_that_need_no_
 def test_trajectories_must_divide_among_the_processes(pretrained, tmp_path):
     run_dir = copy_run(pretrained, tmp_path / "run")
     finished = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "awsaug_cli",
-         "search", "--run-dir", str(run_dir), "--trajectories", "3", "--loops", "1"],
-        capture_output=True, text=True, timeout=300, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "awsaug_cli",
+            "search",
+            "--run-dir",
+            str(run_dir),
+            "--trajectories",
+            "3",
+            "--loops",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert finished.returncode != 0
     assert "3 trajectories cannot be shared by 2 processes" in finished.stderr
     assert not (run_dir / "search").exists()
@@ -247,9 +358,12 @@ def test_search_refusals(pretrained, tmp_path):
         run_search(SearchOptions(run_dir=other_model, loops=1))
     result = CliRunner().invoke(app, ["search", "--run-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "awsaug pretrain" in result.output
-    for args, message in ((["--algorithm", "reinforce"], "add --faithful"), (["--faithful", "--temperature", "5"], "has none"),
-                          (["--temperature", "-1"], "temperature must be a positive finite number"),
-                          (["--temperature", "inf"], "temperature must be a positive finite number")):
+    for args, message in (
+        (["--algorithm", "reinforce"], "add --faithful"),
+        (["--faithful", "--temperature", "5"], "has none"),
+        (["--temperature", "-1"], "temperature must be a positive finite number"),
+        (["--temperature", "inf"], "temperature must be a positive finite number"),
+    ):
         result = CliRunner().invoke(app, ["search", "--run-dir", str(pretrained), "--loops", "1", *args])
         assert result.exit_code == 2 and message in result.output, result.output
     assert not (pretrained / "search").exists()
@@ -272,6 +386,11 @@ def test_a_non_finite_reward_stops_before_the_update():
         return Trial(math.nan if trajectory == 1 else 90.0, torch.zeros(36, 36, dtype=torch.int64))
 
     with pytest.raises(SearchError, match="trajectory 1 gave a non-finite reward"):
-        search(diverged, loops=2, trajectories=2, space=SEARCH_SPACES["aws36"],
-               on_loop=lambda agent, records: seen.append(agent.loop))
+        search(
+            diverged,
+            loops=2,
+            trajectories=2,
+            space=SEARCH_SPACES["aws36"],
+            on_loop=lambda agent, records: seen.append(agent.loop),
+        )
     assert seen == []

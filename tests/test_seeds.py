@@ -12,8 +12,11 @@ MODELS = [pretrain_model(False, 0), *(pretrain_model(True, rank) for rank in ran
 EPOCHS, LOOPS, TRAJECTORIES = range(300), range(60), range(16)
 
 # a search's (loop, epoch) and (loop, trajectory, epoch); a score's (−1 − repeat, epoch)
-FINETUNE_NOISE = (list(itertools.product(LOOPS, range(12))) + list(itertools.product(LOOPS, TRAJECTORIES, range(12)))
-                  + list(itertools.product(range(-1, -21, -1), range(12))))
+FINETUNE_NOISE = (
+    list(itertools.product(LOOPS, range(12)))
+    + list(itertools.product(LOOPS, TRAJECTORIES, range(12)))
+    + list(itertools.product(range(-1, -21, -1), range(12)))
+)
 SCORED = range(32)  # policies scored at once
 
 # every coordinate each stream takes in runs up to these sizes
@@ -46,4 +49,6 @@ def test_a_stream_replays_and_streams_differ():
     assert torch.equal(first, torch.rand(4, generator=stream(3, "final_order", 2)))
     assert not torch.equal(first, torch.rand(4, generator=stream(3, "final_augment", 2)))
     assert not torch.equal(first, torch.rand(4, generator=stream(4, "final_order", 2)))
-    assert torch.equal(torch.rand(4, generator=stream(3, "search_pairs", 5, 1)), torch.rand(4, generator=seeded_generator(3, 5, 1)))
+    assert torch.equal(
+        torch.rand(4, generator=stream(3, "search_pairs", 5, 1)), torch.rand(4, generator=seeded_generator(3, 5, 1))
+    )

@@ -7,19 +7,41 @@ from awsaug_cli.space import AWS36, KINDS, space_named
 # docs/OPS.md, "AWS-36": the 36 ops in canonical index order
 EXPECTED_NAMES = (
     "AutoContrast",
-    "Brightness_mag0.3", "Brightness_mag0.6", "Brightness_mag0.9",
-    "Color_mag0.3", "Color_mag0.6", "Color_mag0.9",
-    "Contrast_mag0.3", "Contrast_mag0.6", "Contrast_mag0.9",
+    "Brightness_mag0.3",
+    "Brightness_mag0.6",
+    "Brightness_mag0.9",
+    "Color_mag0.3",
+    "Color_mag0.6",
+    "Color_mag0.9",
+    "Contrast_mag0.3",
+    "Contrast_mag0.6",
+    "Contrast_mag0.9",
     "Equalize",
     "Invert",
-    "Posterize_mag4", "Posterize_mag5", "Posterize_mag7",
-    "Rotate_mag10", "Rotate_mag20", "Rotate_mag30",
-    "Sharpness_mag0.3", "Sharpness_mag0.6", "Sharpness_mag0.9",
-    "ShearX_mag0.1", "ShearX_mag0.2", "ShearX_mag0.3",
-    "ShearY_mag0.1", "ShearY_mag0.2", "ShearY_mag0.3",
-    "Solarize_mag0", "Solarize_mag171", "Solarize_mag85.3",
-    "TranslateX_mag0.151", "TranslateX_mag0.302", "TranslateX_mag0.453",
-    "TranslateY_mag0.151", "TranslateY_mag0.302", "TranslateY_mag0.453",
+    "Posterize_mag4",
+    "Posterize_mag5",
+    "Posterize_mag7",
+    "Rotate_mag10",
+    "Rotate_mag20",
+    "Rotate_mag30",
+    "Sharpness_mag0.3",
+    "Sharpness_mag0.6",
+    "Sharpness_mag0.9",
+    "ShearX_mag0.1",
+    "ShearX_mag0.2",
+    "ShearX_mag0.3",
+    "ShearY_mag0.1",
+    "ShearY_mag0.2",
+    "ShearY_mag0.3",
+    "Solarize_mag0",
+    "Solarize_mag171",
+    "Solarize_mag85.3",
+    "TranslateX_mag0.151",
+    "TranslateX_mag0.302",
+    "TranslateX_mag0.453",
+    "TranslateY_mag0.151",
+    "TranslateY_mag0.302",
+    "TranslateY_mag0.453",
 )
 
 
@@ -36,8 +58,17 @@ def test_magnitudes_and_kinds():
     assert AWS36[AWS36.index("Posterize_mag5")].magnitude == 5
     assert all(op.kind in KINDS for op in AWS36.ops)
     signed = {op.kind for op in AWS36.ops if op.signed}
-    assert signed == {"brightness", "color", "contrast", "sharpness", "rotate", "shear_x", "shear_y",
-                      "translate_x", "translate_y"}
+    assert signed == {
+        "brightness",
+        "color",
+        "contrast",
+        "sharpness",
+        "rotate",
+        "shear_x",
+        "shear_y",
+        "translate_x",
+        "translate_y",
+    }
     assert all(op.magnitude is None for op in AWS36.ops if op.kind in ("autocontrast", "equalize", "invert"))
     assert not any(math.isnan(op.magnitude or 0) for op in AWS36.ops)
 

@@ -10,15 +10,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from awsaug_cli.kernels.kornia_ops import apply_rows as kornia_apply_rows
-from awsaug_cli.kernels.op_params import row_index
-from awsaug_cli.kernels.pillow_reference import apply_op
-from awsaug_cli.kernels.reference import apply_rows
 from PIL import Image
 from typer.testing import CliRunner
 
 from awsaug_cli.cli import app
 from awsaug_cli.errors import OptionError
+from awsaug_cli.kernels.kornia_ops import apply_rows as kornia_apply_rows
+from awsaug_cli.kernels.op_params import row_index
+from awsaug_cli.kernels.pillow_reference import apply_op
+from awsaug_cli.kernels.reference import apply_rows
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.quality import op_multiples
 from awsaug_cli.torchvision_policies import IDENTITY, RANDAUGMENT_OPS, randaugment, trivialaugment
@@ -136,12 +136,24 @@ def test_randaugment_draws_n_ops_uniformly_with_replacement():
     assert torch.allclose(two, torch.full((14, 14), 1 / 196, dtype=torch.float64))
     one = randaugment(1, 9)
     assert float(one.joint()[:, one.space.ops.index(IDENTITY)].sum()) == pytest.approx(1.0)
-    assert all(m == pytest.approx(m_first) for m, m_first in zip(op_multiples(randaugment(2, 30)).values(),
-                                                                 op_multiples(randaugment(2, 0)).values()))
+    assert all(
+        m == pytest.approx(m_first)
+        for m, m_first in zip(op_multiples(randaugment(2, 30)).values(), op_multiples(randaugment(2, 0)).values())
+    )
 
 
-@pytest.mark.parametrize("spec", ["randaugment:3:9", "randaugment:2:31", "randaugment:x", "randaugment:", "randaugment:٢:9",
-                                  "trivialaugment:", "trivialaugment:1"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "randaugment:3:9",
+        "randaugment:2:31",
+        "randaugment:x",
+        "randaugment:",
+        "randaugment:٢:9",
+        "trivialaugment:",
+        "trivialaugment:1",
+    ],
+)
 def test_a_built_in_name_awsaug_cannot_run_is_refused(spec):
     with pytest.raises(OptionError, match="RandAugment|randaugment|TrivialAugment"):
         resolve_policy(spec)
@@ -152,7 +164,8 @@ def test_train_and_preview_take_the_built_in_names(tmp_path, policy):
     result = CliRunner().invoke(app, ["train", "--policy", policy, "--epochs", "1", "--run-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "train" / "results.jsonl").read_text())["policy"] == policy
-    result = CliRunner().invoke(app, ["preview", policy, "--out", str(tmp_path / "preview.png"), "--images", "2",
-                                      "--columns", "2"])
+    result = CliRunner().invoke(
+        app, ["preview", policy, "--out", str(tmp_path / "preview.png"), "--images", "2", "--columns", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "preview.png").read_bytes()[:4] == b"\x89PNG"

@@ -44,7 +44,11 @@ def expected_output(images: torch.Tensor, draw, padding: int, cutout: int) -> np
             window = window[:, :, ::-1]
         window = window.copy()
         cy, cx = draw.cutout[i].tolist()
-        window[:, max(cy - cutout // 2, 0) : max(cy - cutout // 2 + cutout, 0), max(cx - cutout // 2, 0) : max(cx - cutout // 2 + cutout, 0)] = 0
+        window[
+            :,
+            max(cy - cutout // 2, 0) : max(cy - cutout // 2 + cutout, 0),
+            max(cx - cutout // 2, 0) : max(cx - cutout // 2 + cutout, 0),
+        ] = 0
         out.append((window / 255 - np.array(MEAN)[:, None, None]) / np.array(STD)[:, None, None])
     return np.stack(out)
 
@@ -164,15 +168,16 @@ def test_non_contiguous_inputs_give_the_same_result(photos, layout):
 def test_bfloat16_output_is_the_float32_output_rounded(photos):
     images = photo_batch(photos, 32, 32)
     full, _ = TrainTransform(skewed_policy(), MEAN, STD)(images, torch.Generator().manual_seed(0))
-    half, _ = TrainTransform(skewed_policy(), MEAN, STD, out_dtype=torch.bfloat16)(images, torch.Generator().manual_seed(0))
+    half, _ = TrainTransform(skewed_policy(), MEAN, STD, out_dtype=torch.bfloat16)(
+        images, torch.Generator().manual_seed(0)
+    )
     assert half.dtype == torch.bfloat16
     assert torch.equal(half, full.to(torch.bfloat16))
 
 
 def test_chunked_processing_equals_one_pass(photos, monkeypatch):
-    from awsaug_cli.kernels import torch_pipeline
-
     from awsaug_cli.augment import apply_pairs
+    from awsaug_cli.kernels import torch_pipeline
 
     images = photo_batch(photos, 32, 32)
     transform = TrainTransform(skewed_policy(), MEAN, STD, backend="torch")
@@ -195,7 +200,9 @@ def test_enlarge_batch_gives_each_images_copies_different_pairs_in_one_batch(pho
     assert out.shape == (4 * len(photos), *photos.shape[1:]) and pairs.shape == (4 * len(photos), 2)
     for copies in (pairs[:, 0] * 36 + pairs[:, 1]).view(len(photos), 4):
         assert len(set(copies.tolist())) == 4  # drawn without replacement
-    same = TrainTransform(identity_policy(), MEAN, STD, backend="torch", copies=3)(photos, torch.Generator().manual_seed(1))[0]
+    same = TrainTransform(identity_policy(), MEAN, STD, backend="torch", copies=3)(
+        photos, torch.Generator().manual_seed(1)
+    )[0]
     copies = same.view(len(photos), 3, *photos.shape[1:])
     assert not torch.equal(copies[:, 0], copies[:, 1])  # each copy its own crop, flip and hole
 

@@ -34,8 +34,11 @@ def from_pil(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
 
 
-@pytest.mark.parametrize("policy", [Policy.uniform(AWS36), randaugment(2, 9, (32, 32)), trivialaugment()],
-                         ids=["aws36", "randaugment", "trivialaugment"])
+@pytest.mark.parametrize(
+    "policy",
+    [Policy.uniform(AWS36), randaugment(2, 9, (32, 32)), trivialaugment()],
+    ids=["aws36", "randaugment", "trivialaugment"],
+)
 def test_pil_and_tensor_paths_give_the_same_image_for_the_same_draw(photos, policy):
     """Every op of the space, both signs, as the first op (the second: the same op, or Identity
     where the space has it); shears within the torch backend's float32 cubic (docs/OPS.md)."""
@@ -109,8 +112,7 @@ class Draws(Dataset):
 def epochs(seed: int, count: int = 2) -> list[dict[int, list[list[int]]]]:
     """Per epoch, each worker's draws in order (two workers, a fixed DataLoader generator)."""
     transform = PolicyTransform(Policy.uniform(AWS36), torch.Generator().manual_seed(5))  # copied into each worker
-    loader = DataLoader(Draws(transform), batch_size=None, num_workers=2,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(Draws(transform), batch_size=None, num_workers=2, generator=torch.Generator().manual_seed(seed))
     out = []
     for _ in range(count):
         per_worker: dict[int, list[list[int]]] = {0: [], 1: []}
@@ -133,14 +135,20 @@ def test_worker_seeds_are_apart_for_neighbouring_workers_and_seeds():
     assert len(seeds) == 16 and all(0 <= s < 2**63 for s in seeds)
 
 
-@pytest.mark.parametrize("image, message", [
-    (Image.new("L", (8, 8)), "RGB PIL images, got mode 'L'"),
-    (Image.new("RGBA", (8, 8)), "got mode 'RGBA'"),
-    (torch.zeros(3, 8, 8, dtype=torch.int32), r"uint8 tensors \(0..255\) or floating ones in \[0, 1\], got torch.int32"),
-    (torch.zeros(1, 8, 8, dtype=torch.uint8), r"\[3, H, W\] tensor, got shape \[1, 8, 8\]"),
-    (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), r"\[3, H, W\] tensor, got shape \[2, 3, 8, 8\]"),
-    (np.zeros((8, 8, 3), dtype=np.uint8), "a PIL image or a \\[3, H, W\\] torch.Tensor, got ndarray"),
-])
+@pytest.mark.parametrize(
+    "image, message",
+    [
+        (Image.new("L", (8, 8)), "RGB PIL images, got mode 'L'"),
+        (Image.new("RGBA", (8, 8)), "got mode 'RGBA'"),
+        (
+            torch.zeros(3, 8, 8, dtype=torch.int32),
+            r"uint8 tensors \(0..255\) or floating ones in \[0, 1\], got torch.int32",
+        ),
+        (torch.zeros(1, 8, 8, dtype=torch.uint8), r"\[3, H, W\] tensor, got shape \[1, 8, 8\]"),
+        (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), r"\[3, H, W\] tensor, got shape \[2, 3, 8, 8\]"),
+        (np.zeros((8, 8, 3), dtype=np.uint8), "a PIL image or a \\[3, H, W\\] torch.Tensor, got ndarray"),
+    ],
+)
 def test_a_wrong_image_is_named_with_what_was_expected(image, message):
     with pytest.raises((ValueError, TypeError), match=message):
         PolicyTransform("uniform")(image)
@@ -159,8 +167,11 @@ def test_repr_names_the_space_its_distance_from_the_start_and_the_top_pairs():
     shown = repr(PolicyTransform("trivialaugment"))
     assert shown.startswith("PolicyTransform(space='trivialaugment-wide', KL from trivialaugment 0.000 nats")
     assert "Identity" in shown
-    tilted = Policy(torch.zeros(len(AWS36)).index_fill(0, torch.tensor([AWS36.index("Invert")]), 3.0),
-                    torch.zeros(len(AWS36), len(AWS36)), "softmax")
+    tilted = Policy(
+        torch.zeros(len(AWS36)).index_fill(0, torch.tensor([AWS36.index("Invert")]), 3.0),
+        torch.zeros(len(AWS36), len(AWS36)),
+        "softmax",
+    )
     shown = repr(PolicyTransform(tilted))
     assert "space='aws36', KL from uniform" in shown and "top pairs: Invert+" in shown
     assert " 0.000 nats" not in shown
@@ -169,10 +180,29 @@ def test_repr_names_the_space_its_distance_from_the_start_and_the_top_pairs():
 def test_readme_dataset_example_runs(tmp_path, monkeypatch):
     """README 'Per image, in a Dataset' as written, with a policy.json beside it."""
     text = README.read_text()
-    section = text[text.index("#### Per image, in a Dataset"):]
+    section = text[text.index("#### Per image, in a Dataset") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     Policy.uniform(AWS36).save(tmp_path / "policy.json")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "readme_example"}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["seen"] == 64
+
+
+class Compose:
+    """torchvision.transforms.Compose, written out (torchvision is not a dependency)."""
+
+    def __init__(self, transforms: list) -> None:
+        self.transforms = transforms
+
+    def __call__(self, image):
+        for transform in self.transforms:
+            image = transform(image)
+        return image
+
+
+def test_it_sits_in_a_compose_list_between_pil_steps():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    pipeline = Compose([lambda img: img.crop((2, 2, 30, 30)), PolicyTransform("trivialaugment"), np.asarray])
+    out = pipeline(image)
+    assert isinstance(out, np.ndarray) and out.shape == (28, 28, 3) and out.dtype == np.uint8

@@ -15,10 +15,9 @@ from awsaug_cli.cli import app
 from awsaug_cli.data import load_dataset
 from awsaug_cli.data.dataset import DataError
 from awsaug_cli.data.split import split_validation
-from awsaug_cli.policy import Policy
 from awsaug_cli.errors import UserError
 from awsaug_cli.formats import import_policy
-from awsaug_cli.policy import PolicyFormatError
+from awsaug_cli.policy import Policy, PolicyFormatError
 
 from .fake_datasets import idx_bytes, write_cifar, write_idx
 
@@ -35,6 +34,7 @@ def refused(*args: str) -> str:
 
 
 # ------------------------------------------------------------------ 7: memory bound up front
+
 
 @pytest.mark.parametrize("command", [("pretrain",), ("train", "--policy", "uniform")])
 def test_an_image_size_the_machine_cannot_hold_is_refused_before_decoding(tmp_path, monkeypatch, command):
@@ -60,7 +60,12 @@ def test_the_training_step_estimate_is_checked_against_the_free_memory(tmp_path,
     line = refused("pretrain", "--run-dir", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "64")
     assert "training at 32×32 with batch 64 would take about" in line
     monkeypatch.setattr(memory_need, "available_bytes", lambda device: step + 2**20)
-    assert RUN.invoke(app, ["pretrain", "--run-dir", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "64"]).exit_code == 0
+    assert (
+        RUN.invoke(
+            app, ["pretrain", "--run-dir", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "64"]
+        ).exit_code
+        == 0
+    )
 
 
 def test_the_estimate_covers_a_real_training_step():
@@ -70,13 +75,16 @@ def test_the_estimate_covers_a_real_training_step():
 
     model = build_model("tiny", 10)
     saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t
+    ):
         model(torch.zeros(16, 3, 48, 48)).sum().backward()
     total, _ = memory_need.activation_elements("tiny", 48)
     assert sum(saved) <= 16 * 2 * total * 4
 
 
 # ------------------------------------------------------------------ 8: no tracebacks
+
 
 def test_a_run_dir_that_is_a_file_under_a_file_or_not_writable_is_one_line(tmp_path):
     blocker = tmp_path / "file"
@@ -124,6 +132,7 @@ def test_a_bare_value_error_is_a_bug_with_its_traceback_and_a_user_error_is_one_
 
 # ------------------------------------------------------------------ 10: messages
 
+
 def test_a_missing_cifar_batch_is_named(tmp_path):
     write_cifar(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
@@ -138,7 +147,9 @@ def test_idx_shape_and_label_errors_name_the_files(tmp_path):
         load_dataset(str(tmp_path / "short"))
     write_idx(tmp_path / "sizes", gz=False)
     (tmp_path / "sizes" / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((10, 14, 14), dtype=np.uint8)))
-    with pytest.raises(DataError, match="train-images-idx3-ubyte holds 28×28 images but .*t10k-images-idx3-ubyte 14×14"):
+    with pytest.raises(
+        DataError, match="train-images-idx3-ubyte holds 28×28 images but .*t10k-images-idx3-ubyte 14×14"
+    ):
         load_dataset(str(tmp_path / "sizes"))
     write_idx(tmp_path / "labels", gz=False)
     labels = np.where(np.arange(30) % 2, 3, 200).astype(np.uint8)  # two labels: "201 classes"
@@ -163,11 +174,14 @@ def test_pictures_are_written_in_the_format_their_suffix_names(tmp_path):
     assert RUN.invoke(app, ["preview", "uniform", "--out", str(tmp_path / "grid.png")]).exit_code == 0
     assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
     assert "the suffix picks the format" in refused("preview", "uniform", "--out", str(tmp_path / "grid.gif"))
-    assert "the suffix picks the format" in refused("report", "--run-dir", str(tmp_path), "--out", str(tmp_path / "r.gif"))
+    assert "the suffix picks the format" in refused(
+        "report", "--run-dir", str(tmp_path), "--out", str(tmp_path / "r.gif")
+    )
 
 
-@pytest.mark.parametrize("option, value, bound", [("--images", "100000", "between 1 and 64"),
-                                                  ("--columns", "100000000", "between 1 and 32")])
+@pytest.mark.parametrize(
+    "option, value, bound", [("--images", "100000", "between 1 and 64"), ("--columns", "100000000", "between 1 and 32")]
+)
 def test_preview_bounds_the_grid_before_any_work(tmp_path, option, value, bound):
     line = refused("preview", "uniform", option, value, "--out", str(tmp_path / "p.png"))
     assert option in line and bound in line
@@ -176,8 +190,16 @@ def test_preview_bounds_the_grid_before_any_work(tmp_path, option, value, bound)
 
 def test_export_bounds_the_slots_before_any_allocation(tmp_path):
     Policy.uniform().save(tmp_path / "uniform.json")
-    line = refused("export-policy", str(tmp_path / "k.json"), "--from", str(tmp_path / "uniform.json"), "--format", "kornia",
-                   "--slots", "100000000")
+    line = refused(
+        "export-policy",
+        str(tmp_path / "k.json"),
+        "--from",
+        str(tmp_path / "uniform.json"),
+        "--format",
+        "kornia",
+        "--slots",
+        "100000000",
+    )
     assert "--slots must be between 1 and 10,000, got 100,000,000" in line
     assert not (tmp_path / "k.json").exists()
 
@@ -223,8 +245,21 @@ def test_a_full_disk_when_score_writes_its_json_is_one_line(tmp_path, monkeypatc
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(atomic, "_replace", full)
-    result = RUN.invoke(app, ["score", "none", "--run-dir", str(tmp_path / "run"), "--repeats", "1", "--finetune-epochs",
-                              "1", "--json", str(tmp_path / "scores.json")])
+    result = RUN.invoke(
+        app,
+        [
+            "score",
+            "none",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--repeats",
+            "1",
+            "--finetune-epochs",
+            "1",
+            "--json",
+            str(tmp_path / "scores.json"),
+        ],
+    )
     assert result.exit_code == 2 and (result.exception is None or isinstance(result.exception, SystemExit))
     assert "— (1 repeat)" in result.output and "nan" not in result.output  # one repeat: no error to state
     last = result.output.strip().splitlines()[-1]  # after the table it scored

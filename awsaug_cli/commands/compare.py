@@ -70,8 +70,15 @@ def compare_policies(options: TrainOptions, policies: list[str], reporter: Repor
     for spec in policies:
         reporter.info(f"comparison: training {spec} ({policies.index(spec) + 1} of {len(policies)})")
         outcome = final_train(dataclasses.replace(options, policy=spec), reporter)
-        results.append(PolicyResult(spec, outcome.final_accuracies, [r["best_test_acc"] for r in outcome.results],
-                                    [r["test_acc_per_epoch"] for r in outcome.results], outcome.results[0]["test_epochs"]))
+        results.append(
+            PolicyResult(
+                spec,
+                outcome.final_accuracies,
+                [r["best_test_acc"] for r in outcome.results],
+                [r["test_acc_per_epoch"] for r in outcome.results],
+                outcome.results[0]["test_epochs"],
+            )
+        )
     picture = options.run_dir / "train" / "compare.png"
     atomic_write_bytes(picture, comparison_picture(results))
     return Comparison(results, options.run_dir / "train" / "results.jsonl", picture)
@@ -96,7 +103,13 @@ def comparison_picture(results: list[PolicyResult]) -> bytes:
     bars.set_ylabel("final-epoch test accuracy (%)")
     bars.set_title("final epoch: mean ± std over seeds (dots: seeds)")
     for name, result in zip(names, results):
-        curves.plot(result.epochs, [statistics.mean(values) for values in zip(*result.curves)], label=name, marker="o", markersize=3)
+        curves.plot(
+            result.epochs,
+            [statistics.mean(values) for values in zip(*result.curves)],
+            label=name,
+            marker="o",
+            markersize=3,
+        )
     curves.set_xlabel("epoch")
     curves.set_ylabel("test accuracy (%)")
     curves.set_title("test accuracy per epoch (mean over seeds)")

@@ -25,21 +25,29 @@ from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model, model_spec
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
-from awsaug_cli.runs import (
-    append_jsonl,
-    check_same,
-    check_saved,
-    read_jsonl,
-    read_run,
-    rewind_jsonl,
-    write_stage,
-)
+from awsaug_cli.runs import append_jsonl, check_same, check_saved, read_jsonl, read_run, rewind_jsonl, write_stage
 from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, UNNAMED_SPACE, search_space
 from awsaug_cli.seeds import pretrain_model, stream
 
 MODES = ("ddp", "independent")
 # what a resumed run must share with the run it continues
-RESUME_KEYS = ("model", "loader", "pairs_in_pipeline", "image_size", "data_fingerprint", "preset", "epochs", "batch_size", "optim", "bn_momentum", "augment", "space", "seed", "mode", "world_size")
+RESUME_KEYS = (
+    "model",
+    "loader",
+    "pairs_in_pipeline",
+    "image_size",
+    "data_fingerprint",
+    "preset",
+    "epochs",
+    "batch_size",
+    "optim",
+    "bn_momentum",
+    "augment",
+    "space",
+    "seed",
+    "mode",
+    "world_size",
+)
 # what the checkpoint keeps of run.json's record, to tell an edited or foreign run.json
 SAVED_KEYS = (*RESUME_KEYS, "split_seed", "data_sizes", "classes", "mean", "std")
 
@@ -64,19 +72,38 @@ class PretrainOptions:
     loader: str | None = None  # auto: memory, or dali for image folders on CUDA
     skip_bad_files: bool = False  # image folders: leave out files that are not usable images
     pairs_in_pipeline: bool = False  # DALI loader on CPU: the DALI ops apply the pairs in the pipeline
-    space: str | None = None  # trivialaugment or aws36: the search space whose start the shared weights are trained under
+    space: str | None = (
+        None  # trivialaugment or aws36: the search space whose start the shared weights are trained under
+    )
 
     def resolved(self, recorded: dict | None) -> PretrainOptions:
         """Every option not given: the recorded run's value when resuming one, else the default."""
-        given = {"data": "digits", "image_size": 32, "seed": 0, "mode": "ddp", "loader": "auto", "space": DEFAULT_SEARCH_SPACE}
+        given = {
+            "data": "digits",
+            "image_size": 32,
+            "seed": 0,
+            "mode": "ddp",
+            "loader": "auto",
+            "space": DEFAULT_SEARCH_SPACE,
+        }
         if self.resume and recorded:
-            given.update(data=recorded["data"], model=recorded["model"], preset=recorded["preset"],
-                         epochs=recorded["epochs"], batch_size=recorded["batch_size"],
-                         image_size=recorded["image_size"][-1], seed=recorded["seed"], mode=recorded["mode"],
-                         loader=recorded["loader"], space=recorded.get("space", UNNAMED_SPACE))
+            given.update(
+                data=recorded["data"],
+                model=recorded["model"],
+                preset=recorded["preset"],
+                epochs=recorded["epochs"],
+                batch_size=recorded["batch_size"],
+                image_size=recorded["image_size"][-1],
+                seed=recorded["seed"],
+                mode=recorded["mode"],
+                loader=recorded["loader"],
+                space=recorded.get("space", UNNAMED_SPACE),
+            )
             if self.data in (None, recorded["data"]):  # the recorded split size belongs to the recorded data
                 given["val_size"] = recorded["data_sizes"]["val"]
-        return dataclasses.replace(self, **{name: value for name, value in given.items() if getattr(self, name) is None})
+        return dataclasses.replace(
+            self, **{name: value for name, value in given.items() if getattr(self, name) is None}
+        )
 
 
 @dataclass(frozen=True)
@@ -109,18 +136,33 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
     rank, world = distributed()
     if rank != 0 and options.mode == "ddp":
         reporter = SilentReporter()  # one voice for one model
-    training = open_training(options, device, reporter, default_epochs=lambda preset: preset.epochs,
-                             val_size=options.val_size, processes=world if options.mode == "ddp" else 1)
+    training = open_training(
+        options,
+        device,
+        reporter,
+        default_epochs=lambda preset: preset.epochs,
+        val_size=options.val_size,
+        processes=world if options.mode == "ddp" else 1,
+    )
     settings = _settings(options, training, world, device)
     model_stream = pretrain_model(options.mode == "independent", rank)  # independent models differ in all randomness
-    model = build_model(training.model, len(training.source.classes), bn_momentum=training.preset.bn_momentum,
-                        seed=stream(options.seed, "pretrain_init", model_stream).initial_seed(), device=device)
+    model = build_model(
+        training.model,
+        len(training.source.classes),
+        bn_momentum=training.preset.bn_momentum,
+        seed=stream(options.seed, "pretrain_init", model_stream).initial_seed(),
+        device=device,
+    )
     optimizer = make_optimizer(model, training.preset.optim)
     checkpoint_file = checkpoint_path(options.run_dir, options.mode, rank)
-    metrics_file = options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")
+    metrics_file = (
+        options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")
+    )
     start_epoch = _start(options, settings, model, optimizer, checkpoint_file, metrics_file, rank, reporter)
-    reporter.info(f"{training.source.describe()}; model {training.model} ({model_spec(training.model).description}); "
-                  f"preset {training.preset.name}; {device}" + (f"; {world} processes ({options.mode})" if world > 1 else ""))
+    reporter.info(
+        f"{training.source.describe()}; model {training.model} ({model_spec(training.model).description}); "
+        f"preset {training.preset.name}; {device}" + (f"; {world} processes ({options.mode})" if world > 1 else "")
+    )
 
     trained = DistributedDataParallel(model) if world > 1 and options.mode == "ddp" else model
     epochs, batch_size, source, optim = training.epochs, training.batch_size, training.source, training.preset.optim
@@ -133,16 +175,31 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
     start = search_space(options.space).start()
     for epoch in range(start_epoch, epochs):
         batches = source.train_batches(
-            start, batch_size=batch_size, order_generator=stream(options.seed, "pretrain_order", model_stream, epoch),
-            augment_generator=stream(options.seed, "pretrain_augment", model_stream, epoch, device=device), sharded=sharded,
+            start,
+            batch_size=batch_size,
+            order_generator=stream(options.seed, "pretrain_order", model_stream, epoch),
+            augment_generator=stream(options.seed, "pretrain_augment", model_stream, epoch, device=device),
+            sharded=sharded,
         )
-        stats = run_epoch(trained, optimizer, batches, steps, optim, first_step=epoch * steps, total_steps=epochs * steps,
-                          reporter=reporter, label=f"pretrain epoch {epoch + 1}/{epochs}", sharded=sharded)
+        stats = run_epoch(
+            trained,
+            optimizer,
+            batches,
+            steps,
+            optim,
+            first_step=epoch * steps,
+            total_steps=epochs * steps,
+            reporter=reporter,
+            label=f"pretrain epoch {epoch + 1}/{epochs}",
+            sharded=sharded,
+        )
         val_acc = score(model, source.eval_batches("val", sharded=sharded), sharded=sharded)
         if rank == 0 or options.mode == "independent":
             _record_epoch(epoch, stats, val_acc, optimizer, model, settings, checkpoint_file, metrics_file)
-        reporter.info(f"epoch {epoch + 1}/{epochs}: loss {stats.train_loss:.3f}, train {stats.train_acc:.1f} %, "
-                      f"val {val_acc:.2f} %, {stats.images / stats.seconds:,.0f} img/s")
+        reporter.info(
+            f"epoch {epoch + 1}/{epochs}: loss {stats.train_loss:.3f}, train {stats.train_acc:.1f} %, "
+            f"val {val_acc:.2f} %, {stats.images / stats.seconds:,.0f} img/s"
+        )
     barrier()  # every rank returns once the checkpoint is written; none tears down while another works
     return PretrainResult(checkpoint_file, metrics_file, epochs, val_acc)
 
@@ -178,16 +235,31 @@ def _settings(options: PretrainOptions, training: Training, world: int, device: 
     }
 
 
-def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoint_file: Path, metrics_file: Path, rank: int,
-           reporter: Reporter) -> int:
+def _start(
+    options: PretrainOptions,
+    settings: dict,
+    model,
+    optimizer,
+    checkpoint_file: Path,
+    metrics_file: Path,
+    rank: int,
+    reporter: Reporter,
+) -> int:
     """The first epoch to run: 0 for a new run (recorded in run.json; also where a recorded run
     left no checkpoint), or the epoch after the last one checkpointed when resuming (after
     checking the run matches). Every rank checks before any writes."""
     recorded = read_run(options.run_dir).get("pretrain")
     if recorded is not None:
         recorded = {"space": UNNAMED_SPACE, **recorded}  # runs recorded before spaces were named
-    resumed = resuming(options.run_dir, "pretrain", checkpoint_file, resume=options.resume, recorded=recorded,
-                       unit="epoch", reporter=reporter)
+    resumed = resuming(
+        options.run_dir,
+        "pretrain",
+        checkpoint_file,
+        resume=options.resume,
+        recorded=recorded,
+        unit="epoch",
+        reporter=reporter,
+    )
     writer = rank == 0 or options.mode == "independent"
     epoch = 0
     if resumed:
@@ -208,7 +280,9 @@ def _start(options: PretrainOptions, settings: dict, model, optimizer, checkpoin
     return epoch
 
 
-def _record_epoch(epoch: int, stats, val_acc: float, optimizer, model, settings: dict, checkpoint_file: Path, metrics_file: Path) -> None:
+def _record_epoch(
+    epoch: int, stats, val_acc: float, optimizer, model, settings: dict, checkpoint_file: Path, metrics_file: Path
+) -> None:
     record = {
         "epoch": epoch + 1,
         "train_loss": stats.train_loss,
@@ -219,8 +293,13 @@ def _record_epoch(epoch: int, stats, val_acc: float, optimizer, model, settings:
         "images_per_second": stats.images / stats.seconds,
     }
     metadata = {
-        "stage": "pretrain", "epoch": epoch + 1, "model": settings["model"], "preset": settings["preset"],
-        "data_fingerprint": settings["data_fingerprint"], "num_classes": len(settings["classes"]), "metrics": record,
+        "stage": "pretrain",
+        "epoch": epoch + 1,
+        "model": settings["model"],
+        "preset": settings["preset"],
+        "data_fingerprint": settings["data_fingerprint"],
+        "num_classes": len(settings["classes"]),
+        "metrics": record,
         "settings": {key: settings[key] for key in SAVED_KEYS},
     }
     # the checkpoint first (it carries the record too): metrics never claim an epoch it lacks

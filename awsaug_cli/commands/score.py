@@ -40,7 +40,9 @@ class ScoreOptions:
 
 def check_policy_list(policies: tuple[str, ...]) -> None:
     if not policies:
-        raise OptionError("name at least one policy to score (a file, or none, uniform, randaugment[:N:M], trivialaugment)")
+        raise OptionError(
+            "name at least one policy to score (a file, or none, uniform, randaugment[:N:M], trivialaugment)"
+        )
     repeated = sorted({name for name in policies if policies.count(name) > 1})
     if repeated:
         raise OptionError(f"{', '.join(repeated)} named more than once")
@@ -65,14 +67,28 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
     _, shared = shared_weights(options.run_dir, pretrain)
     source, _ = pretrain_data(options.run_dir, "auto", pretrain, preset, device, reporter)
     epochs = options.finetune_epochs or searched.get("finetune_epochs") or preset.finetune_epochs
-    default_lr = preset.optim.min_lr * (1.0 if searched else FINETUNE_LR_SCALE[DEFAULT_ALGORITHM])  # older searches: min_lr
+    default_lr = preset.optim.min_lr * (
+        1.0 if searched else FINETUNE_LR_SCALE[DEFAULT_ALGORITHM]
+    )  # older searches: min_lr
     learning_rate = options.finetune_lr or searched.get("finetune_lr", default_lr)
     seed = pretrain["seed"] if options.seed is None else options.seed
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
-    evaluator = FineTune(source, model, shared, preset.optim, epochs=epochs, batch_size=pretrain["batch_size"], seed=seed,
-                         reward=reward, learning_rate=learning_rate, reporter=reporter)
-    reporter.info(f"scoring {len(policies)} policies × {options.repeats} repeats × {epochs} fine-tune epochs "
-                  f"(learning rate {learning_rate:g}) from "
-                  f"{options.run_dir} on {device} (reward: {reward}, common random numbers within a repeat)")
+    evaluator = FineTune(
+        source,
+        model,
+        shared,
+        preset.optim,
+        epochs=epochs,
+        batch_size=pretrain["batch_size"],
+        seed=seed,
+        reward=reward,
+        learning_rate=learning_rate,
+        reporter=reporter,
+    )
+    reporter.info(
+        f"scoring {len(policies)} policies × {options.repeats} repeats × {epochs} fine-tune epochs "
+        f"(learning rate {learning_rate:g}) from "
+        f"{options.run_dir} on {device} (reward: {reward}, common random numbers within a repeat)"
+    )
     rewards = fine_tune_rewards(evaluator, options.policies, policies, options.repeats, seed, reporter)
     return Scores(ranked(options.policies, rewards), REWARDS[reward][1], reward, epochs, options.repeats)

@@ -5,9 +5,10 @@ pretrain/shared.safetensors) and writes under search/: state.safetensors (the ag
 critic, or with --faithful the paper's θ, Adam state, baselines and best θ — and the loop index,
 saved atomically after every loop), history.jsonl (a record per trajectory and one per loop)
 and, at the end, policy.json (the search's answer) and final_policy.json (the policy after the
-last loop: the same for awsaug's default, the last θ for the paper's, whose answer is its best θ). A search killed at any moment resumes with --resume from the last
-finished loop; every loop's randomness derives from (seed, loop, trajectory), so on CPU the
-resumed θ history equals the uninterrupted one.
+last loop: the same for awsaug's default, the last θ for the paper's, whose answer is its best
+θ). A search killed at any moment resumes with --resume from the last finished loop; every
+loop's randomness derives from (seed, loop, trajectory), so on CPU the resumed θ history equals
+the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -65,8 +66,18 @@ from awsaug_cli.search_loop import (
 )
 from awsaug_cli.search_spaces import UNNAMED_SPACE, SearchSpace, search_space
 
-RESUME_KEYS = ("loops", "trajectories", "finetune_epochs", "finetune_lr", "seed", "common_noise", "agent", "reward", "space",
-               "pretrain_fingerprint")
+RESUME_KEYS = (
+    "loops",
+    "trajectories",
+    "finetune_epochs",
+    "finetune_lr",
+    "seed",
+    "common_noise",
+    "agent",
+    "reward",
+    "space",
+    "pretrain_fingerprint",
+)
 SCORE_REPEATS = 3  # the closing comparison's fine-tunes per policy, unless told
 # the fine-tune's reward per algorithm (finetune.REWARDS): the paper's accuracy for its algorithms
 REWARD_OF = {DEFAULT_ALGORITHM: "calibrated-loss", **dict.fromkeys(FAITHFUL_ALGORITHMS, "accuracy")}
@@ -96,20 +107,23 @@ class SearchOptions:
 
     def agent_given(self) -> bool:
         """Whether any option choosing the agent was given (else --resume keeps the recorded one)."""
-        return self.faithful or any(value is not None for value in (self.algorithm, self.parametrization, self.temperature))
+        return self.faithful or any(
+            value is not None for value in (self.algorithm, self.parametrization, self.temperature)
+        )
 
     def agent_settings(self) -> dict[str, Any]:
         """The agent's record for run.json: its algorithm and every setting."""
         if self.faithful:
             if self.temperature is not None:
                 raise OptionError("--temperature belongs to awsaug's default search; the paper's (--faithful) has none")
-            settings = AgentSettings(algorithm=self.algorithm or "ppo", parametrization=self.parametrization or "sigmoid")
+            settings = AgentSettings(
+                algorithm=self.algorithm or "ppo", parametrization=self.parametrization or "sigmoid"
+            )
             return dataclasses.asdict(settings)
         if self.algorithm is not None or self.parametrization is not None:
             raise OptionError("--algorithm and --parametrization choose among the paper's variants: add --faithful")
         contrast = ContrastSettings() if self.temperature is None else ContrastSettings(temperature=self.temperature)
         return {"algorithm": DEFAULT_ALGORITHM, **dataclasses.asdict(contrast)}
-
 
 
 @dataclass(frozen=True)
@@ -123,8 +137,13 @@ class SearchOutcome:
 
 def search_paths(run_dir: Path) -> dict[str, Path]:
     folder = run_dir / "search"
-    return {"state": folder / "state.safetensors", "history": folder / "history.jsonl",
-            "answer": folder / "policy.json", "final": folder / "final_policy.json", "scores": folder / "scores.json"}
+    return {
+        "state": folder / "state.safetensors",
+        "history": folder / "history.jsonl",
+        "answer": folder / "policy.json",
+        "final": folder / "final_policy.json",
+        "scores": folder / "scores.json",
+    }
 
 
 STATE_FORMAT = "awsaug.search"
@@ -156,8 +175,14 @@ def run_search(options: SearchOptions, reporter: Reporter | None = None) -> Sear
         return _search(options, reporter, agent_settings, device, rank, world)
 
 
-def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str, Any], device: torch.device, rank: int,
-            world: int) -> SearchOutcome:
+def _search(
+    options: SearchOptions,
+    reporter: Reporter,
+    agent_settings: dict[str, Any],
+    device: torch.device,
+    rank: int,
+    world: int,
+) -> SearchOutcome:
     """The search, with the run directory locked (run.json is read again under the lock)."""
     run = read_run(options.run_dir)
     pretrain = run["pretrain"]
@@ -191,35 +216,70 @@ def _search(options: SearchOptions, reporter: Reporter, agent_settings: dict[str
         "device": device.type,
     }
     check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
-    agent = make_agent(settings["trajectories"], settings["seed"], space, equivalent=settings["equivalent_ops"],
-                       **agent_settings)
+    agent = make_agent(
+        settings["trajectories"], settings["seed"], space, equivalent=settings["equivalent_ops"], **agent_settings
+    )
     if settings["equivalent_ops"]:
-        reporter.info("ops that act identically on this data, judged as one: " +
-                      "; ".join(map(group_sentence, settings["equivalent_ops"])))
+        reporter.info(
+            "ops that act identically on this data, judged as one: "
+            + "; ".join(map(group_sentence, settings["equivalent_ops"]))
+        )
     _start(options, settings, agent, recorded, paths, rank, reporter)
 
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
-    evaluator = FineTune(source, model, shared, preset.optim, epochs=settings["finetune_epochs"],
-                         batch_size=pretrain["batch_size"], seed=settings["seed"], common_noise=settings["common_noise"],
-                         reward=settings["reward"], learning_rate=settings["finetune_lr"], reporter=reporter)
-    reporter.info(f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
-                  f"{settings['finetune_epochs']} fine-tune epochs (learning rate {settings['finetune_lr']:g}) from "
-                  f"{shared_file} on {device}")
+    evaluator = FineTune(
+        source,
+        model,
+        shared,
+        preset.optim,
+        epochs=settings["finetune_epochs"],
+        batch_size=pretrain["batch_size"],
+        seed=settings["seed"],
+        common_noise=settings["common_noise"],
+        reward=settings["reward"],
+        learning_rate=settings["finetune_lr"],
+        reporter=reporter,
+    )
+    reporter.info(
+        f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
+        f"{settings['finetune_epochs']} fine-tune epochs (learning rate {settings['finetune_lr']:g}) from "
+        f"{shared_file} on {device}"
+    )
     unit = REWARDS[settings["reward"]][1]
-    result = search(evaluator, loops=settings["loops"], trajectories=settings["trajectories"], seed=settings["seed"],
-                    agent=agent, on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop))
-    scores = closing_comparison(evaluator, result.answer, space, settings, tuple(pretrain["image_size"]), paths, rank,
-                                reporter)
-    verdict = judge(result.answer, read_jsonl(paths["history"]) if rank == 0 else result.history, unit,
-                    settings["equivalent_ops"], scores)
+    result = search(
+        evaluator,
+        loops=settings["loops"],
+        trajectories=settings["trajectories"],
+        seed=settings["seed"],
+        agent=agent,
+        on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop),
+    )
+    scores = closing_comparison(
+        evaluator, result.answer, space, settings, tuple(pretrain["image_size"]), paths, rank, reporter
+    )
+    verdict = judge(
+        result.answer,
+        read_jsonl(paths["history"]) if rank == 0 else result.history,
+        unit,
+        settings["equivalent_ops"],
+        scores,
+    )
     if rank == 0:
         _save_policies(result, pretrain, settings, agent.loop, verdict, paths)
     barrier()  # every rank returns once the policies are written
     return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
 
 
-def closing_comparison(evaluator: FineTune, answer: Policy, space: SearchSpace, settings: dict[str, Any],
-                       image_size: tuple[int, int], paths: dict[str, Path], rank: int, reporter: Reporter) -> Scores | None:
+def closing_comparison(
+    evaluator: FineTune,
+    answer: Policy,
+    space: SearchSpace,
+    settings: dict[str, Any],
+    image_size: tuple[int, int],
+    paths: dict[str, Path],
+    rank: int,
+    reporter: Reporter,
+) -> Scores | None:
     """The answer scored beside the policies that need no search (none, the space's start,
     RandAugment, TrivialAugment) with the search's own fine-tunes, settings["score_repeats"] per
     policy; kept in search/scores.json, so a finished search that is resumed does not redo them.
@@ -232,11 +292,14 @@ def closing_comparison(evaluator: FineTune, answer: Policy, space: SearchSpace, 
         return kept
     names = ["searched", *dict.fromkeys(("none", space.start_name, "randaugment", "trivialaugment"))]
     policies = [answer, *(resolve_policy(name, image_size) for name in names[1:])]
-    reporter.info(f"comparing the searched policy with {', '.join(names[1:])} on the search's proxy: "
-                  f"{len(names)} policies × {repeats} fine-tunes")
+    reporter.info(
+        f"comparing the searched policy with {', '.join(names[1:])} on the search's proxy: "
+        f"{len(names)} policies × {repeats} fine-tunes"
+    )
     rewards = fine_tune_rewards(evaluator, names, policies, repeats, settings["seed"], reporter)
-    scores = Scores(ranked(names, rewards), REWARDS[settings["reward"]][1], settings["reward"], settings["finetune_epochs"],
-                    repeats)
+    scores = Scores(
+        ranked(names, rewards), REWARDS[settings["reward"]][1], settings["reward"], settings["finetune_epochs"], repeats
+    )
     if rank == 0:
         atomic_write_text(paths["scores"], json.dumps(scores.records(), indent=1) + "\n")
     return scores
@@ -265,55 +328,92 @@ def shared_weights(run_dir: Path, pretrain: dict[str, Any]) -> tuple[Path, Check
     shared_file = checkpoint_path(run_dir, "ddp", 0)
     shared = load_checkpoint(shared_file)
     meta = shared.metadata
-    check_saved(pretrain, meta.get("settings", meta), SAVED_KEYS, shared_file)  # older checkpoints: model, data_fingerprint
+    check_saved(
+        pretrain, meta.get("settings", meta), SAVED_KEYS, shared_file
+    )  # older checkpoints: model, data_fingerprint
     if meta.get("epoch") != pretrain["epochs"]:
-        raise RunError(f"{shared_file}: the pretrain finished {meta.get('epoch')} of {pretrain['epochs']} epochs; "
-                       "complete it with `awsaug pretrain --resume` first")
+        raise RunError(
+            f"{shared_file}: the pretrain finished {meta.get('epoch')} of {pretrain['epochs']} epochs; "
+            "complete it with `awsaug pretrain --resume` first"
+        )
     return shared_file, shared
 
 
-def pretrain_data(run_dir: Path, asked_loader: str, pretrain: dict[str, Any], preset: Preset, device: torch.device,
-                  reporter: Reporter) -> tuple[DataSource, bool]:
+def pretrain_data(
+    run_dir: Path, asked_loader: str, pretrain: dict[str, Any], preset: Preset, device: torch.device, reporter: Reporter
+) -> tuple[DataSource, bool]:
     """The pretrain's data, read as the pretrain read it (loader, split, normalisation), and
     whether the DALI pipeline applies the pairs (the pretrain's --pairs-in-pipeline, on CPU only)."""
     loader = pretrain.get("loader", "memory")
     check_loader(asked_loader)
     if asked_loader not in ("auto", loader):
-        raise RunError(f"the pretrain in {run_dir} read its data with --loader {loader}; fine-tunes of "
-                       f"its shared weights must read the data the same way (crops, normalisation)")
+        raise RunError(
+            f"the pretrain in {run_dir} read its data with --loader {loader}; fine-tunes of "
+            f"its shared weights must read the data the same way (crops, normalisation)"
+        )
     check_training_fits(pretrain["model"], pretrain["batch_size"], pretrain["image_size"][-1], device)
     asked = pretrain.get("pairs_in_pipeline", False)
     in_pipeline = asked and device.type == "cpu"
     if asked and not in_pipeline:
-        reporter.info("the pretrain applied the pairs inside the DALI pipeline (--pairs-in-pipeline, a CPU path); on "
-                      f"{device.type} the engine applies them, from the same distribution")
+        reporter.info(
+            "the pretrain applied the pairs inside the DALI pipeline (--pairs-in-pipeline, a CPU path); on "
+            f"{device.type} the engine applies them, from the same distribution"
+        )
     source = open_source(
-        pretrain["data"], loader=loader, image_size=pretrain["image_size"][-1],
-        val_size=pretrain["data_sizes"]["val"], val_fraction=preset.val_fraction, split_seed=pretrain["split_seed"],
-        device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout),
-        skip_bad_files=pretrain.get("skip_bad_files", False), pairs_in_pipeline=in_pipeline,
+        pretrain["data"],
+        loader=loader,
+        image_size=pretrain["image_size"][-1],
+        val_size=pretrain["data_sizes"]["val"],
+        val_fraction=preset.val_fraction,
+        split_seed=pretrain["split_seed"],
+        device=device,
+        augmentation=Augmentation(preset.crop_padding, preset.cutout),
+        skip_bad_files=pretrain.get("skip_bad_files", False),
+        pairs_in_pipeline=in_pipeline,
         statistics=(tuple(pretrain["mean"]), tuple(pretrain["std"])),
     )
     if source.fingerprint() != pretrain["data_fingerprint"]:
-        raise RunError(f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
-                       f"recorded {pretrain['data_fingerprint']})")
+        raise RunError(
+            f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
+            f"recorded {pretrain['data_fingerprint']})"
+        )
     return source, in_pipeline
 
 
 def _recorded_options(options: SearchOptions, recorded: dict[str, Any]) -> tuple[SearchOptions, dict[str, Any]]:
     """--resume's options: each one not given is the recorded search's (the agent too)."""
-    given = {"loops": options.loops, "trajectories": options.trajectories, "finetune_epochs": options.finetune_epochs,
-             "finetune_lr": options.finetune_lr, "seed": options.seed, "score_repeats": options.score_repeats}
+    given = {
+        "loops": options.loops,
+        "trajectories": options.trajectories,
+        "finetune_epochs": options.finetune_epochs,
+        "finetune_lr": options.finetune_lr,
+        "seed": options.seed,
+        "score_repeats": options.score_repeats,
+    }
     options = dataclasses.replace(options, **{key: recorded[key] for key, value in given.items() if value is None})
     return options, options.agent_settings() if options.agent_given() else recorded["agent"]
 
 
-def _start(options: SearchOptions, settings: dict[str, Any], agent: SearchAgent, recorded: dict[str, Any] | None,
-           paths: dict[str, Path], rank: int, reporter: Reporter) -> None:
+def _start(
+    options: SearchOptions,
+    settings: dict[str, Any],
+    agent: SearchAgent,
+    recorded: dict[str, Any] | None,
+    paths: dict[str, Path],
+    rank: int,
+    reporter: Reporter,
+) -> None:
     """Resume the agent from its saved state (checked against run.json and the options), or
     record a new search; every rank checks before rank 0 writes."""
-    resumed = resuming(options.run_dir, "search", paths["state"], resume=options.resume, recorded=recorded, unit="loop",
-                       reporter=reporter)
+    resumed = resuming(
+        options.run_dir,
+        "search",
+        paths["state"],
+        resume=options.resume,
+        recorded=recorded,
+        unit="loop",
+        reporter=reporter,
+    )
     if resumed:
         tensors, scalars, saved, last_records = load_state(paths["state"])
         check_saved(recorded, saved, RESUME_KEYS, paths["state"])
@@ -331,8 +431,9 @@ def _start(options: SearchOptions, settings: dict[str, Any], agent: SearchAgent,
     barrier()
 
 
-def _loop_recorder(paths: dict[str, Path], settings: dict[str, Any], rank: int, reporter: Reporter, unit: str,
-                   first_loop: int) -> Callable[[SearchAgent, list[dict[str, Any]]], None]:
+def _loop_recorder(
+    paths: dict[str, Path], settings: dict[str, Any], rank: int, reporter: Reporter, unit: str, first_loop: int
+) -> Callable[[SearchAgent, list[dict[str, Any]]], None]:
     """What runs after every loop: the state saved, then the history appended (rank 0), and the
     live status with the time left."""
     started = time.perf_counter()
@@ -344,17 +445,31 @@ def _loop_recorder(paths: dict[str, Path], settings: dict[str, Any], rank: int, 
                 append_jsonl(paths["history"], record)
         elapsed = time.perf_counter() - started
         remaining = elapsed / (agent.loop - first_loop) * (settings["loops"] - agent.loop)
-        reporter.status(f"search loop {agent.loop}/{settings['loops']}",
-                        loop_rows(records[-1], agent, unit) + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")])
+        reporter.status(
+            f"search loop {agent.loop}/{settings['loops']}",
+            loop_rows(records[-1], agent, unit) + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")],
+        )
 
     return after_loop
 
 
-def _save_policies(result: SearchResult, pretrain: dict[str, Any], settings: dict[str, Any], loops_run: int,
-                   verdict: Verdict, paths: dict[str, Path]) -> None:
+def _save_policies(
+    result: SearchResult,
+    pretrain: dict[str, Any],
+    settings: dict[str, Any],
+    loops_run: int,
+    verdict: Verdict,
+    paths: dict[str, Path],
+) -> None:
     """The answer (with what the search found) and the final policy, with their provenance."""
-    provenance = {"dataset": pretrain["data_name"], "model": pretrain["model"], "preset": pretrain["preset"],
-                  "seed": settings["seed"], "loops_run": loops_run, "algorithm": settings["agent"]["algorithm"]}
+    provenance = {
+        "dataset": pretrain["data_name"],
+        "model": pretrain["model"],
+        "preset": pretrain["preset"],
+        "seed": settings["seed"],
+        "loops_run": loops_run,
+        "algorithm": settings["agent"]["algorithm"],
+    }
     result.answer.provenance.update(provenance, **answer_provenance(result.history, verdict))
     result.final_policy.provenance.update(provenance, final=True)
     result.answer.save(paths["answer"])
@@ -367,11 +482,18 @@ def loop_rows(summary: dict[str, Any], agent: SearchAgent, unit: str) -> list[tu
     if "best_reward" in summary:  # the paper's agent
         rows.append(("best mean reward", f"{summary['best_reward']:.2f} {unit} (loop {summary['best_loop'] + 1})"))
     if summary.get("effect_errors"):  # awsaug's critic, once it has residual freedom
-        z = [(e / s if s and s > 0 else 0.0, name) for e, s, name in
-             zip(summary["effects"], summary["effect_errors"], agent.space.names)]
+        z = [
+            (e / s if s and s > 0 else 0.0, name)
+            for e, s, name in zip(summary["effects"], summary["effect_errors"], agent.space.names)
+        ]
         strongest = sorted(z, key=lambda item: -abs(item[0]))[:3]
-        rows.append(("strongest evidence", ", ".join(f"{name} z={value:+.1f}" for value, name in strongest) +
-                     f" (evidence from |z| ≥ {summary['evidence_threshold']:.1f})"))
+        rows.append(
+            (
+                "strongest evidence",
+                ", ".join(f"{name} z={value:+.1f}" for value, name in strongest)
+                + f" (evidence from |z| ≥ {summary['evidence_threshold']:.1f})",
+            )
+        )
     rows += [
         ("KL from the start", f"{kl_from_start(agent.policy()):.3f} nats"),
         ("top pairs", ", ".join(f"{p['op1']}+{p['op2']} {100 * p['prob']:.2f}%" for p in summary["top_pairs"][:3])),
@@ -384,8 +506,12 @@ def loop_rows(summary: dict[str, Any], agent: SearchAgent, unit: str) -> list[tu
 def answer_provenance(history: list[dict[str, Any]], verdict: Verdict) -> dict[str, Any]:
     """What the answer records of how it was found: the paper's best loop, and the verdict."""
     loops = [record for record in history if record.get("kind") == "loop"]
-    found = {"found": verdict.found, "evident": verdict.evident, "kl_from_start": verdict.kl,
-             "compared_on_proxy": verdict.comparison}
+    found = {
+        "found": verdict.found,
+        "evident": verdict.evident,
+        "kl_from_start": verdict.kl,
+        "compared_on_proxy": verdict.comparison,
+    }
     if loops and "best_reward" in loops[-1]:
         return {**found, "best_reward": loops[-1]["best_reward"], "best_loop": loops[-1]["best_loop"]}
     return found
@@ -397,15 +523,23 @@ def run_verdict(run_dir: Path, answer: Policy) -> Verdict | None:
     history = read_jsonl(paths["history"])
     recorded = read_run(run_dir).get("search", {})
     reward = recorded.get("reward", "accuracy")
-    return (judge(answer, history, REWARDS[reward][1], recorded.get("equivalent_ops", ()), read_scores(paths["scores"]))
-            if history else None)
+    return (
+        judge(answer, history, REWARDS[reward][1], recorded.get("equivalent_ops", ()), read_scores(paths["scores"]))
+        if history
+        else None
+    )
 
 
 def state_policy(path: Path) -> Policy:
     """The current policy of a search in progress, from its saved state."""
     tensors, metadata = read_tensors(path, STATE_FORMAT)
     settings = metadata["settings"]
-    agent = make_agent(settings["trajectories"], settings["seed"], search_space(settings.get("space", UNNAMED_SPACE)),
-                       equivalent=settings.get("equivalent_ops", ()), **settings["agent"])
+    agent = make_agent(
+        settings["trajectories"],
+        settings["seed"],
+        search_space(settings.get("space", UNNAMED_SPACE)),
+        equivalent=settings.get("equivalent_ops", ()),
+        **settings["agent"],
+    )
     agent.load_state(tensors, metadata["scalars"])
     return agent.policy()

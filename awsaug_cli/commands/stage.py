@@ -11,7 +11,14 @@ from typing import Protocol
 
 import torch
 
-from awsaug_cli.data.sources import Augmentation, DataSource, check_training_memory, open_source, resolve_loader, skipped_message
+from awsaug_cli.data.sources import (
+    Augmentation,
+    DataSource,
+    check_training_memory,
+    open_source,
+    resolve_loader,
+    skipped_message,
+)
 from awsaug_cli.engine import check_schedule
 from awsaug_cli.errors import OptionError
 from awsaug_cli.presets import Preset, get_preset
@@ -43,9 +50,17 @@ class Training:
     source: DataSource
 
 
-def open_training(options: TrainingOptions, device: torch.device, reporter: Reporter, *,
-                  default_epochs: Callable[[Preset], int], val_size: int | None, merge_val: bool = False,
-                  processes: int = 1, copies: int = 1) -> Training:
+def open_training(
+    options: TrainingOptions,
+    device: torch.device,
+    reporter: Reporter,
+    *,
+    default_epochs: Callable[[Preset], int],
+    val_size: int | None,
+    merge_val: bool = False,
+    processes: int = 1,
+    copies: int = 1,
+) -> Training:
     """The preset, model and schedule the options ask for (the preset's where not given), then
     the data — after checking that a step of `processes` sharing each batch (each image
     `copies` times: Enlarge Batch) fits the device."""
@@ -58,28 +73,40 @@ def open_training(options: TrainingOptions, device: torch.device, reporter: Repo
     model = options.model or preset.model
     check_training_memory(options.data, options.image_size, model, batch_size // processes * copies, device)
     source = open_source(
-        options.data, loader=resolve_loader(options.loader, options.data, device, options.image_size),
-        image_size=options.image_size, val_size=val_size, val_fraction=preset.val_fraction, split_seed=options.seed,
-        device=device, augmentation=Augmentation(preset.crop_padding, preset.cutout), merge_val=merge_val,
-        skip_bad_files=options.skip_bad_files, pairs_in_pipeline=options.pairs_in_pipeline,
+        options.data,
+        loader=resolve_loader(options.loader, options.data, device, options.image_size),
+        image_size=options.image_size,
+        val_size=val_size,
+        val_fraction=preset.val_fraction,
+        split_seed=options.seed,
+        device=device,
+        augmentation=Augmentation(preset.crop_padding, preset.cutout),
+        merge_val=merge_val,
+        skip_bad_files=options.skip_bad_files,
+        pairs_in_pipeline=options.pairs_in_pipeline,
     )
     if source.skipped:
         reporter.info(skipped_message(source.skipped))
     return Training(preset, model, epochs, batch_size, source)
 
 
-def resuming(run_dir: Path, stage: str, checkpoint: Path, *, resume: bool, recorded: dict | None, unit: str,
-             reporter: Reporter) -> bool:
+def resuming(
+    run_dir: Path, stage: str, checkpoint: Path, *, resume: bool, recorded: dict | None, unit: str, reporter: Reporter
+) -> bool:
     """Whether `stage` continues from `checkpoint`: only with --resume, and only with its run.json
     record. A stage stopped before its first checkpoint (or --resume with nothing recorded) is
     started afresh, and said so: "nothing to resume" never strands a run directory."""
     if not checkpoint.exists():
         if recorded or resume:
-            reporter.info(f"{run_dir}: no finished {stage} {unit} to resume; starting the {stage}"
-                          + (f" (the recorded one stopped before its first {unit} finished)" if recorded else ""))
+            reporter.info(
+                f"{run_dir}: no finished {stage} {unit} to resume; starting the {stage}"
+                + (f" (the recorded one stopped before its first {unit} finished)" if recorded else "")
+            )
         return False
     if not resume:
-        raise RunError(f"{run_dir} already holds a {stage} run; --resume continues it, --run-dir picks another directory")
+        raise RunError(
+            f"{run_dir} already holds a {stage} run; --resume continues it, --run-dir picks another directory"
+        )
     if not recorded:
         raise missing_record(run_dir, stage, checkpoint)
     return True

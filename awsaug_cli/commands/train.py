@@ -69,8 +69,10 @@ class TrainOutcome:
         finals = self.final_accuracies
         spread = f" ± {statistics.stdev(finals):.2f}" if len(finals) > 1 else ""
         best = statistics.mean(result["best_test_acc"] for result in self.results)
-        return (f"final-epoch test accuracy {statistics.mean(finals):.2f}{spread} % over {len(finals)} seed(s) "
-                f"(best over epochs, for reference: {best:.2f} %)")
+        return (
+            f"final-epoch test accuracy {statistics.mean(finals):.2f}{spread} % over {len(finals)} seed(s) "
+            f"(best over epochs, for reference: {best:.2f} %)"
+        )
 
 
 def check_enlarge_batch(options: TrainOptions, policy: Policy | None) -> None:
@@ -78,7 +80,9 @@ def check_enlarge_batch(options: TrainOptions, policy: Policy | None) -> None:
     if copies < 1:
         raise OptionError(f"--enlarge-batch must be at least 1, got {copies}")
     if copies > 1 and options.pairs_in_pipeline:
-        raise OptionError("--enlarge-batch repeats images in the engine: it cannot be combined with --pairs-in-pipeline")
+        raise OptionError(
+            "--enlarge-batch repeats images in the engine: it cannot be combined with --pairs-in-pipeline"
+        )
     possible = policy.drawable_pairs() if policy is not None else copies
     if copies > possible:
         raise OptionError(f"--enlarge-batch {copies}: the policy can draw only {possible} different pairs per image")
@@ -86,8 +90,19 @@ def check_enlarge_batch(options: TrainOptions, policy: Policy | None) -> None:
 
 # what makes an earlier row the same training: the policy's content as well as its name (a file
 # such as search/policy.json changes when the search runs again)
-SAME_TRAINING = ("policy", "policy_fingerprint", "data_fingerprint", "loader", "model", "preset", "epochs", "batch_size",
-                 "enlarge_batch", "test_every", "seed")
+SAME_TRAINING = (
+    "policy",
+    "policy_fingerprint",
+    "data_fingerprint",
+    "loader",
+    "model",
+    "preset",
+    "epochs",
+    "batch_size",
+    "enlarge_batch",
+    "test_every",
+    "seed",
+)
 
 
 def policy_fingerprint(policy: Policy | None) -> str:
@@ -125,55 +140,109 @@ def final_train(options: TrainOptions, reporter: Reporter | None = None) -> Trai
 def _train(options: TrainOptions, reporter: Reporter) -> TrainOutcome:
     """The final trainings, with the run directory locked."""
     device = resolve_device(options.device)
-    training = open_training(options, device, reporter, default_epochs=lambda preset: preset.final_epochs, val_size=None,
-                             merge_val=True, copies=options.enlarge_batch)
-    preset, model_name, epochs, batch_size, source = (training.preset, training.model, training.epochs,
-                                                      training.batch_size, training.source)
+    training = open_training(
+        options,
+        device,
+        reporter,
+        default_epochs=lambda preset: preset.final_epochs,
+        val_size=None,
+        merge_val=True,
+        copies=options.enlarge_batch,
+    )
+    preset, model_name, epochs, batch_size, source = (
+        training.preset,
+        training.model,
+        training.epochs,
+        training.batch_size,
+        training.source,
+    )
     policy = resolve_policy(options.policy, source.image_size)
     steps = steps_per_epoch(source.sizes["train"], batch_size)
     results_file = options.run_dir / "train" / "results.jsonl"
     results_file.parent.mkdir(parents=True, exist_ok=True)
     refuse_link(results_file)  # before the trainings, not after them
-    reporter.info(f"{source.describe()}; training on {source.sizes['train']} (train + val); model {model_name} "
-                  f"({model_spec(model_name).description}); "
-                  f"policy {options.policy}" + (f", each image × {options.enlarge_batch} per step (Enlarge Batch)"
-                                                if options.enlarge_batch > 1 else "") +
-                  f"; {epochs} epochs × {options.seeds} seed(s); {device}")
+    reporter.info(
+        f"{source.describe()}; training on {source.sizes['train']} (train + val); model {model_name} "
+        f"({model_spec(model_name).description}); "
+        f"policy {options.policy}"
+        + (f", each image × {options.enlarge_batch} per step (Enlarge Batch)" if options.enlarge_batch > 1 else "")
+        + f"; {epochs} epochs × {options.seeds} seed(s); {device}"
+    )
     invocation = options.invocation or new_invocation()
     earlier = finished_trainings(results_file) if options.reuse_finished else {}
-    planned = {"policy": options.policy, "policy_fingerprint": policy_fingerprint(policy), "data": options.data,
-               "loader": source.kind, "data_fingerprint": source.fingerprint(), "model": model_name, "preset": preset.name,
-               "epochs": epochs, "batch_size": batch_size, "enlarge_batch": options.enlarge_batch,
-               "test_every": options.test_every}
+    planned = {
+        "policy": options.policy,
+        "policy_fingerprint": policy_fingerprint(policy),
+        "data": options.data,
+        "loader": source.kind,
+        "data_fingerprint": source.fingerprint(),
+        "model": model_name,
+        "preset": preset.name,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "enlarge_batch": options.enlarge_batch,
+        "test_every": options.test_every,
+    }
     results = []
     for seed in range(options.seed, options.seed + options.seeds):
         done = earlier.get(tuple({**planned, "seed": seed}[key] for key in SAME_TRAINING))
         if done is not None:
-            reporter.info(f"seed {seed}: trained before by invocation {done['invocation']} ({done['started']}), "
-                          f"final-epoch test accuracy {done['final_test_acc']:.2f} %; not repeated")
+            reporter.info(
+                f"seed {seed}: trained before by invocation {done['invocation']} ({done['started']}), "
+                f"final-epoch test accuracy {done['final_test_acc']:.2f} %; not repeated"
+            )
             results.append(done)
             continue
         started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        model = build_model(model_name, len(source.classes), bn_momentum=preset.bn_momentum,
-                            seed=stream(seed, "final_init").initial_seed(), device=device)
+        model = build_model(
+            model_name,
+            len(source.classes),
+            bn_momentum=preset.bn_momentum,
+            seed=stream(seed, "final_init").initial_seed(),
+            device=device,
+        )
         optimizer = make_optimizer(model, preset.final_optim)
         curve, scored = [], []
         for epoch in range(epochs):
-            batches = source.train_batches(policy, batch_size=batch_size, order_generator=stream(seed, "final_order", epoch),
-                                           augment_generator=stream(seed, "final_augment", epoch, device=device),
-                                           copies=options.enlarge_batch)
-            stats = run_epoch(model, optimizer, batches, steps, preset.final_optim, first_step=epoch * steps,
-                              total_steps=epochs * steps, reporter=reporter, label=f"seed {seed} epoch {epoch + 1}/{epochs}")
+            batches = source.train_batches(
+                policy,
+                batch_size=batch_size,
+                order_generator=stream(seed, "final_order", epoch),
+                augment_generator=stream(seed, "final_augment", epoch, device=device),
+                copies=options.enlarge_batch,
+            )
+            stats = run_epoch(
+                model,
+                optimizer,
+                batches,
+                steps,
+                preset.final_optim,
+                first_step=epoch * steps,
+                total_steps=epochs * steps,
+                reporter=reporter,
+                label=f"seed {seed} epoch {epoch + 1}/{epochs}",
+            )
             if (epoch + 1) % options.test_every == 0 or epoch + 1 == epochs:
                 curve.append(score(model, source.eval_batches("test")))
                 scored.append(epoch + 1)
             reporter.progress(f"seed {seed}", epoch + 1, epochs)
         result = {
-            **planned, "seed": seed, "invocation": invocation, "started": started, "final_test_acc": curve[-1],
-            "best_test_acc": max(curve), "best_epoch": scored[curve.index(max(curve))], "test_acc_per_epoch": curve,
-            "test_epochs": scored, "final_train_loss": stats.train_loss, "final_train_acc": stats.train_acc,
+            **planned,
+            "seed": seed,
+            "invocation": invocation,
+            "started": started,
+            "final_test_acc": curve[-1],
+            "best_test_acc": max(curve),
+            "best_epoch": scored[curve.index(max(curve))],
+            "test_acc_per_epoch": curve,
+            "test_epochs": scored,
+            "final_train_loss": stats.train_loss,
+            "final_train_acc": stats.train_acc,
         }
         append_jsonl(results_file, result)
         results.append(result)
-        reporter.info(f"seed {seed}: final-epoch test accuracy {curve[-1]:.2f} % (best over epochs {max(curve):.2f} % at epoch {result['best_epoch']})")
+        reporter.info(
+            f"seed {seed}: final-epoch test accuracy {curve[-1]:.2f} % (best over epochs "
+            f"{max(curve):.2f} % at epoch {result['best_epoch']})"
+        )
     return TrainOutcome(results, results_file)

@@ -45,8 +45,9 @@ def memory_batches(
         yield inputs, labels.index_select(0, batch).repeat_interleave(transform.copies), pairs
 
 
-def memory_eval_batches(images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512,
-                        sharded: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def memory_eval_batches(
+    images: torch.Tensor, labels: torch.Tensor, mean, std, *, batch_size: int = 512, sharded: bool = True
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Clean, normalised batches of device-resident images; when `sharded`, this rank's slice."""
     rank, world = distributed() if sharded else (0, 1)
     scale, shift = (t.to(images.device).view(1, 3, 1, 1) for t in normalisation(mean, std))

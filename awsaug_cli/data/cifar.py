@@ -19,7 +19,14 @@ from awsaug_cli.errors import shown
 
 # (folder name, training files, test file, meta file, label key, class-name key)
 VARIANTS = {
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "batches.meta", b"labels", b"label_names"),
+    "cifar10": (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        "test_batch",
+        "batches.meta",
+        b"labels",
+        b"label_names",
+    ),
     "cifar100": ("cifar-100-python", ["train"], "test", "meta", b"fine_labels", b"fine_label_names"),
 }
 _ALLOWED = {
@@ -64,7 +71,9 @@ class _Source:
             with tarfile.open(self.path) as archive:
                 member = archive.getmember(self.prefix + name)
                 if not member.isfile():  # a link would be followed inside the archive, or fail
-                    raise DataError(f"{where}: not a regular file (awsaug reads only regular files from a CIFAR tarball)")
+                    raise DataError(
+                        f"{where}: not a regular file (awsaug reads only regular files from a CIFAR tarball)"
+                    )
                 return archive.extractfile(member).read()
         except (OSError, tarfile.TarError, EOFError, KeyError) as error:
             raise DataError(f"{where}: cannot read ({error})") from None
@@ -74,8 +83,11 @@ def _locate(path: Path) -> tuple[str, str]:
     """(variant, member prefix) of a CIFAR copy at `path`, or DataError (naming the files missing
     from a copy that has some of its files)."""
     if path.is_dir():
-        places = [(variant, prefix, lambda name, base=base: (base / name).is_file())
-                  for variant, (folder, *_) in VARIANTS.items() for prefix, base in (("", path), (folder + "/", path / folder))]
+        places = [
+            (variant, prefix, lambda name, base=base: (base / name).is_file())
+            for variant, (folder, *_) in VARIANTS.items()
+            for prefix, base in (("", path), (folder + "/", path / folder))
+        ]
         nothing = f"{path}: not a CIFAR folder"
     else:
         try:
@@ -83,8 +95,10 @@ def _locate(path: Path) -> tuple[str, str]:
                 names = set(archive.getnames())
         except (OSError, tarfile.TarError, EOFError) as error:
             raise DataError(f"{path}: not a readable tarball ({error})") from None
-        places = [(variant, folder + "/", lambda name, folder=folder: f"{folder}/{name}" in names)
-                  for variant, (folder, *_) in VARIANTS.items()]
+        places = [
+            (variant, folder + "/", lambda name, folder=folder: f"{folder}/{name}" in names)
+            for variant, (folder, *_) in VARIANTS.items()
+        ]
         nothing = f"{path}: a tarball without a CIFAR-10 or CIFAR-100 python folder"
     for variant, prefix, present in places:
         _, train, test, meta, *_ = VARIANTS[variant]
@@ -99,9 +113,7 @@ def _locate(path: Path) -> tuple[str, str]:
 def claims(path: Path) -> bool:
     if path.is_dir():
         return any(
-            (base / train[0]).is_file()
-            for folder, train, *_ in VARIANTS.values()
-            for base in (path, path / folder)
+            (base / train[0]).is_file() for folder, train, *_ in VARIANTS.values() for base in (path, path / folder)
         )
     return path.is_file() and any(path.name.endswith(suffix) for suffix in (".tar.gz", ".tgz", ".tar"))
 
@@ -126,7 +138,12 @@ def _labels(values: Any, where: str) -> np.ndarray:
         labels = np.asarray(values)
     except ValueError:  # ragged nesting
         labels = None
-    if labels is None or labels.ndim != 1 or labels.dtype.kind not in "iu" or (len(labels) and not 0 <= labels.min() <= labels.max() < 2**31):
+    if (
+        labels is None
+        or labels.ndim != 1
+        or labels.dtype.kind not in "iu"
+        or (len(labels) and not 0 <= labels.min() <= labels.max() < 2**31)
+    ):
         raise DataError(f"{where}: expected a list of class indices (whole numbers from 0), found {shown(values)}")
     return labels.astype(np.int64)
 
@@ -147,7 +164,9 @@ def read(path: Path, image_size: int) -> Dataset:
     train = [_batch(source, name, label_key) for name in train_names]
     test_images, test_labels = _batch(source, test_name, label_key)
     where = f"{path} ({source.prefix}{meta_name})"
-    classes = _class_names(_unpickle(source.read(meta_name), where).get(names_key, []), f"{where}: field {names_key.decode()!r}")
+    classes = _class_names(
+        _unpickle(source.read(meta_name), where).get(names_key, []), f"{where}: field {names_key.decode()!r}"
+    )
     return Dataset(
         name=source.variant,
         classes=classes,

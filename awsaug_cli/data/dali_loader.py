@@ -65,8 +65,10 @@ class PipelineSettings:
 
     def __post_init__(self) -> None:
         if self.pairs_in_pipeline and self.gpu:
-            raise OptionError("the DALI ops run in CPU pipelines; on CUDA the Triton engine applies the pairs "
-                             "(leave out --pairs-in-pipeline)")
+            raise OptionError(
+                "the DALI ops run in CPU pipelines; on CUDA the Triton engine applies the pairs "
+                "(leave out --pairs-in-pipeline)"
+            )
 
     @property
     def gpu(self) -> bool:
@@ -74,22 +76,38 @@ class PipelineSettings:
 
     def pipeline_kwargs(self, batch_size: int, seed: int) -> dict:
         # the dynamic executor runs fn.python_function (the DALI ops' equalize) in a prefetching pipeline
-        return dict(batch_size=batch_size, num_threads=self.threads, seed=seed % SEED_MODULUS,
-                    device_id=(self.device.index or 0) if self.gpu else None, exec_dynamic=True)
+        return dict(
+            batch_size=batch_size,
+            num_threads=self.threads,
+            seed=seed % SEED_MODULUS,
+            device_id=(self.device.index or 0) if self.gpu else None,
+            exec_dynamic=True,
+        )
 
 
 def _read_and_decode(files: FileList, shard: int, shards: int, settings: PipelineSettings, *, pad: bool):
     encoded, labels = fn.readers.file(
-        files=[str(file) for file in files.files], labels=files.labels.tolist(), shard_id=shard, num_shards=shards,
-        random_shuffle=False, stick_to_shard=True, pad_last_batch=pad, name="reader",
+        files=[str(file) for file in files.files],
+        labels=files.labels.tolist(),
+        shard_id=shard,
+        num_shards=shards,
+        random_shuffle=False,
+        stick_to_shard=True,
+        pad_last_batch=pad,
+        name="reader",
     )
     return fn.decoders.image(encoded, device="mixed" if settings.gpu else "cpu", output_type=types.RGB), labels
 
 
 def _normalise(images, settings: PipelineSettings):
     """(v − 255·mean) / (255·std) as float32 CHW: the engine's normalisation."""
-    return fn.crop_mirror_normalize(images, mean=[255.0 * m for m in settings.mean], std=[255.0 * s for s in settings.std],
-                                    dtype=types.FLOAT, output_layout="CHW")
+    return fn.crop_mirror_normalize(
+        images,
+        mean=[255.0 * m for m in settings.mean],
+        std=[255.0 * s for s in settings.std],
+        dtype=types.FLOAT,
+        output_layout="CHW",
+    )
 
 
 def _apply_policy(images, size: int, space: Space, joint: list[float], pair_seed: int, sign_seed: int):
@@ -111,8 +129,16 @@ def _cutout(images, settings: PipelineSettings, seed: int):
 
 
 @pipeline_def(enable_conditionals=True)
-def _train_graph(files: FileList, shard: int, shards: int, settings: PipelineSettings, policy: Policy | None,
-                 joint: list[float] | None, noise_seed: int, pair_seed: int):
+def _train_graph(
+    files: FileList,
+    shard: int,
+    shards: int,
+    settings: PipelineSettings,
+    policy: Policy | None,
+    joint: list[float] | None,
+    noise_seed: int,
+    pair_seed: int,
+):
     images, labels = _read_and_decode(files, shard, shards, settings, pad=False)
     size = settings.image_size
     images = fn.random_resized_crop(images, size=[size, size], seed=noise_seed % SEED_MODULUS)
@@ -121,8 +147,9 @@ def _train_graph(files: FileList, shard: int, shards: int, settings: PipelineSet
         return images, labels
     pairs = []
     if joint is not None:
-        images, drawn = _apply_policy(images, size, policy.space, joint, pair_seed % SEED_MODULUS,
-                                      (noise_seed + 2) % SEED_MODULUS)
+        images, drawn = _apply_policy(
+            images, size, policy.space, joint, pair_seed % SEED_MODULUS, (noise_seed + 2) % SEED_MODULUS
+        )
         pairs.append(drawn)
     if settings.cutout:
         images = _cutout(images, settings, (noise_seed + 3) % SEED_MODULUS)
@@ -153,8 +180,10 @@ def _iterate(pipe, names: list[str], policy: LastBatchPolicy) -> Iterator[dict[s
         failed = next((line for line in lines if line.startswith("Failed to decode")), None)
         if failed is None:
             raise
-        raise DataError(f"DALI could not read an image: {failed.replace('Failed to decode sample', 'sample')} "
-                        "(remove or replace the file)") from None
+        raise DataError(
+            f"DALI could not read an image: {failed.replace('Failed to decode sample', 'sample')} "
+            "(remove or replace the file)"
+        ) from None
 
 
 def train_batches(
@@ -188,11 +217,21 @@ def train_batches(
         joint = (probabilities / probabilities.sum()).tolist()
     # as the memory loader: a batch larger than the data is the data (every shard holds this many)
     share = max(1, min(batch_size, len(files)) // world)
-    pipe = _train_graph(files.take(order), rank, world, settings, policy, joint, noise_seed, pair_seed,
-                        **settings.pipeline_kwargs(share, noise_seed))
+    pipe = _train_graph(
+        files.take(order),
+        rank,
+        world,
+        settings,
+        policy,
+        joint,
+        noise_seed,
+        pair_seed,
+        **settings.pipeline_kwargs(share, noise_seed),
+    )
     iterator = _iterate(pipe, ["images", "labels", "pairs"][: 3 if in_pipeline else 2], LastBatchPolicy.DROP)
-    transform = TrainTransform(policy, settings.mean, settings.std, crop_padding=0, flip=False, cutout=settings.cutout,
-                               copies=copies)
+    transform = TrainTransform(
+        policy, settings.mean, settings.std, crop_padding=0, flip=False, cutout=settings.cutout, copies=copies
+    )
     for _, outputs in zip(range(steps), iterator):
         labels = outputs["labels"].view(-1).to(settings.device, torch.int64)
         if not settings.pairs_in_pipeline:
@@ -204,8 +243,9 @@ def train_batches(
             yield outputs["images"], labels, pairs
 
 
-def eval_batches(files: FileList, settings: PipelineSettings, *, batch_size: int = 256, sharded: bool = True,
-                 normalised: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def eval_batches(
+    files: FileList, settings: PipelineSettings, *, batch_size: int = 256, sharded: bool = True, normalised: bool = True
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Every image of `files` once (this rank's shard when `sharded`): resized, centre-cropped,
     normalised (or uint8 NCHW when not `normalised`)."""
     rank, world = distributed() if sharded else (0, 1)
@@ -216,10 +256,14 @@ def eval_batches(files: FileList, settings: PipelineSettings, *, batch_size: int
         yield outputs["images"].to(settings.device), outputs["labels"].view(-1).to(settings.device, torch.int64)
 
 
-def pixel_statistics(files: FileList, settings: PipelineSettings, seed: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def pixel_statistics(
+    files: FileList, settings: PipelineSettings, seed: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std (units of 1/255) of up to STATISTICS_SAMPLE training images, as
     evaluation shows them: normalisation constants without decoding the whole folder."""
     sample = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))[:STATISTICS_SAMPLE]
-    check_decode_fits(len(sample), settings.image_size, 24, "the sample for the normalisation statistics")  # float32 RGB, concatenated
+    check_decode_fits(
+        len(sample), settings.image_size, 24, "the sample for the normalisation statistics"
+    )  # float32 RGB, concatenated
     batches = eval_batches(files.take(sample.sort().values), settings, sharded=False, normalised=False)
     return channel_statistics(torch.cat([images.cpu() for images, _ in batches]))

@@ -39,7 +39,9 @@ class Dataset:
             parts.append(("val", self.val_images, self.val_labels))
         for part, images, labels in parts:
             if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
-                raise DataError(f"{self.name}: {part} images must be uint8 [N, 3, H, W], got {images.dtype} {list(images.shape)}")
+                raise DataError(
+                    f"{self.name}: {part} images must be uint8 [N, 3, H, W], got {images.dtype} {list(images.shape)}"
+                )
             if labels is None or labels.shape != (len(images),):
                 raise DataError(f"{self.name}: {part} labels do not match the {len(images)} images")
             if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):

@@ -42,7 +42,9 @@ def _decoded(part: FileList, image_size: int) -> tuple[torch.Tensor, torch.Tenso
 
 def read(path: Path, image_size: int, *, skip_bad_files: bool = False) -> Dataset:
     files = scan(path, skip_bad=skip_bad_files)
-    check_decode_fits(sum(len(part.files) for part in files.parts.values()), image_size, DECODE_BYTES_PER_PIXEL, str(path))
+    check_decode_fits(
+        sum(len(part.files) for part in files.parts.values()), image_size, DECODE_BYTES_PER_PIXEL, str(path)
+    )
     parts = {name: _decoded(part, image_size) for name, part in files.parts.items()}
     val_images, val_labels = parts.get("val", (None, None))
     return Dataset(

@@ -92,8 +92,10 @@ def _why_not_an_image(file: Path) -> str | None:
     if mode in UNSCALED:
         return f"floating-point pixels (mode {mode}) have no range to scale to 8 bits; save it with 8 or 16 bits"
     if width * height > MAX_PIXELS:
-        return (f"{width}×{height} pixels, beyond the {MAX_PIXELS:,} Pillow decodes without a decompression-bomb "
-                "warning; downscale it first")
+        return (
+            f"{width}×{height} pixels, beyond the {MAX_PIXELS:,} Pillow decodes without a decompression-bomb "
+            "warning; downscale it first"
+        )
     return None
 
 

@@ -20,7 +20,18 @@ PARTS = {
     "test_images": ("t10k-images-idx3-ubyte", 3),
     "test_labels": ("t10k-labels-idx1-ubyte", 1),
 }
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -51,7 +62,9 @@ def read_idx(file: Path, dimensions: int) -> np.ndarray:
     shape = struct.unpack(f">{dimensions}I", data[4:header])
     expected = int(np.prod(shape))
     if len(data) - header != expected:
-        raise DataError(f"{file}: truncated or padded IDX file ({len(data) - header} bytes of data, header says {expected})")
+        raise DataError(
+            f"{file}: truncated or padded IDX file ({len(data) - header} bytes of data, header says {expected})"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -61,8 +74,10 @@ def _check_labels(labels: np.ndarray, test_labels: np.ndarray, file: Path) -> in
     missing = sorted(set(range(count)) - set(np.unique(labels).tolist()))
     if count < 2 or missing:
         shown = ", ".join(map(str, missing[:8])) + (" …" if len(missing) > 8 else "")
-        raise DataError(f"{file}: labels must be the classes 0 … C−1 (at least 2), each with training images; these "
-                        f"labels run to {count - 1}" + (f" with no training images of {shown}" if missing else ""))
+        raise DataError(
+            f"{file}: labels must be the classes 0 … C−1 (at least 2), each with training images; these "
+            f"labels run to {count - 1}" + (f" with no training images of {shown}" if missing else "")
+        )
     return count
 
 
@@ -76,12 +91,16 @@ def read(path: Path, image_size: int) -> Dataset:
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):
-            raise DataError(f"{files[f'{split}_images']} holds {len(images)} images but {files[f'{split}_labels']} "
-                            f"{len(labels)} labels")
+            raise DataError(
+                f"{files[f'{split}_images']} holds {len(images)} images but {files[f'{split}_labels']} "
+                f"{len(labels)} labels"
+            )
     train_shape, test_shape = arrays["train_images"].shape[1:], arrays["test_images"].shape[1:]
     if train_shape != test_shape:
-        raise DataError(f"{files['train_images']} holds {'×'.join(map(str, train_shape))} images but "
-                        f"{files['test_images']} {'×'.join(map(str, test_shape))}")
+        raise DataError(
+            f"{files['train_images']} holds {'×'.join(map(str, train_shape))} images but "
+            f"{files['test_images']} {'×'.join(map(str, test_shape))}"
+        )
     count = _check_labels(arrays["train_labels"], arrays["test_labels"], files["train_labels"])
     fashion = "fashion" in str(path).lower() and count == len(FASHION_CLASSES)
     return Dataset(

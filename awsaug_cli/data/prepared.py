@@ -39,7 +39,9 @@ def channel_statistics(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[f
     return tuple(mean.tolist()), tuple(variance.sqrt().clamp(min=1e-3).tolist())
 
 
-def prepare(dataset: Dataset, *, val_size: int, split_seed: int, device: torch.device, merge_val: bool = False) -> TrainingData:
+def prepare(
+    dataset: Dataset, *, val_size: int, split_seed: int, device: torch.device, merge_val: bool = False
+) -> TrainingData:
     """Split off the validation part (stratified, `split_seed`) unless the dataset ships one;
     `merge_val` trains on both (final training)."""
     if dataset.val_images is not None:
@@ -55,8 +57,12 @@ def prepare(dataset: Dataset, *, val_size: int, split_seed: int, device: torch.d
     mean, std = channel_statistics(train_images)
     if device.type == "cuda":  # the host held the decode; the device must hold every part
         images = len(train_images) + len(val_images) + len(dataset.test_images)
-        check_fits(images * train_images[0].numel(), device, f"{dataset.name}: {images:,} images kept on {device}",
-                   "Choose a smaller --image-size, or --loader dali for an image folder.")
+        check_fits(
+            images * train_images[0].numel(),
+            device,
+            f"{dataset.name}: {images:,} images kept on {device}",
+            "Choose a smaller --image-size, or --loader dali for an image folder.",
+        )
     return TrainingData(
         classes=dataset.classes,
         train_images=train_images.to(device),

@@ -17,8 +17,11 @@ Format = tuple[str, Callable[[Path], bool], Callable[[Path, int, bool], Dataset]
 FORMATS: tuple[Format, ...] = (
     ("CIFAR-10/100 python folder or tarball", cifar.claims, lambda path, size, skip: cifar.read(path, size)),
     ("MNIST-family IDX folder", idx.claims, lambda path, size, skip: idx.read(path, size)),
-    ("image folder (one sub-folder per class)", folder.claims,
-     lambda path, size, skip: folder.read(path, size, skip_bad_files=skip)),
+    (
+        "image folder (one sub-folder per class)",
+        folder.claims,
+        lambda path, size, skip: folder.read(path, size, skip_bad_files=skip),
+    ),
 )
 
 

@@ -56,9 +56,17 @@ class DataSource(Protocol):
         """The first `count` training images, uint8 [N, 3, H, W] at the training size, unaugmented."""
         ...
 
-    def train_batches(self, policy: Policy | None, *, batch_size: int, order_generator: torch.Generator,
-                      augment_generator: torch.Generator, pair_generator: torch.Generator | None = None,
-                      sharded: bool = True, copies: int = 1) -> Iterator[Batch]:
+    def train_batches(
+        self,
+        policy: Policy | None,
+        *,
+        batch_size: int,
+        order_generator: torch.Generator,
+        augment_generator: torch.Generator,
+        pair_generator: torch.Generator | None = None,
+        sharded: bool = True,
+        copies: int = 1,
+    ) -> Iterator[Batch]:
         """An epoch of augmented batches; with `copies` (Enlarge Batch) every image of a batch
         appears that many times, with different pairs."""
         ...
@@ -77,7 +85,9 @@ class Augmentation:
 def skipped_message(skipped: tuple[Path, ...]) -> str:
     """What the user is told about the files --skip-bad-files left out."""
     named = ", ".join(str(file) for file in skipped[:NAMED])
-    return f"skipped {len(skipped)} file(s) that are not usable images: {named}" + (" …" if len(skipped) > NAMED else "")
+    return f"skipped {len(skipped)} file(s) that are not usable images: {named}" + (
+        " …" if len(skipped) > NAMED else ""
+    )
 
 
 def _describe(source: DataSource, crop: str) -> str:
@@ -106,13 +116,27 @@ class MemorySource:
     def sample_images(self, count: int) -> torch.Tensor:
         return self.data.train_images[:count]
 
-    def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True,
-                      copies=1):
-        transform = TrainTransform(policy, self.mean, self.std, crop_padding=self.augmentation.crop_padding,
-                                   cutout=self.augmentation.cutout, copies=copies)
-        return memory_batches(self.data.train_images, self.data.train_labels, transform, batch_size=batch_size,
-                              order_generator=order_generator, augment_generator=augment_generator,
-                              pair_generator=pair_generator, sharded=sharded)
+    def train_batches(
+        self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True, copies=1
+    ):
+        transform = TrainTransform(
+            policy,
+            self.mean,
+            self.std,
+            crop_padding=self.augmentation.crop_padding,
+            cutout=self.augmentation.cutout,
+            copies=copies,
+        )
+        return memory_batches(
+            self.data.train_images,
+            self.data.train_labels,
+            transform,
+            batch_size=batch_size,
+            order_generator=order_generator,
+            augment_generator=augment_generator,
+            pair_generator=pair_generator,
+            sharded=sharded,
+        )
 
     def eval_batches(self, part, *, sharded=True):
         images, labels = getattr(self.data, f"{part}_images"), getattr(self.data, f"{part}_labels")
@@ -143,14 +167,22 @@ class DaliSource:
         side = self.settings.image_size
         return to_nchw(np.stack([decode_image(file, side) for file in self.parts["train"].files[:count]]))
 
-    def train_batches(self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True,
-                      copies=1):
+    def train_batches(
+        self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True, copies=1
+    ):
         from awsaug_cli.data import dali_loader
 
         return dali_loader.train_batches(
-            self.parts["train"], self.settings, policy, batch_size=batch_size,
-            steps=steps_per_epoch(self.sizes["train"], batch_size), order_generator=order_generator,
-            augment_generator=augment_generator, pair_generator=pair_generator, sharded=sharded, copies=copies,
+            self.parts["train"],
+            self.settings,
+            policy,
+            batch_size=batch_size,
+            steps=steps_per_epoch(self.sizes["train"], batch_size),
+            order_generator=order_generator,
+            augment_generator=augment_generator,
+            pair_generator=pair_generator,
+            sharded=sharded,
+            copies=copies,
         )
 
     def eval_batches(self, part, *, sharded=True):
@@ -173,7 +205,7 @@ def check_loader(loader: str) -> None:
 
 
 def resolve_loader(loader: str, data: str, device: torch.device, image_size: int) -> str:
-    """"auto": DALI for an image folder on a CUDA device when DALI is installed and the images are
+    """ "auto": DALI for an image folder on a CUDA device when DALI is installed and the images are
     ImageNet-sized (AUTO_DALI_SIZE and up: random-resized crop is their convention), memory
     otherwise (the folder decoded once; pad-crop, the CIFAR convention)."""
     check_loader(loader)
@@ -184,7 +216,9 @@ def resolve_loader(loader: str, data: str, device: torch.device, image_size: int
         if data not in BUILTIN and not Path(data).expanduser().exists():
             raise DataError(f"{data}: no such file or directory")
         if not is_image_folder(data):
-            raise DataError(f"{data}: the DALI loader reads image folders (one sub-folder per class); use --loader memory")
+            raise DataError(
+                f"{data}: the DALI loader reads image folders (one sub-folder per class); use --loader memory"
+            )
         if not dali_importable():
             raise DataError("--loader dali needs NVIDIA DALI (pip install nvidia-dali-cuda130)")
     return loader
@@ -220,9 +254,19 @@ def open_source(
         size = val_size if val_size is not None else round(val_fraction * len(dataset.train_labels))
         prepared = prepare(dataset, val_size=size, split_seed=split_seed, device=device, merge_val=merge_val)
         return MemorySource(dataset, prepared, augmentation)
-    return _dali_source(Path(data).expanduser(), image_size=image_size, val_size=val_size, val_fraction=val_fraction,
-                        split_seed=split_seed, device=device, augmentation=augmentation, merge_val=merge_val,
-                        skip_bad_files=skip_bad_files, pairs_in_pipeline=pairs_in_pipeline, statistics=statistics)
+    return _dali_source(
+        Path(data).expanduser(),
+        image_size=image_size,
+        val_size=val_size,
+        val_fraction=val_fraction,
+        split_seed=split_seed,
+        device=device,
+        augmentation=augmentation,
+        merge_val=merge_val,
+        skip_bad_files=skip_bad_files,
+        pairs_in_pipeline=pairs_in_pipeline,
+        statistics=statistics,
+    )
 
 
 def _on_rank_zero(compute: Callable[[], T]) -> T:
@@ -244,13 +288,25 @@ def _on_rank_zero(compute: Callable[[], T]) -> T:
     return result
 
 
-def _dali_source(path: Path, *, image_size: int, val_size: int | None, val_fraction: float, split_seed: int,
-                 device: torch.device, augmentation: Augmentation, merge_val: bool, skip_bad_files: bool,
-                 pairs_in_pipeline: bool, statistics) -> DaliSource:
+def _dali_source(
+    path: Path,
+    *,
+    image_size: int,
+    val_size: int | None,
+    val_fraction: float,
+    split_seed: int,
+    device: torch.device,
+    augmentation: Augmentation,
+    merge_val: bool,
+    skip_bad_files: bool,
+    pairs_in_pipeline: bool,
+    statistics,
+) -> DaliSource:
     from awsaug_cli.data import dali_loader
 
-    settings = dali_loader.PipelineSettings(image_size, augmentation.cutout, (0.0,) * 3, (1.0,) * 3, device,
-                                            pairs_in_pipeline=pairs_in_pipeline)
+    settings = dali_loader.PipelineSettings(
+        image_size, augmentation.cutout, (0.0,) * 3, (1.0,) * 3, device, pairs_in_pipeline=pairs_in_pipeline
+    )
 
     def read() -> tuple[FolderFiles, dict[str, FileList], tuple]:
         folder = scan(path, skip_bad=skip_bad_files)

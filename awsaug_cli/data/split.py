@@ -19,13 +19,17 @@ def split_validation(labels: torch.Tensor, val_size: int, seed: int, where: str)
         raise DataError(f"{where}: validation size {val_size} leaves no training images of {n}")
     limit = n - math.ceil(MIN_TRAINING_SHARE * n)
     if val_size > limit:
-        raise DataError(f"{where}: validation size {val_size} leaves {n - val_size} of {n} images for training; keep "
-                        f"at least {MIN_TRAINING_SHARE:.0%} (--val-size {limit} or less)")
+        raise DataError(
+            f"{where}: validation size {val_size} leaves {n - val_size} of {n} images for training; keep "
+            f"at least {MIN_TRAINING_SHARE:.0%} (--val-size {limit} or less)"
+        )
     train, val = stratified_split(labels, val_size, seed)
     lacking = sorted(set(labels.unique().tolist()) - set(labels[train].unique().tolist()))
     if lacking:
-        raise DataError(f"{where}: validation size {val_size} leaves no training images of class(es) "
-                        f"{', '.join(map(str, lacking))}; choose a smaller --val-size")
+        raise DataError(
+            f"{where}: validation size {val_size} leaves no training images of class(es) "
+            f"{', '.join(map(str, lacking))}; choose a smaller --val-size"
+        )
     return train, val
 
 

@@ -63,8 +63,13 @@ def _top(policy: Policy, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return joint.topk(min(k, joint.numel()))
 
 
-def _approximation(policy: Policy, top: tuple[torch.Tensor, torch.Tensor], weights: torch.Tensor,
-                   slots: torch.Tensor | None, quantisation: str) -> Approximation:
+def _approximation(
+    policy: Policy,
+    top: tuple[torch.Tensor, torch.Tensor],
+    weights: torch.Tensor,
+    slots: torch.Tensor | None,
+    quantisation: str,
+) -> Approximation:
     probabilities, indices = top
     size = len(policy.space)
     chosen = weights > 0
@@ -94,20 +99,27 @@ def keep_top_in_slots(policy: Policy, k: int, slots: int) -> Approximation:
     remainder = int(slots - counts.sum().item())
     if remainder > 0:
         counts[(shares - counts).argsort(descending=True, stable=True)[:remainder]] += 1
-    return _approximation(policy, top, counts / slots, counts.long(), f"{slots} slots (pair weights are multiples of 1/{slots})")
+    return _approximation(
+        policy, top, counts / slots, counts.long(), f"{slots} slots (pair weights are multiples of 1/{slots})"
+    )
 
 
 def describe(approximation: Approximation) -> str:
     """One line for the terminal."""
     nats = approximation.kl
-    return (f"kept {len(approximation.pairs)} pairs covering {100 * approximation.coverage:.2f} % of the policy's "
-            f"probability; KL(export ‖ policy) = {nats:.4f} nats ({nats / math.log(2):.4f} bits); {approximation.quantisation}")
+    return (
+        f"kept {len(approximation.pairs)} pairs covering {100 * approximation.coverage:.2f} % of the policy's "
+        f"probability; KL(export ‖ policy) = {nats:.4f} nats ({nats / math.log(2):.4f} bits); "
+        f"{approximation.quantisation}"
+    )
 
 
 SIGN_PAIRS = ((1, 1), (1, -1), (-1, 1), (-1, -1))
 
 
-def sign_expanded_subpolicies(policy: Policy, approximation: Approximation, entry: Callable[[Op, int], Any]) -> list[list[Any]]:
+def sign_expanded_subpolicies(
+    policy: Policy, approximation: Approximation, entry: Callable[[Op, int], Any]
+) -> list[list[Any]]:
     """For formats whose ops have no random sign: every slot of every kept pair becomes four
     sub-policies, one per (sign1, sign2), so picking a sub-policy uniformly keeps the pair weights
     and gives each sign probability ½ (an unsigned op ignores its sign, so its entries repeat)."""

@@ -36,22 +36,29 @@ EXPORTERS: dict[str, Callable[[Policy, Path, int, int], Approximation | None]] =
 MAX_SLOTS = 10_000  # 100× the default: finer proportions than any trainer can tell apart
 
 
-def export(policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25, slots: int = 100) -> Approximation | None:
+def export(
+    policy: Policy, out: Path, format: str = "awsaug", top_k: int = 25, slots: int = 100
+) -> Approximation | None:
     if format not in EXPORTERS:
         raise ExportError(f"--format {format!r}: choose one of {', '.join(EXPORTERS)}")
     if top_k < 1:
         raise ExportError(f"--top-k must be at least 1, got {top_k}")
     if not 1 <= slots <= MAX_SLOTS:
-        raise ExportError(f"--slots must be between 1 and {MAX_SLOTS:,}, got {slots:,} (each slot is a sub-policy "
-                          "in the file and in memory)")
+        raise ExportError(
+            f"--slots must be between 1 and {MAX_SLOTS:,}, got {slots:,} (each slot is a sub-policy "
+            "in the file and in memory)"
+        )
     if format != "awsaug" and policy.space.key != AWS36.key:  # their op tables transcribe the AWS-36 ops
-        raise ExportError(f"--format {format} holds AWS-36 policies; this one's space is {policy.space.key!r}: export it "
-                          "as awsaug JSON (exact) and apply it with awsaug (TrainTransform, PolicyAugment)")
+        raise ExportError(
+            f"--format {format} holds AWS-36 policies; this one's space is {policy.space.key!r}: export it "
+            "as awsaug JSON (exact) and apply it with awsaug (TrainTransform, PolicyAugment)"
+        )
     return EXPORTERS[format](policy, out, top_k, slots)
 
 
-def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format: str = "awsaug", top_k: int = 25,
-                       slots: int = 100) -> tuple[Policy, Approximation | None]:
+def export_policy_file(
+    out: Path, *, source: Path | None, run_dir: Path, format: str = "awsaug", top_k: int = 25, slots: int = 100
+) -> tuple[Policy, Approximation | None]:
     """Export `source` (default: the run's searched policy) to `out`; returns the policy and, for a
     non-canonical format, what the export kept of it."""
     from awsaug_cli.commands.search import search_paths
@@ -59,8 +66,10 @@ def export_policy_file(out: Path, *, source: Path | None, run_dir: Path, format:
     from awsaug_cli.runs import RunError, owned_by_run
 
     if owned_by_run(out, run_dir):
-        raise ExportError(f"{out}: a file the run directory {run_dir} keeps (its record, weights, search or training "
-                          "results); write the export elsewhere, e.g. beside it")
+        raise ExportError(
+            f"{out}: a file the run directory {run_dir} keeps (its record, weights, search or training "
+            "results); write the export elsewhere, e.g. beside it"
+        )
     if source is None:
         source = search_paths(run_dir)["answer"]
         if not source.exists():

@@ -17,8 +17,9 @@ from awsaug_cli.policy import Policy, PolicyFormatError, parse_json
 def _from_params(first: Any, second: Any, source: str) -> Policy:
     for value in (first, second):
         if isinstance(value, torch.Tensor) and (value.layout != torch.strided or value.is_complex()):
-            raise PolicyFormatError(f"{source}: agent parameters must be dense real tensors, not {value.layout} "
-                                    f"{value.dtype}")
+            raise PolicyFormatError(
+                f"{source}: agent parameters must be dense real tensors, not {value.layout} {value.dtype}"
+            )
     try:
         first_t = torch.as_tensor(first, dtype=torch.float64)
         second_t = torch.as_tensor(second, dtype=torch.float64)
@@ -51,8 +52,10 @@ def _unreadable(file: Path, error: Exception) -> PolicyFormatError:
     detail = detail[0] if detail else type(error).__name__
     if detail.startswith("Unsupported global: "):
         refused = detail.removeprefix("Unsupported global: ").split(" was not", 1)[0]
-        return PolicyFormatError(f"{file}: holds Python objects besides tensors ({refused}); awsaug reads torch files "
-                                 "without running code from them: save first_param and second_param as plain tensors")
+        return PolicyFormatError(
+            f"{file}: holds Python objects besides tensors ({refused}); awsaug reads torch files "
+            "without running code from them: save first_param and second_param as plain tensors"
+        )
     return PolicyFormatError(f"{file}: not a policy file awsaug can read (JSON, or a torch file of tensors: {detail})")
 
 

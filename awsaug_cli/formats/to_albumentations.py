@@ -75,16 +75,27 @@ def _shear(axis: str) -> Callable[[Op, int], Transform]:
     def make(op: Op, sign: int) -> Transform:
         factor = sign * op.magnitude
         degrees = math.degrees(math.atan(factor))
-        return _transform("Affine", shear=_axis_values(axis, degrees), translate_percent=_axis_values(axis, -factor / 2),
-                          interpolation=CUBIC, border_mode=0, fill=128)
+        return _transform(
+            "Affine",
+            shear=_axis_values(axis, degrees),
+            translate_percent=_axis_values(axis, -factor / 2),
+            interpolation=CUBIC,
+            border_mode=0,
+            fill=128,
+        )
 
     return make
 
 
 def _translate(axis: str) -> Callable[[Op, int], Transform]:
     def make(op: Op, sign: int) -> Transform:
-        return _transform("Affine", translate_percent=_axis_values(axis, -sign * op.magnitude),
-                          interpolation=NEAREST, border_mode=0, fill=128)
+        return _transform(
+            "Affine",
+            translate_percent=_axis_values(axis, -sign * op.magnitude),
+            interpolation=NEAREST,
+            border_mode=0,
+            fill=128,
+        )
 
     return make
 
@@ -98,8 +109,9 @@ ALBUMENTATIONS_OPS: dict[str, Callable[[Op, int], Transform]] = {
     "equalize": lambda op, sign: _transform("Equalize", mode="pil", by_channels=True),
     "invert": lambda op, sign: _transform("InvertImg"),
     "posterize": lambda op, sign: _transform("Posterize", num_bits=[int(op.magnitude)] * 2),
-    "rotate": lambda op, sign: _transform("Affine", rotate=[sign * op.magnitude] * 2, interpolation=NEAREST,
-                                          border_mode=0, fill=0),
+    "rotate": lambda op, sign: _transform(
+        "Affine", rotate=[sign * op.magnitude] * 2, interpolation=NEAREST, border_mode=0, fill=0
+    ),
     "sharpness": _sharpness,
     "shear_x": _shear("x"),
     "shear_y": _shear("y"),
@@ -121,8 +133,11 @@ def to_dict(policy: Policy, top_k: int) -> tuple[dict[str, Any], Approximation]:
     kept = keep_top(policy, top_k)
     ops = policy.space.ops
     pairs = [
-        {"__class_fullname__": "Sequential", "p": pair.weight,
-         "transforms": [op_transform(ops[pair.op1]), op_transform(ops[pair.op2])]}
+        {
+            "__class_fullname__": "Sequential",
+            "p": pair.weight,
+            "transforms": [op_transform(ops[pair.op1]), op_transform(ops[pair.op2])],
+        }
         for pair in kept.pairs
     ]
     compose = _transform("Compose", transforms=[_transform("OneOf", transforms=pairs)])

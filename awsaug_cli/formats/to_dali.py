@@ -60,9 +60,17 @@ _TRANSLATE = (0.0, 150 / 331)
 # kind → DALI mag_range: its 4-point linspace holds the kind's three magnitudes exactly
 # (solarize counts down from 256, a no-op threshold, as DALI's own range does).
 MAG_RANGES: dict[str, tuple[float, float]] = {
-    "brightness": _ENHANCE, "color": _ENHANCE, "contrast": _ENHANCE, "sharpness": _ENHANCE,
-    "posterize": (4.0, 7.0), "rotate": (0.0, 30.0), "shear_x": _SHEAR, "shear_y": _SHEAR,
-    "solarize": (256.0, 0.0), "translate_x": _TRANSLATE, "translate_y": _TRANSLATE,
+    "brightness": _ENHANCE,
+    "color": _ENHANCE,
+    "contrast": _ENHANCE,
+    "sharpness": _ENHANCE,
+    "posterize": (4.0, 7.0),
+    "rotate": (0.0, 30.0),
+    "shear_x": _SHEAR,
+    "shear_y": _SHEAR,
+    "solarize": (256.0, 0.0),
+    "translate_x": _TRANSLATE,
+    "translate_y": _TRANSLATE,
 }
 
 
@@ -88,10 +96,18 @@ def to_dict(policy: Policy, top_k: int, slots: int) -> tuple[dict[str, Any], App
         for pair in kept.pairs
         for _ in range(pair.slots or 0)
     ]
-    augmentations = {name: {"mag_range": list(MAG_RANGES[kind]) if kind in MAG_RANGES else None}
-                     for kind, (name, _) in DALI_OPS.items()}
-    data = {"format": "awsaug.dali-policy", "name": "awsaug", "num_magnitude_bins": NUM_MAGNITUDE_BINS,
-            "augmentations": augmentations, "sub_policies": sub_policies, "awsaug": kept.metadata(policy)}
+    augmentations = {
+        name: {"mag_range": list(MAG_RANGES[kind]) if kind in MAG_RANGES else None}
+        for kind, (name, _) in DALI_OPS.items()
+    }
+    data = {
+        "format": "awsaug.dali-policy",
+        "name": "awsaug",
+        "num_magnitude_bins": NUM_MAGNITUDE_BINS,
+        "augmentations": augmentations,
+        "sub_policies": sub_policies,
+        "awsaug": kept.metadata(policy),
+    }
     return data, kept
 
 
@@ -139,8 +155,9 @@ def load_dali_policy(path: str | Path) -> Any:
         raise PolicyFormatError(f"{file}: not written by `awsaug export-policy --format dali`")
     augmentations = dali_augmentations()
     try:
-        sub_policies = [[(augmentations[name], probability, bin) for name, probability, bin in sub]
-                        for sub in data["sub_policies"]]
+        sub_policies = [
+            [(augmentations[name], probability, bin) for name, probability, bin in sub] for sub in data["sub_policies"]
+        ]
     except (KeyError, TypeError, ValueError) as error:
         raise PolicyFormatError(f"{file}: field 'sub_policies' is malformed ({error})") from None
     return DaliPolicy(data["name"], num_magnitude_bins=data["num_magnitude_bins"], sub_policies=sub_policies)

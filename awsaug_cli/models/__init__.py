@@ -26,7 +26,9 @@ MODELS: dict[str, ModelSpec] = {
     "small": ModelSpec(lambda classes: TinyCNN(classes, width=32), "the tiny CNN twice as wide, 0.24 M parameters"),
     "resnet18": ModelSpec(ResNet18, "CIFAR ResNet-18, 11 M parameters"),
     "wrn-40-2": ModelSpec(lambda classes: WideResNet(40, 2, classes), "WideResNet-40-2, 2.2 M parameters"),
-    "wrn-28-10": ModelSpec(lambda classes: WideResNet(28, 10, classes), "WideResNet-28-10, 36 M parameters (the paper's)"),
+    "wrn-28-10": ModelSpec(
+        lambda classes: WideResNet(28, 10, classes), "WideResNet-28-10, 36 M parameters (the paper's)"
+    ),
 }
 
 
@@ -56,8 +58,9 @@ def initialise(model: nn.Module, generator: torch.Generator | None = None) -> No
             nn.init.zeros_(module.bias)
 
 
-def build_model(name: str, num_classes: int, *, bn_momentum: float = 0.1, seed: int = 0,
-                device: torch.device | str = "cpu") -> nn.Module:
+def build_model(
+    name: str, num_classes: int, *, bn_momentum: float = 0.1, seed: int = 0, device: torch.device | str = "cpu"
+) -> nn.Module:
     """A freshly initialised model (weights drawn from `seed`) on `device` (channels_last on
     CUDA, where convolutions run fastest so); `bn_momentum` in PyTorch's convention (weight
     of the new batch)."""
