@@ -106,6 +106,36 @@ def user_errors() -> Iterator[None]:
         fail(str(error))
 
 
+ValSize = Annotated[
+    Optional[int], typer.Option("--val-size", min=1, help="Validation images split off the training part.")
+]
+Mode = Annotated[
+    Optional[str],
+    typer.Option("--mode", help="Under torchrun: ddp (one model; the default) or independent (one model per rank)."),
+]
+Resume = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue the run in --run-dir after its last finished epoch, "
+        "with its recorded settings (an option given that differs is refused).",
+    ),
+]
+SpaceName = Annotated[
+    Optional[str],
+    typer.Option(
+        "--space",
+        help=(
+            "The search space: trivialaugment (TrivialAugmentWide's ops with Identity and 31 magnitudes, one per "
+            "image, from TrivialAugment; the default) or aws36 (the paper's 36 ops, two per "
+            "image, from the uniform "
+            "policy; needed by search --faithful). The shared weights train under its start; the "
+            "search moves in it."
+        ),
+    ),
+]
+
+
 @app.command()
 def pretrain(
     data: Data = None,
@@ -113,40 +143,14 @@ def pretrain(
     preset: PresetName = None,
     epochs: Epochs = None,
     batch_size: BatchSize = None,
-    val_size: Annotated[
-        Optional[int], typer.Option("--val-size", min=1, help="Validation images split off the training part.")
-    ] = None,
+    val_size: ValSize = None,
     image_size: ImageSize = None,
-    mode: Annotated[
-        Optional[str],
-        typer.Option(
-            "--mode", help="Under torchrun: ddp (one model; the default) or independent (one model per rank)."
-        ),
-    ] = None,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume",
-            help="Continue the run in --run-dir after its last finished epoch, "
-            "with its recorded settings (an option given that differs is refused).",
-        ),
-    ] = False,
+    mode: Mode = None,
+    resume: Resume = False,
     loader: Loader = None,
     skip_bad_files: SkipBadFiles = False,
     pairs_in_pipeline: PairsInPipeline = False,
-    space: Annotated[
-        Optional[str],
-        typer.Option(
-            "--space",
-            help=(
-                "The search space: trivialaugment (TrivialAugmentWide's ops with Identity and 31 magnitudes, one per "
-                "image, from TrivialAugment; the default) or aws36 (the paper's 36 ops, two per "
-                "image, from the uniform "
-                "policy; needed by search --faithful). The shared weights train under its start; the "
-                "search moves in it."
-            ),
-        ),
-    ] = None,
+    space: SpaceName = None,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = None,
@@ -199,83 +203,93 @@ def _run_reported(function, *args, resume_with: str | None = None, **kwargs):
         reporter.close()
 
 
+Loops = Annotated[Optional[int], typer.Option("--loops", min=1, help="Search loops (paper: 350).")]
+Trajectories = Annotated[Optional[int], typer.Option("--trajectories", min=1, help="Trajectories per loop (paper: 8).")]
+FinetuneEpochs = Annotated[
+    Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10).")
+]
+FinetuneLr = Annotated[
+    Optional[float],
+    typer.Option(
+        "--finetune-lr",
+        min=1e-12,
+        help=(
+            "The fine-tunes' constant learning rate (default: 10 × the pretrain schedule's last "
+            "for awsaug's search; "
+            "the paper's, the schedule's last, with --faithful)."
+        ),
+    ),
+]
+IndependentNoise = Annotated[
+    bool, typer.Option("--independent-noise", help="Give each trajectory its own crop/flip/Cutout/sign randomness.")
+]
+Faithful = Annotated[
+    bool,
+    typer.Option(
+        "--faithful",
+        help="The paper's algorithm exactly (PPO on credit by use, best θ "
+        "kept) instead of awsaug's default (twins that explore on purpose, a pooled "
+        "critic).",
+    ),
+]
+Algorithm = Annotated[Optional[str], typer.Option("--algorithm", help="With --faithful: ppo (default) or reinforce.")]
+Parametrization = Annotated[
+    Optional[str], typer.Option("--parametrization", help="With --faithful: sigmoid (default) or softmax.")
+]
+Temperature = Annotated[
+    Optional[float],
+    typer.Option(
+        "--temperature",
+        help="Default search: reward points per nat of distance from the space's start; lower moves further on "
+        "the same evidence (default: the space's, 1 in trivialaugment, 6 in aws36).",
+    ),
+]
+SearchResume = Annotated[
+    bool, typer.Option("--resume", help="Continue the search in --run-dir after its last finished loop.")
+]
+ScoreRepeats = Annotated[
+    Optional[int],
+    typer.Option(
+        "--score-repeats",
+        min=0,
+        help=(
+            "At the end, the searched policy is scored beside none, the space's start, RandAugment and "
+            "TrivialAugment with the search's own fine-tunes, this many per policy (default 3; 0: skip), and the "
+            "verdict says which scored best."
+        ),
+    ),
+]
+SearchLoader = Annotated[
+    str,
+    typer.Option(
+        "--loader",
+        help="auto: the pretrain's loader (memory or dali), which the search "
+        "must use: its shared weights were trained on that loader's crops and "
+        "normalisation.",
+    ),
+]
+SearchSeed = Annotated[
+    Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the search (default: the pretrain's).")
+]
+
+
 @app.command()
 def search(
-    loops: Annotated[Optional[int], typer.Option("--loops", min=1, help="Search loops (paper: 350).")] = None,
-    trajectories: Annotated[
-        Optional[int], typer.Option("--trajectories", min=1, help="Trajectories per loop (paper: 8).")
-    ] = None,
-    finetune_epochs: Annotated[
-        Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10).")
-    ] = None,
-    finetune_lr: Annotated[
-        Optional[float],
-        typer.Option(
-            "--finetune-lr",
-            min=1e-12,
-            help=(
-                "The fine-tunes' constant learning rate (default: 10 × the pretrain schedule's last "
-                "for awsaug's search; "
-                "the paper's, the schedule's last, with --faithful)."
-            ),
-        ),
-    ] = None,
-    independent_noise: Annotated[
-        bool, typer.Option("--independent-noise", help="Give each trajectory its own crop/flip/Cutout/sign randomness.")
-    ] = False,
-    faithful: Annotated[
-        bool,
-        typer.Option(
-            "--faithful",
-            help="The paper's algorithm exactly (PPO on credit by use, best θ "
-            "kept) instead of awsaug's default (twins that explore on purpose, a pooled "
-            "critic).",
-        ),
-    ] = False,
-    algorithm: Annotated[
-        Optional[str], typer.Option("--algorithm", help="With --faithful: ppo (default) or reinforce.")
-    ] = None,
-    parametrization: Annotated[
-        Optional[str], typer.Option("--parametrization", help="With --faithful: sigmoid (default) or softmax.")
-    ] = None,
-    temperature: Annotated[
-        Optional[float],
-        typer.Option(
-            "--temperature",
-            help="Default search: reward points per nat of "
-            "distance from uniform; lower moves further on the same "
-            "evidence.",
-        ),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the search in --run-dir after its last finished loop.")
-    ] = False,
-    score_repeats: Annotated[
-        Optional[int],
-        typer.Option(
-            "--score-repeats",
-            min=0,
-            help=(
-                "At the end, the searched policy is scored beside none, the space's start, RandAugment and "
-                "TrivialAugment with the search's own fine-tunes, this many per policy (default 3; 0: skip), and the "
-                "verdict says which scored best."
-            ),
-        ),
-    ] = None,
-    loader: Annotated[
-        str,
-        typer.Option(
-            "--loader",
-            help="auto: the pretrain's loader (memory or dali), which the search "
-            "must use: its shared weights were trained on that loader's crops and "
-            "normalisation.",
-        ),
-    ] = "auto",
+    loops: Loops = None,
+    trajectories: Trajectories = None,
+    finetune_epochs: FinetuneEpochs = None,
+    finetune_lr: FinetuneLr = None,
+    independent_noise: IndependentNoise = False,
+    faithful: Faithful = False,
+    algorithm: Algorithm = None,
+    parametrization: Parametrization = None,
+    temperature: Temperature = None,
+    resume: SearchResume = False,
+    score_repeats: ScoreRepeats = None,
+    loader: SearchLoader = "auto",
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
-    seed: Annotated[
-        Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the search (default: the pretrain's).")
-    ] = None,
+    seed: SearchSeed = None,
 ) -> None:
     """Stage 2: search the policy over fine-tunes from the shared weights."""
     from rich.console import Console
@@ -292,29 +306,42 @@ def search(
         typer.echo(f"policy: {outcome.policy}; final policy: {outcome.final_policy}; history: {outcome.history}")
 
 
-@app.command("export-policy")
-def export_policy(
-    out: Path = typer.Argument(..., help="Where to write the policy."),
-    format: str = typer.Option(
-        "awsaug",
+Out = Annotated[Path, typer.Argument(help="Where to write the policy.")]
+Format = Annotated[
+    str,
+    typer.Option(
         "--format",
         help="awsaug (canonical JSON, exact), or albumentations, kornia, dali, fastaa (top-k pairs, "
         "coverage and KL stated).",
     ),
-    top_k: int = typer.Option(
-        25, "--top-k", help="Pairs listed, and kept by the formats that cannot hold the full distribution."
-    ),
-    slots: int = typer.Option(
-        100,
+]
+TopK = Annotated[
+    int, typer.Option("--top-k", help="Pairs listed, and kept by the formats that cannot hold the full distribution.")
+]
+Slots = Annotated[
+    int,
+    typer.Option(
         "--slots",
         help="kornia, dali, fastaa: the kept pairs are repeated in this many slots, in proportion to probability.",
     ),
-    from_file: Optional[Path] = typer.Option(
-        None,
+]
+FromFile = Annotated[
+    Optional[Path],
+    typer.Option(
         "--from",
         help="Convert this file (canonical JSON, or the authors' agent checkpoint or history) "
         "instead of the run's searched policy.",
     ),
+]
+
+
+@app.command("export-policy")
+def export_policy(
+    out: Out,
+    format: Format = "awsaug",
+    top_k: TopK = 25,
+    slots: Slots = 100,
+    from_file: FromFile = None,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
@@ -345,62 +372,67 @@ def export_policy(
     console.print(f"{format}: " + ("the exact distribution (all pairs)" if kept is None else describe(kept)))
 
 
+PolicySpec = Annotated[
+    Optional[str],
+    typer.Option(
+        "--policy",
+        help="A policy file, 'uniform' (the shared policy), 'none' "
+        "(crop/flip/Cutout only), 'randaugment' (N 2, M 9), "
+        "'randaugment:N:M' or 'trivialaugment' (torchvision's).",
+    ),
+]
+Compare = Annotated[
+    Optional[str],
+    typer.Option(
+        "--compare",
+        help=(
+            "Instead of --policy: several policies, comma-separated (e.g. "
+            "none,uniform,policy.json), each trained at "
+            "the same budget; one table and train/compare.png."
+        ),
+    ),
+]
+Seeds = Annotated[int, typer.Option("--seeds", min=1, help="Repeat with this many seeds and report mean ± std.")]
+EnlargeBatch = Annotated[
+    int,
+    typer.Option(
+        "--enlarge-batch",
+        min=1,
+        help=(
+            "Enlarge Batch (the paper's AWS + EB): each image appears this many times per step, each copy with a "
+            "different pair drawn without replacement from the policy; loss averaged, same learning rate."
+        ),
+    ),
+]
+TestEvery = Annotated[
+    int,
+    typer.Option(
+        "--test-every",
+        min=1,
+        help=(
+            "Score the test set every this many epochs and after the last (a large test set costs a pass each "
+            "time); the headline is always the last epoch's."
+        ),
+    ),
+]
+
+
 @app.command()
 def train(
-    policy: Annotated[
-        Optional[str],
-        typer.Option(
-            "--policy",
-            help="A policy file, 'uniform' (the shared policy), 'none' "
-            "(crop/flip/Cutout only), 'randaugment' (N 2, M 9), "
-            "'randaugment:N:M' or 'trivialaugment' (torchvision's).",
-        ),
-    ] = None,
-    compare: Annotated[
-        Optional[str],
-        typer.Option(
-            "--compare",
-            help=(
-                "Instead of --policy: several policies, comma-separated (e.g. "
-                "none,uniform,policy.json), each trained at "
-                "the same budget; one table and train/compare.png."
-            ),
-        ),
-    ] = None,
+    policy: PolicySpec = None,
+    compare: Compare = None,
     data: Data = "digits",
     model: Model = None,
     preset: PresetName = None,
     epochs: Epochs = None,
     batch_size: BatchSize = None,
     image_size: ImageSize = 32,
-    seeds: Annotated[
-        int, typer.Option("--seeds", min=1, help="Repeat with this many seeds and report mean ± std.")
-    ] = 1,
+    seeds: Seeds = 1,
     loader: Loader = "auto",
     skip_bad_files: SkipBadFiles = False,
     pairs_in_pipeline: PairsInPipeline = False,
-    enlarge_batch: Annotated[
-        int,
-        typer.Option(
-            "--enlarge-batch",
-            min=1,
-            help=(
-                "Enlarge Batch (the paper's AWS + EB): each image appears this many times per step, each copy with a "
-                "different pair drawn without replacement from the policy; loss averaged, same learning rate."
-            ),
-        ),
-    ] = 1,
-    test_every: Annotated[
-        int,
-        typer.Option(
-            "--test-every",
-            min=1,
-            help=(
-                "Score the test set every this many epochs and after the last (a large test set costs a pass each "
-                "time); the headline is always the last epoch's."
-            ),
-        ),
-    ] = 1,
+    enlarge_batch: EnlargeBatch = 1,
+    test_every: TestEvery = 1,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
@@ -432,53 +464,60 @@ def _compare(options, spec: str) -> None:
     typer.echo(f"results appended to {comparison.file}; picture {comparison.picture}")
 
 
+Policies = Annotated[
+    list[str],
+    typer.Argument(
+        help="Policies to score: files, or none, uniform, randaugment[:N:M], trivialaugment.", show_default=False
+    ),
+]
+Repeats = Annotated[
+    int,
+    typer.Option(
+        "--repeats",
+        min=1,
+        help="Fine-tunes per policy (each repeat with its own "
+        "batch order and crops, shared by the policies); 2 or more to state errors.",
+    ),
+]
+ScoreFinetuneEpochs = Annotated[
+    Optional[int],
+    typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (default: the run's search's, else the preset's)."),
+]
+Reward = Annotated[
+    Optional[str],
+    typer.Option(
+        "--reward",
+        help="calibrated-loss, loss or accuracy (default: the run's search's, else the default search's).",
+    ),
+]
+ScoreFinetuneLr = Annotated[
+    Optional[float],
+    typer.Option(
+        "--finetune-lr",
+        min=1e-12,
+        help=("The fine-tunes' learning rate (default: the run's search's, else the default search's)."),
+    ),
+]
+JsonOut = Annotated[
+    Optional[Path],
+    typer.Option("--json", help="Also write the scores as a JSON list of {policy, reward, error, ...}."),
+]
+ScoreSeed = Annotated[
+    Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the fine-tunes (default: the pretrain's).")
+]
+
+
 @app.command()
 def score(
-    policies: Annotated[
-        list[str],
-        typer.Argument(
-            help="Policies to score: files, or none, uniform, randaugment[:N:M], trivialaugment.", show_default=False
-        ),
-    ],
-    repeats: Annotated[
-        int,
-        typer.Option(
-            "--repeats",
-            min=1,
-            help="Fine-tunes per policy (each repeat with its own "
-            "batch order and crops, shared by the policies); 2 or more to state errors.",
-        ),
-    ] = 3,
-    finetune_epochs: Annotated[
-        Optional[int],
-        typer.Option(
-            "--finetune-epochs", min=1, help="Fine-tune epochs (default: the run's search's, else the preset's)."
-        ),
-    ] = None,
-    reward: Annotated[
-        Optional[str],
-        typer.Option(
-            "--reward",
-            help="calibrated-loss, loss or accuracy (default: the run's search's, else the default search's).",
-        ),
-    ] = None,
-    finetune_lr: Annotated[
-        Optional[float],
-        typer.Option(
-            "--finetune-lr",
-            min=1e-12,
-            help=("The fine-tunes' learning rate (default: the run's search's, else the default search's)."),
-        ),
-    ] = None,
-    json_out: Annotated[
-        Optional[Path],
-        typer.Option("--json", help="Also write the scores as a JSON list of {policy, reward, error, ...}."),
-    ] = None,
+    policies: Policies,
+    repeats: Repeats = 3,
+    finetune_epochs: ScoreFinetuneEpochs = None,
+    reward: Reward = None,
+    finetune_lr: ScoreFinetuneLr = None,
+    json_out: JsonOut = None,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
-    seed: Annotated[
-        Optional[int], typer.Option("--seed", **SEED_RANGE, help="Seed of the fine-tunes (default: the pretrain's).")
-    ] = None,
+    seed: ScoreSeed = None,
 ) -> None:
     """Score policies with the search's own proxy: fine-tunes from the run's shared weights, common random numbers."""
     from rich.console import Console
@@ -498,16 +537,20 @@ def score(
         typer.echo(f"scores: {json_out}")
 
 
+PolicyFile = Annotated[str, typer.Argument(help="A policy file, or uniform, randaugment[:N:M] or trivialaugment.")]
+PreviewOut = Annotated[Path, typer.Option("--out", help="Grid to write: .png or .jpg.")]
+Images = Annotated[int, typer.Option("--images", min=1, help="Test images shown (rows).")]
+Columns = Annotated[int, typer.Option("--columns", min=1, help="Sampled pairs per image.")]
+
+
 @app.command()
 def preview(
-    policy_file: str = typer.Argument(..., help="A policy file, or uniform, randaugment[:N:M] or trivialaugment."),
-    data: str = typer.Option("digits", "--data", help="digits (built in), or a CIFAR / IDX / image-folder path."),
-    out: Path = typer.Option(Path("preview.png"), "--out", help="Grid to write: .png or .jpg."),
-    images: int = typer.Option(6, "--images", min=1, help="Test images shown (rows)."),
-    columns: int = typer.Option(5, "--columns", min=1, help="Sampled pairs per image."),
-    image_size: int = typer.Option(
-        32, "--image-size", min=8, help="Side of the built-in digits and of image-folder images."
-    ),
+    policy_file: PolicyFile,
+    data: Data = "digits",
+    out: PreviewOut = Path("preview.png"),
+    images: Images = 6,
+    columns: Columns = 5,
+    image_size: ImageSize = 32,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
@@ -530,9 +573,12 @@ def preview(
     typer.echo(f"preview: {out}")
 
 
+ReportOut = Annotated[Path, typer.Option("--out", help="Figure to write: .png or .jpg.")]
+
+
 @app.command()
 def report(
-    out: Path = typer.Option(Path("report.png"), "--out", help="Figure to write: .png or .jpg."),
+    out: ReportOut = Path("report.png"),
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: Seed = 0,
@@ -559,16 +605,25 @@ def _parse_case(text: str):
     return case
 
 
+Case = Annotated[
+    Optional[list[str]],
+    typer.Option("--case", help="HEIGHTxWIDTH:BATCH to measure (repeatable; default 32x32:256 and 224x224:64)."),
+]
+Rounds = Annotated[int, typer.Option("--rounds", min=1, help="Interleaved timing rounds; figures are medians.")]
+Threads = Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch and DALI.")]
+Only = Annotated[Optional[list[str]], typer.Option("--only", help="Measure only methods whose name contains this.")]
+BenchJsonOut = Annotated[Optional[Path], typer.Option("--json", help="Also write the measurements as JSON.")]
+Device = Annotated[str, typer.Option("--device", help="cpu or cuda: measure only methods on it (auto: all).")]
+
+
 @app.command()
 def bench(
-    case: Optional[list[str]] = typer.Option(
-        None, "--case", help="HEIGHTxWIDTH:BATCH to measure (repeatable; default 32x32:256 and 224x224:64)."
-    ),
-    rounds: int = typer.Option(7, "--rounds", min=1, help="Interleaved timing rounds; figures are medians."),
-    threads: int = typer.Option(1, "--threads", min=1, help="CPU threads for torch and DALI."),
-    only: Optional[list[str]] = typer.Option(None, "--only", help="Measure only methods whose name contains this."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the measurements as JSON."),
-    device: str = typer.Option("auto", "--device", help="cpu or cuda: measure only methods on it (auto: all)."),
+    case: Case = None,
+    rounds: Rounds = 7,
+    threads: Threads = 1,
+    only: Only = None,
+    json_out: BenchJsonOut = None,
+    device: Device = "auto",
     seed: Seed = 0,
 ) -> None:
     """Throughput of the full training transform: awsaug's backends against the authors' Pillow

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -56,17 +56,22 @@ from awsaug_cli.seeds import stream
 @dataclass(frozen=True)
 class ContrastSettings:
     tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the uniform policy does
-    temperature: float = (
-        6.0  # reward units per nat: an op costing T units per application per image gets e× less probability
-    )
+    # reward units per nat: an op costing T units per application per image gets e× less probability;
+    # None: the search space's (search_spaces.py, chosen by the search-quality benchmark)
+    temperature: float | None = None
     ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) units are believed a priori
     shrinkage: float = 2.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
     reach: float = 3.0  # no op's logit moves more than this from the mean: the critic is linear and local
 
     def __post_init__(self) -> None:
         for name in ("tilt", "temperature", "ridge", "shrinkage", "reach"):
-            if not 0 < getattr(self, name) < math.inf:
-                raise OptionError(f"{name} must be a positive finite number, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and not 0 < value < math.inf:
+                raise OptionError(f"{name} must be a positive finite number, got {value}")
+
+    def in_space(self, space: SearchSpace) -> ContrastSettings:
+        """These settings with the space's temperature where none was chosen."""
+        return self if self.temperature is not None else replace(self, temperature=space.temperature)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,8 @@ def shrink(effects: torch.Tensor, errors: torch.Tensor, shrinkage: float) -> tor
 
 def preferences(critic: Critic, settings: ContrastSettings) -> torch.Tensor:
     """Per op, the log-preference β̃ / T over the search's start, β̃ the critic's effects shrunk
-    by their evidence, centred and bounded by `reach` (zero until the fit can state its errors)."""
+    by their evidence, centred and bounded by `reach` (zero until the fit can state its errors).
+    `settings` with a temperature (ContrastSettings.in_space)."""
     effects = critic.effects()
     if math.isnan(critic.noise()):
         return torch.zeros_like(effects)
@@ -115,7 +121,7 @@ def critic_policy(
 ) -> Policy:
     """The start tilted by the critic: in AWS-36 p(i, j) ∝ exp((β̃_i + β̃_j) / T); in a one-op
     space p(i) ∝ start(i) · exp(β̃_i / T)."""
-    return space.policy(preferences(critic, settings))
+    return space.policy(preferences(critic, settings.in_space(space)))
 
 
 class ContrastAgent:
@@ -131,7 +137,8 @@ class ContrastAgent:
     ) -> None:
         """`equivalent`: groups of ops that act identically on the data (equivalent_ops.py),
         judged and explored as one."""
-        self.trajectories, self.settings, self.search_space, self.seed = trajectories, settings, search_space, seed
+        self.trajectories, self.search_space, self.seed = trajectories, search_space, seed
+        self.settings = settings.in_space(search_space)
         self.space = search_space.space
         self.critic = Critic.empty(len(self.space), settings.ridge, search_space.columns(self.space, equivalent))
         self.loop = 0  # loops completed

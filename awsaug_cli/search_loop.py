@@ -141,6 +141,38 @@ def check_sharing(trajectories: int, world: int) -> None:
         raise SearchError(f"{trajectories} trajectories cannot be shared by {world} processes (need a multiple)")
 
 
+def run_trajectories(
+    evaluate: Evaluate, agent: SearchAgent, trajectories: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, dict[int, dict[str, Any]]]:
+    """One loop's trajectories (this process's share of them) around the agent's explored
+    policies: every trajectory's reward [W], pair counts [W, K, K] and details, gathered from all
+    processes; SearchError on a non-finite reward, before any update."""
+    rank, world = distributed()
+    loop, k = agent.loop, len(agent.space)
+    explored = agent.explore()
+    rewards = torch.zeros(trajectories, dtype=torch.float64)
+    usages = torch.zeros(trajectories, k, k, dtype=torch.int64)
+    details: dict[int, dict[str, Any]] = {}
+    for trajectory in range(rank, trajectories, world):
+        trial = evaluate(explored[trajectory], loop, trajectory, stream(seed, "search_pairs", loop, trajectory))
+        rewards[trajectory] = trial.reward
+        usages[trajectory] = trial.usage
+        details[trajectory] = trial.details
+    if world > 1:
+        dist.all_reduce(rewards)
+        dist.all_reduce(usages)
+        gathered: list[dict[int, dict[str, Any]]] = [{} for _ in range(world)]
+        dist.all_gather_object(gathered, details)
+        details = {t: detail for part in gathered for t, detail in part.items()}
+    bad = [t for t, r in enumerate(rewards.tolist()) if not math.isfinite(r)]
+    if bad:
+        raise SearchError(
+            f"loop {loop}: trajectory {bad[0]} gave a non-finite reward (a diverged fine-tune?); "
+            f"the search state stays at loop {loop}"
+        )
+    return rewards, usages, details
+
+
 def search(
     evaluate: Evaluate,
     *,
@@ -159,35 +191,13 @@ def search(
     every loop with that loop's history records (trajectory records, then the loop summary)."""
     if loops < 1 or trajectories < 1:
         raise SearchError(f"loops and trajectories must be positive, got {loops} and {trajectories}")
-    rank, world = distributed()
-    check_sharing(trajectories, world)
+    check_sharing(trajectories, distributed()[1])
     agent = agent or make_agent(trajectories, seed, space, **agent_options)
     history: list[dict[str, Any]] = []
-    k = len(agent.space)
     while agent.loop < loops:
         loop = agent.loop
         policy = agent.policy()
-        explored = agent.explore()
-        rewards = torch.zeros(trajectories, dtype=torch.float64)
-        usages = torch.zeros(trajectories, k, k, dtype=torch.int64)
-        details: dict[int, dict[str, Any]] = {}
-        for trajectory in range(rank, trajectories, world):
-            trial = evaluate(explored[trajectory], loop, trajectory, stream(seed, "search_pairs", loop, trajectory))
-            rewards[trajectory] = trial.reward
-            usages[trajectory] = trial.usage
-            details[trajectory] = trial.details
-        if world > 1:
-            dist.all_reduce(rewards)
-            dist.all_reduce(usages)
-            gathered: list[dict[int, dict[str, Any]]] = [{} for _ in range(world)]
-            dist.all_gather_object(gathered, details)
-            details = {t: detail for part in gathered for t, detail in part.items()}
-        bad = [t for t, r in enumerate(rewards.tolist()) if not math.isfinite(r)]
-        if bad:
-            raise SearchError(
-                f"loop {loop}: trajectory {bad[0]} gave a non-finite reward (a diverged fine-tune?); "
-                f"the search state stays at loop {loop}"
-            )
+        rewards, usages, details = run_trajectories(evaluate, agent, trajectories, seed)
         info = agent.update(rewards, usages)
         rates = op_rates(usages)
         records = [

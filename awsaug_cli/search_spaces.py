@@ -76,6 +76,7 @@ class SearchSpace:
     start_name: str  # the start as a built-in policy name (policy_names.py)
     paired: bool  # two ops drawn alike per image (True), or one op then Identity
     columns: Columns
+    temperature: float  # awsaug's default search's T here (contrast.py): chosen by benchmarks/search_quality.py
 
     @property
     def space(self) -> Space:
@@ -106,6 +107,7 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
             "uniform",
             True,
             one_per_op,
+            6.0,  # the known-answer tasks' choice (BENCHMARKS.md "Search quality")
         ),
         SearchSpace(
             "trivialaugment",
@@ -114,6 +116,7 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
             "trivialaugment",
             False,
             family_and_strength,
+            1.0,  # T 1 trained best on Fashion-MNIST and digits-150 (BENCHMARKS.md "The answers in each space")
         ),
     )
 }

@@ -329,15 +329,17 @@ HARMFUL_OPS = ("Invert", "Rotate_mag30", "Posterize_mag4", "ShearX_mag0.3")  # a
 ANSWER_TEMPERATURES = (1.0, 2.0, 6.0)  # the default's answers recomputed at these from the same history
 
 
-def evaluated_policies(task: str, work: Path) -> tuple[dict[str, str], dict[str, float]]:
+def evaluated_policies(task: str, work: Path, own_temperature: bool = False) -> tuple[dict[str, str], dict[str, float]]:
     """What ab-spaces and fidelity train and score: name → what `awsaug score` / `train --compare`
     take (built-in names, or files written under `work`) — the baselines, the default search's
     answers (seed 0) in each space at every ANSWER_TEMPERATURES from the same history, the paper's
-    answer and a deliberately harmful policy; and each searched answer's KL from its start."""
+    answer and a deliberately harmful policy; and each searched answer's KL from its start.
+    `own_temperature`: each space's answer at its search's own temperature only (what it returns)."""
     from awsaug_cli.contrast import ContrastSettings
     from awsaug_cli.policy import Policy
     from awsaug_cli.quality import kl_from_start
     from awsaug_cli.runs import read_jsonl
+    from awsaug_cli.search_spaces import SEARCH_SPACES
     from awsaug_cli.space import AWS36
 
     folder = work / task / "answers"
@@ -349,7 +351,8 @@ def evaluated_policies(task: str, work: Path) -> tuple[dict[str, str], dict[str,
         history = read_jsonl(run_dir / "search" / "history.jsonl")
         recorded = json.loads((run_dir / "run.json").read_text())["search"]
         loops = max(r["loop"] for r in history) + 1
-        for temperature in ANSWER_TEMPERATURES:
+        ran = recorded["agent"]["temperature"] or SEARCH_SPACES[recorded["space"]].temperature
+        for temperature in (ran,) if own_temperature else ANSWER_TEMPERATURES:
             name = f"{recorded['space']} T={temperature:g}"
             answer = answer_after(
                 history, loops, ContrastSettings(temperature=temperature), recorded["equivalent_ops"], recorded["space"]
@@ -412,13 +415,21 @@ def final_trainings(
     return {name: [rows[name, seed] for seed in seeds] for name in policies}
 
 
-def fidelity(task: str, seeds: list[int], work: Path, settings=None, repeats: int = 3, jobs: int = 2) -> dict:
+def fidelity(
+    task: str,
+    seeds: list[int],
+    work: Path,
+    settings=None,
+    repeats: int = 3,
+    jobs: int = 2,
+    own_temperature: bool = False,
+) -> dict:
     """Kendall τ between the proxy's ranking (`awsaug score`, `repeats` fine-tunes each, from the
     task's shared weights of each space) and final training's (the seeds' mean final-epoch test
     accuracy) over evaluated_policies."""
     from scipy.stats import kendalltau
 
-    policies, _ = evaluated_policies(task, work)
+    policies, _ = evaluated_policies(task, work, own_temperature)
     finals = final_trainings(task, seeds, work, policies, jobs)
     weights = {}
     for space in dict.fromkeys(SPACE_OF_MODE.values()):
@@ -448,11 +459,13 @@ def fidelity(task: str, seeds: list[int], work: Path, settings=None, repeats: in
     return {"part": "fidelity", "task": task, "seeds": seeds, "repeats": repeats, "weights": weights}
 
 
-def ab_spaces(task: str, seeds: list[int], work: Path, settings=None, jobs: int = 2) -> dict:
+def ab_spaces(
+    task: str, seeds: list[int], work: Path, settings=None, jobs: int = 2, own_temperature: bool = False
+) -> dict:
     """Final training of the default search's answers in each space, at every
     ANSWER_TEMPERATURES, beside none, uniform, RandAugment, TrivialAugment, the paper's answer and
     a harmful policy (the same trainings as fidelity's); and each answer's KL from its start."""
-    policies, kl = evaluated_policies(task, work)
+    policies, kl = evaluated_policies(task, work, own_temperature)
     finals = final_trainings(task, seeds, work, policies, jobs)
     return {
         "part": "ab-spaces",
@@ -609,6 +622,11 @@ def main() -> None:
         "--jobs", type=int, default=2, help="ab-spaces, fidelity: final trainings run at once (one thread each)"
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--own-temperature",
+        action="store_true",
+        help="ab-spaces, fidelity: each space's answer at its search's temperature only (not recomputed at 1, 2, 6)",
+    )
     parser.add_argument("--work", type=Path, default=Path("runs/search-quality"))
     parser.add_argument("--results", type=Path, default=Path("runs/search-quality/results.json"))
     parser.add_argument("--temperature", type=float, help="default search: answers recomputed at this temperature")
@@ -643,7 +661,7 @@ def main() -> None:
         )
     extra = {"modes": tuple(args.modes)} if args.part in ("known-answer", "agreement") else {}
     if args.part in ("ab-spaces", "fidelity"):
-        extra = {"jobs": args.jobs}
+        extra = {"jobs": args.jobs, "own_temperature": args.own_temperature}
     result = PARTS[args.part](args.task, args.seeds, args.work, settings, **extra)
     if settings is not None:
         result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}

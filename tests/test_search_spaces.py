@@ -94,7 +94,8 @@ def test_known_answer_in_the_trivialaugment_space(seed):
     multiples = op_multiples(result.answer)
     strongest = SPACE.names[STRONG_ROTATIONS[-1]]
     assert multiples[strongest] <= 0.5
-    assert multiples["Rotate_mag4.5"] > multiples[strongest]  # the weak rotations keep more
+    # the weak rotations keep at least as much (at T = 1 both can sit at the reach bound, 3 nats below the mean)
+    assert multiples["Rotate_mag4.5"] >= multiples[strongest]
     others = torch.tensor([family(name) != "Rotate" for name in SPACE.names])
     assert result.answer.probs()[0][others].sum() > TA.start().probs()[0][others].sum()  # given to the other families
     verdict = judge(result.answer, result.history)
@@ -106,7 +107,14 @@ def test_known_answer_in_the_trivialaugment_space(seed):
 def test_on_pure_noise_the_trivialaugment_search_finds_nothing(seed):
     result = search(StrongRotationsHurt(seed, harm=0.0), loops=30, trajectories=4, seed=seed, space=TA)
     verdict = judge(result.answer, result.history)
-    assert not verdict.found and kl_from_start(result.answer) < 0.05
+    # The verdict finds nothing; at the space's T = 1 the answer still leans on sub-threshold
+    # effects (0.27-0.53 nats on these seeds; 0.05 at T = 6), the price of the T that trained
+    # best on real tasks, where such effects were not noise (BENCHMARKS.md)
+    assert not verdict.found and kl_from_start(result.answer) < 1.0
+    cautious = search(
+        StrongRotationsHurt(seed, harm=0.0), loops=30, trajectories=4, seed=seed, space=TA, temperature=6.0
+    )
+    assert kl_from_start(cautious.answer) < 0.05
 
 
 def test_a_search_in_the_space_resumes_exactly():
@@ -160,6 +168,7 @@ def test_the_space_is_chosen_at_pretrain_and_followed_after(tmp_path):
         str(run_dir),
     )
     assert done.returncode == 0, done.stderr
+    assert read_run(run_dir)["search"]["agent"]["temperature"] == SEARCH_SPACES["trivialaugment"].temperature == 1.0
     answer = Policy.load(run_dir / "search" / "policy.json")
     assert (
         answer.space == SPACE and json.loads((run_dir / "run.json").read_text())["search"]["space"] == "trivialaugment"
@@ -203,3 +212,13 @@ def test_a_run_recorded_before_spaces_were_named_is_aws36(tmp_path):
     )
     assert searched.returncode == 0, searched.stderr
     assert read_run(run_dir)["search"]["space"] == "aws36"
+
+
+def test_awsaugs_search_takes_the_spaces_temperature_unless_given_one():
+    from awsaug_cli.contrast import ContrastSettings
+
+    assert ContrastAgent(4, search_space=TA).settings.temperature == 1.0
+    assert ContrastAgent(4, search_space=SEARCH_SPACES["aws36"]).settings.temperature == 6.0
+    assert ContrastAgent(4, ContrastSettings(temperature=9.0), TA).settings.temperature == 9.0
+    with pytest.raises(OptionError, match="temperature must be a positive finite number"):
+        ContrastSettings(temperature=0.0)

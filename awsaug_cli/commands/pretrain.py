@@ -146,24 +146,13 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
     )
     settings = _settings(options, training, world, device)
     model_stream = pretrain_model(options.mode == "independent", rank)  # independent models differ in all randomness
-    model = build_model(
-        training.model,
-        len(training.source.classes),
-        bn_momentum=training.preset.bn_momentum,
-        seed=stream(options.seed, "pretrain_init", model_stream).initial_seed(),
-        device=device,
-    )
-    optimizer = make_optimizer(model, training.preset.optim)
+    model, optimizer = _fresh_model(options, training, model_stream, device)
     checkpoint_file = checkpoint_path(options.run_dir, options.mode, rank)
     metrics_file = (
         options.run_dir / "pretrain" / ("metrics.jsonl" if options.mode == "ddp" else f"metrics-rank{rank}.jsonl")
     )
     start_epoch = _start(options, settings, model, optimizer, checkpoint_file, metrics_file, rank, reporter)
-    reporter.info(
-        f"{training.source.describe()}; model {training.model} ({model_spec(training.model).description}); "
-        f"preset {training.preset.name}; {device}" + (f"; {world} processes ({options.mode})" if world > 1 else "")
-    )
-
+    reporter.info(_describe(training, device, world, options.mode))
     trained = DistributedDataParallel(model) if world > 1 and options.mode == "ddp" else model
     epochs, batch_size, source, optim = training.epochs, training.batch_size, training.source, training.preset.optim
     steps = steps_per_epoch(source.sizes["train"], batch_size)
@@ -202,6 +191,27 @@ def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device
         )
     barrier()  # every rank returns once the checkpoint is written; none tears down while another works
     return PretrainResult(checkpoint_file, metrics_file, epochs, val_acc)
+
+
+def _describe(training: Training, device: torch.device, world: int, mode: str) -> str:
+    return (
+        f"{training.source.describe()}; model {training.model} ({model_spec(training.model).description}); "
+        f"preset {training.preset.name}; {device}" + (f"; {world} processes ({mode})" if world > 1 else "")
+    )
+
+
+def _fresh_model(
+    options: PretrainOptions, training: Training, model_stream: int, device: torch.device
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The model's initial weights (from the seed's init stream) and its SGD optimiser."""
+    model = build_model(
+        training.model,
+        len(training.source.classes),
+        bn_momentum=training.preset.bn_momentum,
+        seed=stream(options.seed, "pretrain_init", model_stream).initial_seed(),
+        device=device,
+    )
+    return model, make_optimizer(model, training.preset.optim)
 
 
 def _settings(options: PretrainOptions, training: Training, world: int, device: torch.device) -> dict:

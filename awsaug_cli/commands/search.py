@@ -191,13 +191,11 @@ def _search(
     source, pairs_in_pipeline = pretrain_data(options.run_dir, options.loader, pretrain, preset, device, reporter)
     space = search_space(pretrain.get("space", UNNAMED_SPACE))
     paths = search_paths(options.run_dir)
-    recorded = run.get("search")
-    if recorded:  # what searches recorded before these settings existed ran with
-        recorded = {"score_repeats": SCORE_REPEATS, "finetune_lr": preset.optim.min_lr, **recorded}
+    recorded = _recorded_search(run, preset)
     resuming_recorded = bool(options.resume and recorded)  # also one killed before its first loop finished
     if resuming_recorded:  # what --resume was not told: the recorded search's
         options, agent_settings = _recorded_options(options, recorded)
-    algorithm = agent_settings["algorithm"]
+    agent_settings, algorithm = with_space_temperature(agent_settings, space), agent_settings["algorithm"]
     settings = {
         "loops": options.loops or preset.search_loops,
         "trajectories": options.trajectories or preset.search_trajectories,
@@ -220,14 +218,63 @@ def _search(
         settings["trajectories"], settings["seed"], space, equivalent=settings["equivalent_ops"], **agent_settings
     )
     if settings["equivalent_ops"]:
-        reporter.info(
-            "ops that act identically on this data, judged as one: "
-            + "; ".join(map(group_sentence, settings["equivalent_ops"]))
-        )
+        reporter.info("ops that act identically on this data, judged as one: " + sentences(settings["equivalent_ops"]))
     _start(options, settings, agent, recorded, paths, rank, reporter)
 
+    evaluator = _fine_tunes(source, pretrain, preset, shared, settings, device, reporter)
+    reporter.info(_plan_line(settings, shared_file, device))
+    unit = REWARDS[settings["reward"]][1]
+    result = search(
+        evaluator,
+        loops=settings["loops"],
+        trajectories=settings["trajectories"],
+        seed=settings["seed"],
+        agent=agent,
+        on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop),
+    )
+    verdict = _conclude(result, evaluator, space, settings, pretrain, paths, agent.loop, rank, reporter)
+    barrier()  # every rank returns once the policies are written
+    return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
+
+
+def with_space_temperature(agent: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
+    """The agent's record with the space's temperature where awsaug's search was given none
+    (recorded, so a resumed search keeps it)."""
+    if agent["algorithm"] != DEFAULT_ALGORITHM or agent.get("temperature") is not None:
+        return agent
+    return {**agent, "temperature": space.temperature}
+
+
+def _plan_line(settings: dict[str, Any], shared_file: Path, device: torch.device) -> str:
+    return (
+        f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
+        f"{settings['finetune_epochs']} fine-tune epochs (learning rate {settings['finetune_lr']:g}) from "
+        f"{shared_file} on {device}"
+    )
+
+
+def _recorded_search(run: dict[str, Any], preset: Preset) -> dict[str, Any] | None:
+    """run.json's search record, with what searches recorded before a setting existed ran with."""
+    recorded = run.get("search")
+    return {"score_repeats": SCORE_REPEATS, "finetune_lr": preset.optim.min_lr, **recorded} if recorded else None
+
+
+def sentences(groups: list[list[str]]) -> str:
+    return "; ".join(map(group_sentence, groups))
+
+
+def _fine_tunes(
+    source: DataSource,
+    pretrain: dict[str, Any],
+    preset: Preset,
+    shared: Checkpoint,
+    settings: dict[str, Any],
+    device: torch.device,
+    reporter: Reporter,
+) -> FineTune:
+    """The search's evaluator: fine-tunes of a model of the pretrain's from the shared weights."""
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
-    evaluator = FineTune(
+    return FineTune(
         source,
         model,
         shared,
@@ -240,34 +287,29 @@ def _search(
         learning_rate=settings["finetune_lr"],
         reporter=reporter,
     )
-    reporter.info(
-        f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
-        f"{settings['finetune_epochs']} fine-tune epochs (learning rate {settings['finetune_lr']:g}) from "
-        f"{shared_file} on {device}"
-    )
-    unit = REWARDS[settings["reward"]][1]
-    result = search(
-        evaluator,
-        loops=settings["loops"],
-        trajectories=settings["trajectories"],
-        seed=settings["seed"],
-        agent=agent,
-        on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop),
-    )
+
+
+def _conclude(
+    result: SearchResult,
+    evaluator: FineTune,
+    space: SearchSpace,
+    settings: dict[str, Any],
+    pretrain: dict[str, Any],
+    paths: dict[str, Path],
+    loops: int,
+    rank: int,
+    reporter: Reporter,
+) -> Verdict:
+    """The closing comparison, the verdict on the answer and, on rank 0, the policies written."""
     scores = closing_comparison(
         evaluator, result.answer, space, settings, tuple(pretrain["image_size"]), paths, rank, reporter
     )
-    verdict = judge(
-        result.answer,
-        read_jsonl(paths["history"]) if rank == 0 else result.history,
-        unit,
-        settings["equivalent_ops"],
-        scores,
-    )
+    unit = REWARDS[settings["reward"]][1]
+    history = read_jsonl(paths["history"]) if rank == 0 else result.history
+    verdict = judge(result.answer, history, unit, settings["equivalent_ops"], scores)
     if rank == 0:
-        _save_policies(result, pretrain, settings, agent.loop, verdict, paths)
-    barrier()  # every rank returns once the policies are written
-    return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
+        _save_policies(result, pretrain, settings, loops, verdict, paths)
+    return verdict
 
 
 def closing_comparison(

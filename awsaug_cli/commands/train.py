@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from awsaug_cli.atomic import refuse_link
-from awsaug_cli.commands.stage import open_training
+from awsaug_cli.commands.stage import Training, open_training
 from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.devices import resolve_device
 from awsaug_cli.engine import make_optimizer, run_epoch, score
@@ -149,40 +151,20 @@ def _train(options: TrainOptions, reporter: Reporter) -> TrainOutcome:
         merge_val=True,
         copies=options.enlarge_batch,
     )
-    preset, model_name, epochs, batch_size, source = (
-        training.preset,
-        training.model,
-        training.epochs,
-        training.batch_size,
-        training.source,
-    )
+    source = training.source
     policy = resolve_policy(options.policy, source.image_size)
-    steps = steps_per_epoch(source.sizes["train"], batch_size)
     results_file = options.run_dir / "train" / "results.jsonl"
     results_file.parent.mkdir(parents=True, exist_ok=True)
     refuse_link(results_file)  # before the trainings, not after them
     reporter.info(
-        f"{source.describe()}; training on {source.sizes['train']} (train + val); model {model_name} "
-        f"({model_spec(model_name).description}); "
-        f"policy {options.policy}"
+        f"{source.describe()}; training on {source.sizes['train']} (train + val); model {training.model} "
+        f"({model_spec(training.model).description}); policy {options.policy}"
         + (f", each image × {options.enlarge_batch} per step (Enlarge Batch)" if options.enlarge_batch > 1 else "")
-        + f"; {epochs} epochs × {options.seeds} seed(s); {device}"
+        + f"; {training.epochs} epochs × {options.seeds} seed(s); {device}"
     )
     invocation = options.invocation or new_invocation()
     earlier = finished_trainings(results_file) if options.reuse_finished else {}
-    planned = {
-        "policy": options.policy,
-        "policy_fingerprint": policy_fingerprint(policy),
-        "data": options.data,
-        "loader": source.kind,
-        "data_fingerprint": source.fingerprint(),
-        "model": model_name,
-        "preset": preset.name,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "enlarge_batch": options.enlarge_batch,
-        "test_every": options.test_every,
-    }
+    planned = _planned(options, training, policy)
     results = []
     for seed in range(options.seed, options.seed + options.seeds):
         done = earlier.get(tuple({**planned, "seed": seed}[key] for key in SAME_TRAINING))
@@ -193,56 +175,90 @@ def _train(options: TrainOptions, reporter: Reporter) -> TrainOutcome:
             )
             results.append(done)
             continue
-        started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        model = build_model(
-            model_name,
-            len(source.classes),
-            bn_momentum=preset.bn_momentum,
-            seed=stream(seed, "final_init").initial_seed(),
-            device=device,
-        )
-        optimizer = make_optimizer(model, preset.final_optim)
-        curve, scored = [], []
-        for epoch in range(epochs):
-            batches = source.train_batches(
-                policy,
-                batch_size=batch_size,
-                order_generator=stream(seed, "final_order", epoch),
-                augment_generator=stream(seed, "final_augment", epoch, device=device),
-                copies=options.enlarge_batch,
-            )
-            stats = run_epoch(
-                model,
-                optimizer,
-                batches,
-                steps,
-                preset.final_optim,
-                first_step=epoch * steps,
-                total_steps=epochs * steps,
-                reporter=reporter,
-                label=f"seed {seed} epoch {epoch + 1}/{epochs}",
-            )
-            if (epoch + 1) % options.test_every == 0 or epoch + 1 == epochs:
-                curve.append(score(model, source.eval_batches("test")))
-                scored.append(epoch + 1)
-            reporter.progress(f"seed {seed}", epoch + 1, epochs)
         result = {
             **planned,
             "seed": seed,
             "invocation": invocation,
-            "started": started,
-            "final_test_acc": curve[-1],
-            "best_test_acc": max(curve),
-            "best_epoch": scored[curve.index(max(curve))],
-            "test_acc_per_epoch": curve,
-            "test_epochs": scored,
-            "final_train_loss": stats.train_loss,
-            "final_train_acc": stats.train_acc,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **train_seed(seed, training, policy, options, device, reporter),
         }
         append_jsonl(results_file, result)
         results.append(result)
         reporter.info(
-            f"seed {seed}: final-epoch test accuracy {curve[-1]:.2f} % (best over epochs "
-            f"{max(curve):.2f} % at epoch {result['best_epoch']})"
+            f"seed {seed}: final-epoch test accuracy {result['final_test_acc']:.2f} % (best over epochs "
+            f"{result['best_test_acc']:.2f} % at epoch {result['best_epoch']})"
         )
     return TrainOutcome(results, results_file)
+
+
+def _planned(options: TrainOptions, training: Training, policy: Policy | None) -> dict[str, Any]:
+    """What makes two trainings the same (SAME_TRAINING, with the seed): recorded with each result."""
+    source = training.source
+    return {
+        "policy": options.policy,
+        "policy_fingerprint": policy_fingerprint(policy),
+        "data": options.data,
+        "loader": source.kind,
+        "data_fingerprint": source.fingerprint(),
+        "model": training.model,
+        "preset": training.preset.name,
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "enlarge_batch": options.enlarge_batch,
+        "test_every": options.test_every,
+    }
+
+
+def train_seed(
+    seed: int,
+    training: Training,
+    policy: Policy | None,
+    options: TrainOptions,
+    device: torch.device,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """One seed's fresh model trained under `policy`: its test accuracy where scored and its
+    last epoch's training loss and accuracy."""
+    preset, source, epochs = training.preset, training.source, training.epochs
+    steps = steps_per_epoch(source.sizes["train"], training.batch_size)
+    model = build_model(
+        training.model,
+        len(source.classes),
+        bn_momentum=preset.bn_momentum,
+        seed=stream(seed, "final_init").initial_seed(),
+        device=device,
+    )
+    optimizer = make_optimizer(model, preset.final_optim)
+    curve, scored = [], []
+    for epoch in range(epochs):
+        batches = source.train_batches(
+            policy,
+            batch_size=training.batch_size,
+            order_generator=stream(seed, "final_order", epoch),
+            augment_generator=stream(seed, "final_augment", epoch, device=device),
+            copies=options.enlarge_batch,
+        )
+        stats = run_epoch(
+            model,
+            optimizer,
+            batches,
+            steps,
+            preset.final_optim,
+            first_step=epoch * steps,
+            total_steps=epochs * steps,
+            reporter=reporter,
+            label=f"seed {seed} epoch {epoch + 1}/{epochs}",
+        )
+        if (epoch + 1) % options.test_every == 0 or epoch + 1 == epochs:
+            curve.append(score(model, source.eval_batches("test")))
+            scored.append(epoch + 1)
+        reporter.progress(f"seed {seed}", epoch + 1, epochs)
+    return {
+        "final_test_acc": curve[-1],
+        "best_test_acc": max(curve),
+        "best_epoch": scored[curve.index(max(curve))],
+        "test_acc_per_epoch": curve,
+        "test_epochs": scored,
+        "final_train_loss": stats.train_loss,
+        "final_train_acc": stats.train_acc,
+    }
