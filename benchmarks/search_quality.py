@@ -529,7 +529,7 @@ def table(results: list[dict]) -> str:
                     f"{', '.join(f'{a:.2f}' for a in p['final_test_acc'])} |"
                 )
         elif r["part"] == "fidelity":
-            for space, w in r["weights"].items():
+            for space, w in r.get("weights", {"aws36": r}).items():  # records before both weights: aws36's
                 lines += [
                     f"\n**Proxy fidelity: {r['task']}, {space} shared weights** — Kendall τ = "
                     f"{w['kendall_tau']:.2f} (proxy: {r['repeats']} fine-tunes each; final: seeds {r['seeds']})\n",
