@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from awsaug_cli.critic import Critic, op_rates
+from awsaug_cli.critic import DEFAULT_RIDGE, Critic, op_rates
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
 from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, SearchSpace
@@ -59,7 +59,7 @@ class ContrastSettings:
     # reward units per nat: an op costing T units per application per image gets e× less probability;
     # None: the search space's (search_spaces.py, chosen by the search-quality benchmark)
     temperature: float | None = None
-    ridge: float = 1e-3  # the critic's prior: effects of about noise / sqrt(ridge) units are believed a priori
+    ridge: float = DEFAULT_RIDGE  # the critic's prior: effects of about noise / sqrt(ridge) units believed a priori
     shrinkage: float = 2.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
     reach: float = 3.0  # no op's logit moves more than this from the mean: the critic is linear and local
 

@@ -26,6 +26,8 @@ from scipy.stats import t as student_t
 
 from awsaug_cli.errors import UserError
 
+DEFAULT_RIDGE = 1e-3  # the prior of awsaug's search and of the verdict's refit: effects of ~noise/sqrt(ridge)
+
 # An op is called distinguishable from noise when its estimate is far enough from zero that pure
 # noise would show any of the ops so with at most this chance (Bonferroni over the ops, Student's t
 # at the fit's residual freedom).

@@ -3,7 +3,7 @@ digits on a 2-core CPU in minutes; `paper` is the authors' configuration (docs/A
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -29,6 +29,26 @@ class Preset:
     cutout: int = 16
 
 
+# the pretrain's and the search's optimiser; final training restates only what differs
+TINY_OPTIM = OptimSettings(
+    lr=0.2,
+    warmup_start_lr=0.02,
+    warmup_epochs=1,
+    min_lr=0.002,
+    weight_decay=5e-4,
+    label_smoothing=0.05,
+    grad_clip=3.0,
+)
+PAPER_OPTIM = OptimSettings(
+    lr=0.2,
+    warmup_start_lr=0.05,
+    warmup_epochs=1,
+    min_lr=0.001,
+    weight_decay=1e-4,
+    label_smoothing=0.05,
+    grad_clip=3.0,
+)
+
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny",
@@ -36,29 +56,13 @@ PRESETS: dict[str, Preset] = {
         epochs=60,
         batch_size=64,
         val_fraction=0.2,
-        optim=OptimSettings(
-            lr=0.2,
-            warmup_start_lr=0.02,
-            warmup_epochs=1,
-            min_lr=0.002,
-            weight_decay=5e-4,
-            label_smoothing=0.05,
-            grad_clip=3.0,
-        ),
+        optim=TINY_OPTIM,
         bn_momentum=0.1,
         search_loops=30,
         search_trajectories=4,
         finetune_epochs=3,
         final_epochs=60,
-        final_optim=OptimSettings(
-            lr=0.2,
-            warmup_start_lr=0.02,
-            warmup_epochs=1,
-            min_lr=0.0,
-            weight_decay=5e-4,
-            label_smoothing=0.05,
-            grad_clip=3.0,
-        ),
+        final_optim=replace(TINY_OPTIM, min_lr=0.0),  # the schedule runs down to zero
     ),
     "paper": Preset(
         name="paper",
@@ -66,29 +70,14 @@ PRESETS: dict[str, Preset] = {
         epochs=200,
         batch_size=256,
         val_fraction=0.2,
-        optim=OptimSettings(
-            lr=0.2,
-            warmup_start_lr=0.05,
-            warmup_epochs=1,
-            min_lr=0.001,
-            weight_decay=1e-4,
-            label_smoothing=0.05,
-            grad_clip=3.0,
-        ),
+        optim=PAPER_OPTIM,
         bn_momentum=0.5,
         search_loops=350,
         search_trajectories=8,
         finetune_epochs=10,
         final_epochs=300,
-        final_optim=OptimSettings(  # peak 0.4 after a one-epoch warm-up, cosine to 0
-            lr=0.4,
-            warmup_start_lr=0.1,
-            warmup_epochs=1,
-            min_lr=0.0,
-            weight_decay=1e-4,
-            label_smoothing=0.05,
-            grad_clip=3.0,
-        ),
+        # final training: peak 0.4 after a one-epoch warm-up, cosine to 0
+        final_optim=replace(PAPER_OPTIM, lr=0.4, warmup_start_lr=0.1, min_lr=0.0),
     ),
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from awsaug_cli.critic import FALSE_ALARM, Critic
+from awsaug_cli.critic import DEFAULT_RIDGE, FALSE_ALARM, Critic
 from awsaug_cli.equivalent_ops import membership
 from awsaug_cli.policy import Policy
 from awsaug_cli.proxy_scores import Scores, compare_line
@@ -27,7 +27,6 @@ from awsaug_cli.space import Space
 
 # Identical operations under two names: their probabilities should move together (a noise gauge).
 GAUGE = ("Invert", "Solarize_mag0")
-VERDICT_RIDGE = 1e-3  # the critic's prior when refitting from a history (contrast.ContrastSettings' default)
 SHOWN = 5  # ops listed as favoured / avoided
 
 
@@ -90,7 +89,7 @@ def kl_from_start(policy: Policy) -> float:
 
 
 def critic_from_history(
-    records: list[dict[str, Any]], space: Space, ridge: float = VERDICT_RIDGE, equivalent: Sequence[Sequence[str]] = ()
+    records: list[dict[str, Any]], space: Space, ridge: float = DEFAULT_RIDGE, equivalent: Sequence[Sequence[str]] = ()
 ) -> Critic | None:
     """The critic refitted from the trajectory records of finished loops, in the columns of the
     space's search, with the `equivalent` ops judged as one; None when the history does not hold
