@@ -135,6 +135,9 @@ def fine_tune_rewards(
     return rewards.tolist()
 
 
+TIED_WITHIN = 2.0  # a lead under this many standard errors of the difference is called a tie
+
+
 def compare_line(scores: Scores, answer: str) -> str:
     """The closing comparison in a sentence: which policy scored best on the proxy, and where the
     searched policy (`answer`, one of the scored names) stands against it."""
@@ -144,10 +147,13 @@ def compare_line(scores: Scores, answer: str) -> str:
     if mine.rank == 1:
         runner_up = by_rank[1]
         difference, error = gap(mine, runner_up)
-        return (
+        line = (
             f"The searched policy scored best {proxy}: {difference:+.2f} ± {error:.2f} {scores.unit} above "
             f"{runner_up.policy}, the best without a search."
         )
+        if difference < TIED_WITHIN * error:  # a lead the fine-tunes' noise could give: say so, not just "best"
+            line += f" That is within {TIED_WITHIN:g} errors: the proxy cannot tell them apart."
+        return line
     best = by_rank[0]
     difference, error = gap(best, mine)
     return (

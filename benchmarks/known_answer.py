@@ -10,6 +10,12 @@ means. The search never sees these names; the benchmark only reads where those o
   and the label says which (digit + 10 for the turned). Rotate_mag30 turns an upright digit into
   one of the other label exactly, and a turned one to upright or 60°; Rotate_mag20 carries every
   upright digit, and half the turned ones, across the 15° midway between the labels.
+
+In the trivialaugment space (no Invert; Rotate in 4.5° bins up to 135°, Solarize thresholds in
+31 bins) the same roles fall to Solarize_mag0 (threshold 0 inverts every pixel: Invert; the
+higher thresholds leave the black background black, so they make neither label), Rotate_mag31.5
+and Rotate_mag27 (the bins either side of 30°) and Rotate_mag18 (the first bin past the 15°
+midway).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ SUBSET_SEED = 0
 @dataclass(frozen=True)
 class Task:
     name: str
-    harmful: tuple[str, ...]  # ops that change what the label means, by construction
+    harmful: dict[str, tuple[str, ...]]  # per search space, ops that change what the label means, by construction
     needs_fashion: bool
     write: Callable[[Path], str]  # writes the data under a folder, returns the --data spec
     about: str
@@ -186,24 +192,27 @@ def write_digits_tilt(folder: Path) -> str:
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("digits", (), False, lambda folder: "digits", "the built-in digits (no answer known)"),
+        Task("digits", {}, False, lambda folder: "digits", "the built-in digits (no answer known)"),
         Task(
             "fashion",
-            (),
+            {},
             True,
             write_fashion,
             f"Fashion-MNIST, stratified {FASHION_TRAIN} train / all {FASHION_TEST_ALL} test",
         ),
         Task(
             "fashion-polarity",
-            ("Invert", "Solarize_mag0"),
+            {"aws36": ("Invert", "Solarize_mag0"), "trivialaugment": ("Solarize_mag0",)},
             True,
             write_fashion_polarity,
             "photometric: label = class + 10 if shown inverted",
         ),
         Task(
             "digits-tilt",
-            ("Rotate_mag30", "Rotate_mag20"),
+            {
+                "aws36": ("Rotate_mag30", "Rotate_mag20"),
+                "trivialaugment": ("Rotate_mag31.5", "Rotate_mag27", "Rotate_mag18"),
+            },
             False,
             write_digits_tilt,
             "geometric: label = digit + 10 if shown turned by 30°",
@@ -211,7 +220,7 @@ TASKS: dict[str, Task] = {
         # where augmentation helps (benchmarks/search_quality.py helps-grid): few images, long training
         Task(
             "digits-150",
-            (),
+            {},
             False,
             lambda folder: write_digits_subset(folder, 150),
             "150 digits (stratified), tested on the other 1,497; small CNN, 600 epochs",
@@ -221,7 +230,7 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             "fashion-500",
-            (),
+            {},
             True,
             lambda folder: write_fashion_subset(folder, 500),
             "500 Fashion-MNIST images (stratified), all 10,000 test; tiny CNN, 600 epochs",

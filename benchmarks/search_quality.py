@@ -126,11 +126,14 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
     loops = [r for r in history if r["kind"] == "loop"]
     recorded = json.loads((run_dir / "run.json").read_text())["search"]
     equivalent = recorded.get("equivalent_ops", [])
-    if mode == "default":
+    if recorded["agent"]["algorithm"] == "contrast":
         ran = ContrastSettings(**{k: v for k, v in recorded["agent"].items() if k != "algorithm"})
         settings = settings or ran
-        per_loop = [op_multiples(answer_after(history, n, settings, equivalent)) for n in range(1, len(loops) + 1)]
-        answer = answer_after(history, len(loops), settings, equivalent)
+        space = recorded.get("space", "aws36")
+        per_loop = [
+            op_multiples(answer_after(history, n, settings, equivalent, space)) for n in range(1, len(loops) + 1)
+        ]
+        answer = answer_after(history, len(loops), settings, equivalent, space)
     else:
         answer = Policy.load(run_dir / "search" / "policy.json")
         names = answer.space.names
@@ -170,11 +173,16 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 
 def known_answer(task: str, seeds: list[int], work: Path, settings=None, modes: tuple[str, ...] = tuple(MODES)) -> dict:
-    harmful = TASKS[task].harmful
-    _, pretrain_seconds = pretrained(task, work)
+    spaces = {SPACE_OF_MODE[mode] for mode in modes}
+    if len(spaces) != 1:
+        raise SystemExit(f"known-answer, agreement: modes of one space at a time (these span {sorted(spaces)})")
+    space = spaces.pop()
+    harmful = TASKS[task].harmful.get(space, ())
+    _, pretrain_seconds = pretrained(task, work, space)
     result = {
         "part": "known-answer",
         "task": task,
+        "space": space,
         "harmful": harmful,
         "pretrain_seconds": pretrain_seconds,
         "modes": {},
@@ -580,7 +588,9 @@ def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
     tasks = sorted(p.name for p in work.iterdir() if (p / "default-seed0" / "search-seconds.json").exists())
     header = (
         "| T | c | "
-        + " | ".join(f"{t}: {'worst harmful ×' if TASKS[t].harmful else 'twin gap / Spearman'}" for t in tasks)
+        + " | ".join(
+            f"{t}: {'worst harmful ×' if TASKS[t].harmful.get('aws36') else 'twin gap / Spearman'}" for t in tasks
+        )
         + " |"
     )
     lines = [header, "|---|---|" + "---|" * len(tasks)]
@@ -589,8 +599,8 @@ def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
         cells = []
         for task in tasks:
             runs = sorted(work.glob(f"{task}/default-seed*/search-seconds.json"))
-            outcomes = [outcome(r.parent, TASKS[task].harmful, "default", settings) for r in runs]
-            if TASKS[task].harmful:
+            outcomes = [outcome(r.parent, TASKS[task].harmful.get("aws36", ()), "default", settings) for r in runs]
+            if TASKS[task].harmful.get("aws36"):
                 cells.append(f"{max(max(o['harmful'].values()) for o in outcomes):.2f}")
             else:
                 names = list(outcomes[0]["multiples"])
@@ -613,9 +623,9 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         nargs="+",
-        choices=list(MODES),
+        choices=list(SEARCH_ARGS),
         default=list(MODES),
-        help="known-answer, agreement: the searches to run",
+        help="known-answer, agreement: the searches to run (of one space: default and faithful, or default-ta)",
     )
     parser.add_argument("--task", choices=list(TASKS))
     parser.add_argument(

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from awsaug_cli.kernels.pillow_reference import apply_op
+from awsaug_cli.search_spaces import SEARCH_SPACES
 from awsaug_cli.space import AWS36
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -21,15 +22,18 @@ def grey(images: np.ndarray) -> list[Image.Image]:
     return [Image.fromarray(np.stack([image] * 3, axis=-1)) for image in images]
 
 
-def test_polarity_inverts_half_the_images_and_moves_their_labels_as_the_invert_ops_do():
+@pytest.mark.parametrize("space", ["aws36", "trivialaugment"])
+def test_polarity_inverts_half_the_images_and_moves_their_labels_as_the_invert_ops_do(space):
     generator = np.random.default_rng(0)
     images = generator.integers(0, 256, size=(40, 8, 8), dtype=np.uint8)
     labels = generator.integers(0, 10, size=40, dtype=np.uint8)
     shown, moved = known_answer.with_polarity(images, labels, 10, seed=3)
     inverted = moved >= 10
     assert 10 < inverted.sum() < 30 and np.array_equal(moved % 10, labels)
-    for name in known_answer.TASKS["fashion-polarity"].harmful:
-        op = AWS36.ops[AWS36.index(name)]
+    ops = SEARCH_SPACES[space].space
+    assert known_answer.TASKS["fashion-polarity"].harmful[space]
+    for name in known_answer.TASKS["fashion-polarity"].harmful[space]:
+        op = ops.ops[ops.index(name)]
         for original, picture, was_inverted in zip(grey(images), grey(shown), inverted):
             turned = np.asarray(apply_op(original, op, 1))[..., 0]  # what the op shows the network
             expected = np.asarray(picture)[..., 0] if was_inverted else 255 - np.asarray(picture)[..., 0]
@@ -44,10 +48,20 @@ def test_tilt_turns_half_the_images_exactly_as_the_rotate_op_of_that_angle():
     assert 5 < tilted.sum() < 25 and np.array_equal(moved % 10, labels)
     assert np.array_equal(shown[~tilted], images[~tilted])
     rotate = AWS36.ops[AWS36.index(f"Rotate_mag{known_answer.TILT_DEGREES}")]
-    assert "Rotate_mag30" in known_answer.TASKS["digits-tilt"].harmful
+    assert "Rotate_mag30" in known_answer.TASKS["digits-tilt"].harmful["aws36"]
     for original, picture in zip(grey(images[tilted]), shown[tilted]):
         turned = [np.asarray(apply_op(original, rotate, sign))[..., 0] for sign in (1, -1)]
         assert any(np.array_equal(version, picture) for version in turned)
+
+
+def test_the_trivialaugment_spaces_harmful_rotations_carry_an_upright_digit_past_the_midway_but_short_of_60():
+    ops = SEARCH_SPACES["trivialaugment"].space
+    named = known_answer.TASKS["digits-tilt"].harmful["trivialaugment"]
+    angles = [ops.ops[ops.index(name)].magnitude for name in named]
+    assert named and all(name.startswith("Rotate_") for name in named)
+    assert all(known_answer.TILT_DEGREES / 2 < angle < 2 * known_answer.TILT_DEGREES - 15 for angle in angles)
+    nearest = min((op.magnitude for op in ops.ops if op.name.startswith("Rotate_")), key=lambda a: abs(a - 30))
+    assert nearest in angles  # the bin closest to the tilt is among them
 
 
 def test_the_idx_writer_round_trips_through_the_reader(tmp_path):

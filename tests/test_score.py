@@ -14,7 +14,7 @@ import pytest
 from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
 from awsaug_cli.commands.score import ScoreOptions, score_policies
 from awsaug_cli.errors import OptionError, UserError
-from awsaug_cli.proxy_scores import paired_errors, ranked
+from awsaug_cli.proxy_scores import Scores, compare_line, paired_errors, ranked
 from awsaug_cli.runs import RunError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +46,17 @@ def test_paired_errors_cancel_what_a_repeat_gives_every_policy():
     assert paired_errors([[1.0, 11.0, 21.0]]) == pytest.approx([10 / 3**0.5])
     scores = ranked(["a", "b"], rewards)
     assert [s.rank for s in scores] == [2, 1] and scores[1].reward == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize(
+    ("searched", "tied"),
+    [([-9.5, -10.5, -9.4], True), ([-8.0, -8.3, -7.9], False)],  # none: -10.0, -10.2, -9.6 in each repeat
+)
+def test_the_closing_comparison_calls_a_lead_inside_two_errors_a_tie(searched, tied):
+    scores = Scores(ranked(["searched", "none"], [searched, [-10.0, -10.2, -9.6]]), "centi-nats", "loss", 3, 3)
+    line = compare_line(scores, "searched")
+    assert line.startswith("The searched policy scored best") and "above none" in line
+    assert ("cannot tell them apart" in line) is tied
 
 
 def test_each_policy_sees_the_same_noise_whatever_it_is_scored_with(pretrained):
