@@ -78,7 +78,7 @@ def apply_pairs(
     images uint8 [N, 3, H, W] on any device; pairs long [N, 2] op indices of `space`; signs ±1
     [N, 2] (drawn from `generator` when None). Returns uint8 [N, 3, H, W] on the images' device.
     Float images in [0, 1] go through the kornia backend (backend "kornia" or "auto") and come
-    back float, with gradients (kernels/kornia_ops.py says which ops pass them).
+    back float, with gradients (awsaug_cli/kernels/kornia_ops.py says which ops pass them).
     """
     floating = isinstance(images, torch.Tensor) and images.dtype.is_floating_point
     if floating and backend not in ("auto", backends.FLOAT_BACKEND):

@@ -17,12 +17,33 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from awsaug_cli.atomic import atomic_write_text, check_writable
 
+try:  # typer from 0.2x on carries its own click
+    from typer._click.exceptions import UsageError
+except ImportError:  # earlier typer runs on click
+    from click import UsageError
+
+from awsaug_cli.choices import EXPORT_FORMATS, LOADERS, PRETRAIN_MODES, choice_enum, plain
+
 T = TypeVar("T")
 
+
+class OneLineUsageErrors(TyperGroup):
+    """A value Typer refuses while parsing a command's options (not one of the choices, not a
+    number, out of range) is bad input like any other: one line and exit code 2."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as error:
+            fail(error.format_message())
+
+
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     name="awsaug",
     help="AWS AutoAugment: search data-augmentation policies with augmentation-wise weight sharing, "
     "and apply them with batched GPU kernels.",
@@ -56,8 +77,9 @@ ImageSize = Annotated[
     Optional[int],
     typer.Option("--image-size", min=8, help="Side of the built-in digits and of image-folder images (default 32)."),
 ]
+LoaderChoice = choice_enum("LoaderChoice", LOADERS)
 Loader = Annotated[
-    Optional[str],
+    Optional[LoaderChoice],
     typer.Option(
         "--loader",
         help="memory (decode once, keep on the device; pad-crop) or dali "
@@ -85,8 +107,9 @@ PairsInPipeline = Annotated[
 
 
 def options_of(kind: type[T], values: dict[str, Any]) -> T:
-    """The options dataclass `kind` from a command's parameters (`locals()`), named alike."""
-    return kind(**{field.name: values[field.name] for field in dataclasses.fields(kind) if field.name in values})
+    """The options dataclass `kind` from a command's parameters (`locals()`), named alike; Enum
+    choices as their strings."""
+    return kind(**{field.name: plain(values[field.name]) for field in dataclasses.fields(kind) if field.name in values})
 
 
 def fail(message: str) -> NoReturn:
@@ -109,8 +132,9 @@ def user_errors() -> Iterator[None]:
 ValSize = Annotated[
     Optional[int], typer.Option("--val-size", min=1, help="Validation images split off the training part.")
 ]
+ModeChoice = choice_enum("ModeChoice", PRETRAIN_MODES)
 Mode = Annotated[
-    Optional[str],
+    Optional[ModeChoice],
     typer.Option("--mode", help="Under torchrun: ddp (one model; the default) or independent (one model per rank)."),
 ]
 Resume = Annotated[
@@ -260,7 +284,7 @@ ScoreRepeats = Annotated[
     ),
 ]
 SearchLoader = Annotated[
-    str,
+    LoaderChoice,
     typer.Option(
         "--loader",
         help="auto: the pretrain's loader (memory or dali), which the search "
@@ -286,7 +310,7 @@ def search(
     temperature: Temperature = None,
     resume: SearchResume = False,
     score_repeats: ScoreRepeats = None,
-    loader: SearchLoader = "auto",
+    loader: SearchLoader = LoaderChoice.auto,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",
     seed: SearchSeed = None,
@@ -307,8 +331,9 @@ def search(
 
 
 Out = Annotated[Path, typer.Argument(help="Where to write the policy.")]
+FormatChoice = choice_enum("FormatChoice", EXPORT_FORMATS)
 Format = Annotated[
-    str,
+    FormatChoice,
     typer.Option(
         "--format",
         help="awsaug (canonical JSON, exact), or albumentations, kornia, dali, fastaa (top-k pairs, "
@@ -338,7 +363,7 @@ FromFile = Annotated[
 @app.command("export-policy")
 def export_policy(
     out: Out,
-    format: Format = "awsaug",
+    format: Format = FormatChoice.awsaug,
     top_k: TopK = 25,
     slots: Slots = 100,
     from_file: FromFile = None,
@@ -350,14 +375,14 @@ def export_policy(
     from rich.console import Console
     from rich.table import Table
 
-    from awsaug_cli.commands.search import run_verdict
     from awsaug_cli.formats import export_policy_file
     from awsaug_cli.formats.approximation import describe
     from awsaug_cli.rich_output import verdict_panel
+    from awsaug_cli.search.run_state import run_verdict
 
     with user_errors():
         policy, kept = export_policy_file(
-            out, source=from_file, run_dir=run_dir, format=format, top_k=top_k, slots=slots
+            out, source=from_file, run_dir=run_dir, format=plain(format), top_k=top_k, slots=slots
         )
         verdict = None if from_file is not None else run_verdict(run_dir, policy)
     console = Console()
@@ -428,7 +453,7 @@ def train(
     batch_size: BatchSize = None,
     image_size: ImageSize = 32,
     seeds: Seeds = 1,
-    loader: Loader = "auto",
+    loader: Loader = LoaderChoice.auto,
     skip_bad_files: SkipBadFiles = False,
     pairs_in_pipeline: PairsInPipeline = False,
     enlarge_batch: EnlargeBatch = 1,

@@ -14,21 +14,21 @@ import torch
 from PIL import Image, ImageDraw
 
 from awsaug_cli.atomic import atomic_write_bytes, picture_format
-from awsaug_cli.contrast import shrink
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
-from awsaug_cli.proxy_scores import Scores
-from awsaug_cli.quality import Verdict, judge, op_multiples
 from awsaug_cli.runs import RunError, read_jsonl
-from awsaug_cli.search_spaces import family, search_space_of
+from awsaug_cli.search.critic_agent import shrink
+from awsaug_cli.search.proxy_scores import Scores
+from awsaug_cli.search.run_state import SearchRecord
+from awsaug_cli.search.spaces import family, search_space_of
+from awsaug_cli.search.verdict import Verdict, judge, op_multiples
 
 
 def run_report(run_dir: Path, out: Path) -> None:
     """The search report of a run: its history, its answer and final policy (mid-search: the
     state's current policy for both)."""
-    from awsaug_cli.commands.search import read_scores, search_paths, state_policy
     from awsaug_cli.formats import import_policy
-    from awsaug_cli.runs import read_run
+    from awsaug_cli.search.run_state import read_scores, recorded_search, search_paths, state_policy
 
     picture_format(out)  # before the work: a name that cannot be written fails now
     paths = search_paths(run_dir)
@@ -38,9 +38,7 @@ def run_report(run_dir: Path, out: Path) -> None:
         final, answer = import_policy(paths["final"]), import_policy(paths["answer"])
     else:
         final = answer = state_policy(paths["state"])
-    search_report(
-        paths["history"], final, answer, out, read_run(run_dir).get("search", {}), read_scores(paths["scores"])
-    )
+    search_report(paths["history"], final, answer, out, recorded_search(run_dir), read_scores(paths["scores"]))
 
 
 def search_report(
@@ -48,18 +46,18 @@ def search_report(
     final: Policy,
     answer: Policy,
     out: Path,
-    settings: dict | None = None,
+    settings: SearchRecord | None = None,
     scores: Scores | None = None,
 ) -> None:
     """Five panels from search/history.jsonl, the final policy and the answer, and a sixth with
     the closing comparison `scores` when the search made one. `settings` (the search's record in
     run.json) name the reward and, for awsaug's default search, turn the critic's standard errors
     into the noise band."""
-    from awsaug_cli.rewards import REWARDS
+    from awsaug_cli.search.rewards import REWARDS
 
     picture = picture_format(out)
-    settings = settings or {}
-    reward = settings.get("reward", "accuracy")
+    reward = settings.reward if settings is not None else "accuracy"
+    agent = settings.agent if settings is not None else {}
     unit = REWARDS[reward][1]
     import matplotlib
 
@@ -82,19 +80,26 @@ def search_report(
     grid = axes[2, 0].get_gridspec()
     for axis in axes[2]:
         axis.remove()
-    verdict = judge(answer, records, unit, settings.get("equivalent_ops", ()), scores)
+    verdict = judge(answer, records, unit, settings.equivalent_ops if settings is not None else (), scores)
     if scores is None:
-        multiples_panel(figure.add_subplot(grid[2, :]), verdict, settings.get("agent", {}))
+        multiples_panel(figure.add_subplot(grid[2, :]), verdict, agent)
     else:
         row = grid[2, :].subgridspec(1, 3)
-        multiples_panel(figure.add_subplot(row[0, :2]), verdict, settings.get("agent", {}))
+        multiples_panel(figure.add_subplot(row[0, :2]), verdict, agent)
         scores_panel(figure.add_subplot(row[0, 2]), scores)
+
+    atomic_write_bytes(out, figure_bytes(figure, picture, dpi=110))
+
+
+def figure_bytes(figure, picture: str = "png", dpi: int = 100) -> bytes:
+    """A matplotlib figure as the file's bytes (written atomically by the caller), the figure closed."""
+    import matplotlib.pyplot as plt
 
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=picture, dpi=110)
+    figure.savefig(buffer, format=picture, dpi=dpi)
     plt.close(figure)
-    atomic_write_bytes(out, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def rewards_panel(axis, loops: list[dict], reward: str, unit: str) -> None:

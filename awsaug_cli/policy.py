@@ -45,6 +45,18 @@ def joint_probabilities(first_logits: torch.Tensor, second_logits: torch.Tensor,
     return normalise(first_logits).unsqueeze(1) * normalise(second_logits)
 
 
+def entropy(joint: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (nats) of a distribution over pairs; differentiable (the paper's update
+    uses it as a bonus). A pair of probability 0 adds nothing."""
+    return -(joint * joint.clamp_min(1e-30).log()).sum()
+
+
+def kl_divergence(p: torch.Tensor, q: torch.Tensor) -> float:
+    """KL(p ‖ q) in nats over the entries p can draw (p > 0); q floored where it is 0 there."""
+    drawn = p > 0
+    return float((p[drawn] * (p[drawn].log() - q[drawn].clamp_min(1e-300).log())).sum())
+
+
 class PolicyFormatError(UserError):
     """A policy file or policy tensors that cannot be used; the message names the field."""
 

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from awsaug_cli.bench import Measurement, speedups
 from awsaug_cli.commands.compare import PolicyResult
-from awsaug_cli.proxy_scores import Scores
-from awsaug_cli.quality import Verdict
+from awsaug_cli.search.proxy_scores import Scores
+from awsaug_cli.search.verdict import Verdict
 
 
 class RichReporter:

@@ -27,8 +27,8 @@ from awsaug_cli.augment import apply_pairs, draw_signs
 from awsaug_cli.kernels.pillow_reference import apply_op
 from awsaug_cli.policy import Policy
 from awsaug_cli.policy_names import resolve_policy
-from awsaug_cli.quality import kl_from_start
-from awsaug_cli.search_spaces import search_space_of
+from awsaug_cli.search.spaces import search_space_of
+from awsaug_cli.search.verdict import kl_from_start
 
 SHOWN_PAIRS = 3  # the most probable pairs __repr__ names
 

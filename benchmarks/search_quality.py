@@ -99,12 +99,12 @@ def searched(task: str, work: Path, mode: str, seed: int) -> tuple[Path, float]:
 
 def answer_after(records: list[dict], loops: int, settings, equivalent=(), space: str = "aws36") -> "Policy":
     """The default search's answer in `space` after `loops` loops of `records`, at `settings`
-    (ContrastSettings), with the `equivalent` ops judged as one. At the settings the search ran
+    (CriticSettings), with the `equivalent` ops judged as one. At the settings the search ran
     with, exactly its policy; at others, the answer from the same evidence (a search run at them
     would have explored proven ops around a slightly different centre)."""
-    from awsaug_cli.contrast import critic_policy
-    from awsaug_cli.quality import critic_from_history
-    from awsaug_cli.search_spaces import SEARCH_SPACES
+    from awsaug_cli.search.critic_agent import critic_policy
+    from awsaug_cli.search.spaces import SEARCH_SPACES
+    from awsaug_cli.search.verdict import critic_from_history
 
     searched_space = SEARCH_SPACES[space]
     critic = critic_from_history(
@@ -117,17 +117,17 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
     """What one search gave: the answer's multiples, the harmful ops' ranks, cost to the answer.
     The default mode's answers are recomputed from the history at `settings` (default: the
     ones the search ran with)."""
-    from awsaug_cli.contrast import ContrastSettings
     from awsaug_cli.policy import Policy
-    from awsaug_cli.quality import judge, op_multiples
     from awsaug_cli.runs import read_jsonl
+    from awsaug_cli.search.critic_agent import CriticSettings
+    from awsaug_cli.search.verdict import judge, op_multiples
 
     history = read_jsonl(run_dir / "search" / "history.jsonl")
     loops = [r for r in history if r["kind"] == "loop"]
     recorded = json.loads((run_dir / "run.json").read_text())["search"]
     equivalent = recorded.get("equivalent_ops", [])
     if recorded["agent"]["algorithm"] == "contrast":
-        ran = ContrastSettings(**{k: v for k, v in recorded["agent"].items() if k != "algorithm"})
+        ran = CriticSettings(**{k: v for k, v in recorded["agent"].items() if k != "algorithm"})
         settings = settings or ran
         space = recorded.get("space", "aws36")
         per_loop = [
@@ -343,11 +343,11 @@ def evaluated_policies(task: str, work: Path, own_temperature: bool = False) -> 
     answers (seed 0) in each space at every ANSWER_TEMPERATURES from the same history, the paper's
     answer and a deliberately harmful policy; and each searched answer's KL from its start.
     `own_temperature`: each space's answer at its search's own temperature only (what it returns)."""
-    from awsaug_cli.contrast import ContrastSettings
     from awsaug_cli.policy import Policy
-    from awsaug_cli.quality import kl_from_start
     from awsaug_cli.runs import read_jsonl
-    from awsaug_cli.search_spaces import SEARCH_SPACES
+    from awsaug_cli.search.critic_agent import CriticSettings
+    from awsaug_cli.search.spaces import SEARCH_SPACES
+    from awsaug_cli.search.verdict import kl_from_start
     from awsaug_cli.space import AWS36
 
     folder = work / task / "answers"
@@ -363,7 +363,7 @@ def evaluated_policies(task: str, work: Path, own_temperature: bool = False) -> 
         for temperature in (ran,) if own_temperature else ANSWER_TEMPERATURES:
             name = f"{recorded['space']} T={temperature:g}"
             answer = answer_after(
-                history, loops, ContrastSettings(temperature=temperature), recorded["equivalent_ops"], recorded["space"]
+                history, loops, CriticSettings(temperature=temperature), recorded["equivalent_ops"], recorded["space"]
             )
             path = folder / f"{recorded['space']}-T{temperature:g}.json"
             answer.save(path)
@@ -497,7 +497,8 @@ def table(results: list[dict]) -> str:
     for r in results:
         if r["part"] in ("known-answer", "agreement"):
             lines += [
-                f"\n**{r['part']}: {r['task']}** (pretrain {r['pretrain_seconds']:.0f} s)\n",
+                f"\n**{r['part']}: {r['task']}, {r.get('space', 'aws36')} space** "
+                f"(pretrain {r['pretrain_seconds']:.0f} s)\n",
                 "| mode | seed | "
                 + "".join(f"{h} × uniform (rank) | " for h in r["harmful"])
                 + "loops to < 0.7× / < 0.5× | twin gap | KL (nats) | evidence found | search s |",
@@ -508,15 +509,16 @@ def table(results: list[dict]) -> str:
                     cost = " / ".join(
                         "—" if o["cost_loops"][str(t)] is None else str(o["cost_loops"][str(t)]) for t in THRESHOLDS
                     )
+                    gap = "—" if o["twin_gap"] is None else f"{100 * o['twin_gap']:.0f} %"  # no twin ops in the space
                     lines.append(
                         f"| {mode} | {seed} | "
                         + "".join(f"{o['harmful'][h]:.2f} ({o['ranks'][h]}) | " for h in r["harmful"])
-                        + f"{cost if r['harmful'] else 'n/a'} | {100 * o['twin_gap']:.0f} % | {o['kl']:.2f} | "
+                        + f"{cost if r['harmful'] else 'n/a'} | {gap} | {o['kl']:.2f} | "
                         f"{'yes' if o['found'] else 'no'} | {o['search_seconds']:.0f} |"
                     )
             for mode, values in r.get("spearman", {}).items():
                 lines.append(
-                    f"\nSpearman of the 36 op multiples between seeds, {mode}: "
+                    f"\nSpearman of the op multiples between seeds, {mode}: "
                     + ", ".join(f"{pair} {value:.3f}" for pair, value in values.items())
                 )
             for mode, values in r.get("seed_gap", {}).items():
@@ -583,7 +585,7 @@ def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
     the shrinkage, from the same histories (answer_after). Per setting:
     the worst harmful op (× uniform, over seeds) per known-answer task, and on the tasks with
     no known answer the largest twin gap and the smallest Spearman between seeds."""
-    from awsaug_cli.contrast import ContrastSettings
+    from awsaug_cli.search.critic_agent import CriticSettings
 
     tasks = sorted(p.name for p in work.iterdir() if (p / "default-seed0" / "search-seconds.json").exists())
     header = (
@@ -595,7 +597,7 @@ def grid(work: Path, temperatures: list[float], shrinkages: list[float]) -> str:
     )
     lines = [header, "|---|---|" + "---|" * len(tasks)]
     for temperature, shrinkage in itertools.product(temperatures, shrinkages):
-        settings = ContrastSettings(temperature=temperature, shrinkage=shrinkage)
+        settings = CriticSettings(temperature=temperature, shrinkage=shrinkage)
         cells = []
         for task in tasks:
             runs = sorted(work.glob(f"{task}/default-seed*/search-seconds.json"))
@@ -660,9 +662,9 @@ def main() -> None:
         parser.error(f"{args.part} needs --task")
     settings = None
     if args.temperature is not None or args.shrinkage is not None:
-        from awsaug_cli.contrast import ContrastSettings
+        from awsaug_cli.search.critic_agent import CriticSettings
 
-        settings = ContrastSettings(
+        settings = CriticSettings(
             **{
                 name: value
                 for name, value in (("temperature", args.temperature), ("shrinkage", args.shrinkage))

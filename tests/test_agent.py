@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from awsaug_cli.agent import Agent, AgentSettings, ppo_objective
-from awsaug_cli.search_loop import Trial, search
+from awsaug_cli.search.loop import Trial, search
+from awsaug_cli.search.paper_agent import PaperAgent, PaperSettings, ppo_objective
 from awsaug_cli.space import AWS36
 
 K = len(AWS36)
@@ -23,14 +23,14 @@ def usage_on(i: int, j: int, count: int = 100) -> torch.Tensor:
     return usage
 
 
-def run_loops(agent: Agent, rewards: list[list[float]], usages: torch.Tensor) -> None:
+def run_loops(agent: PaperAgent, rewards: list[list[float]], usages: torch.Tensor) -> None:
     for loop_rewards in rewards:
         agent.update(torch.tensor(loop_rewards, dtype=torch.float64), usages)
 
 
 @pytest.mark.parametrize("algorithm", ["ppo", "reinforce"])
 def test_positive_advantage_raises_the_pairs_probability_and_negative_lowers_it(algorithm):
-    agent = Agent(2, AgentSettings(algorithm=algorithm))
+    agent = PaperAgent(2, PaperSettings(algorithm=algorithm))
     usages = torch.stack([usage_on(3, 7), usage_on(10, 11)])
     run_loops(agent, [[90.0, 90.0]], usages)  # loop 0: baselines = rewards, no advantage
     before = agent.policy().joint()
@@ -42,14 +42,14 @@ def test_positive_advantage_raises_the_pairs_probability_and_negative_lowers_it(
 
 
 def test_loop_zero_sets_the_baselines_and_then_an_ema_comes_first():
-    agent = Agent(2, AgentSettings(initial_baseline_weight=0.0))
+    agent = PaperAgent(2, PaperSettings(initial_baseline_weight=0.0))
     usages = torch.stack([usage_on(0, 0), usage_on(1, 1)])
     first = agent.update(torch.tensor([80.0, 90.0], dtype=torch.float64), usages)
     assert first.baselines == [80.0, 90.0] and first.advantages == [0.0, 0.0]
     second = agent.update(torch.tensor([90.0, 90.0], dtype=torch.float64), usages)
     assert second.baselines == pytest.approx([81.0, 90.0])
     assert second.advantages == pytest.approx([0.5 * (90 - 81), 0.0])
-    with_initial = Agent(2, AgentSettings(initial_baseline_weight=0.2))
+    with_initial = PaperAgent(2, PaperSettings(initial_baseline_weight=0.2))
     with_initial.update(torch.tensor([80.0, 90.0], dtype=torch.float64), usages)
     info = with_initial.update(torch.tensor([90.0, 90.0], dtype=torch.float64), usages)
     assert info.advantages == pytest.approx([0.5 * 9 + 0.2 * (90 - 85), 0.2 * (90 - 85)])
@@ -59,7 +59,7 @@ def test_credit_is_split_in_proportion_to_use():
     usages = torch.zeros(2, K, K, dtype=torch.int64)
     usages[0, 1, 2], usages[0, 3, 4] = 30, 10
     usages[1, 5, 5] = 7
-    credit = Agent.credit(usages, torch.tensor([2.0, -1.0], dtype=torch.float64))
+    credit = PaperAgent.credit(usages, torch.tensor([2.0, -1.0], dtype=torch.float64))
     assert credit[0, 1, 2] == pytest.approx(1.5) and credit[0, 3, 4] == pytest.approx(0.5)
     assert credit[1, 5, 5] == pytest.approx(-1.0)
     assert credit[0].sum() == pytest.approx(2.0) and int((credit != 0).sum()) == 3
@@ -81,19 +81,19 @@ def test_the_kl_early_stop_limits_the_steps():
     usages = torch.stack([usage_on(3, 7), usage_on(10, 11)])
     steps = {}
     for kl_stop in (1e-12, 1.0):
-        agent = Agent(2, AgentSettings(kl_stop=kl_stop, warmup_loops=0))
+        agent = PaperAgent(2, PaperSettings(kl_stop=kl_stop, warmup_loops=0))
         run_loops(agent, [[90.0, 90.0]], usages)
         steps[kl_stop] = agent.update(torch.tensor([99.0, 80.0], dtype=torch.float64), usages).steps
     assert steps == {1e-12: 1, 1.0: 5}
 
 
 def test_the_agent_lr_warms_up_over_ten_loops():
-    agent = Agent(1)
+    agent = PaperAgent(1)
     assert [agent.lr_for(loop) for loop in (0, 5, 10, 50)] == pytest.approx([0.0125, 0.05625, 0.1, 0.1])
 
 
 def test_the_best_theta_is_the_one_that_earned_the_best_rewards():
-    agent = Agent(1)
+    agent = PaperAgent(1)
     usage = usage_on(2, 2).unsqueeze(0)
     thetas = []
     for reward in (80.0, 95.0, 85.0):
@@ -138,12 +138,12 @@ def test_direction_the_search_moves_away_from_harmful_ops_and_the_inverted_ratio
 def test_agent_state_round_trip_continues_exactly():
     usages = torch.stack([usage_on(3, 7), usage_on(10, 11)])
     rewards = [[90.0, 91.0], [93.0, 88.0], [95.0, 87.0], [92.0, 90.0]]
-    straight = Agent(2)
+    straight = PaperAgent(2)
     run_loops(straight, rewards, usages)
-    first = Agent(2)
+    first = PaperAgent(2)
     run_loops(first, rewards[:2], usages)
     tensors, scalars = first.state()
-    resumed = Agent(2)
+    resumed = PaperAgent(2)
     resumed.load_state(tensors, scalars)
     run_loops(resumed, rewards[2:], usages)
     assert torch.equal(resumed.first.detach(), straight.first.detach())

@@ -90,6 +90,11 @@ def _bad_inputs(tmp_path):
     cases["unknown model"] = (["--model", "vgg"], "unknown model 'vgg'")
     cases["unknown preset"] = (["--preset", "huge"], "unknown preset 'huge'")
     cases["bad device"] = (["--device", "tpu"], "--device 'tpu'")
+    # values Typer refuses while parsing: one line as well
+    cases["unknown loader"] = (["--loader", "disk"], "'disk' is not one of 'auto', 'memory', 'dali'")
+    cases["unknown mode"] = (["--mode", "solo"], "'solo' is not one of 'ddp', 'independent'")
+    cases["epochs not a number"] = (["--epochs", "many"], "'--epochs'")
+    cases["unknown option"] = (["--colour", "red"], "No such option: --colour")
     return cases
 
 
@@ -150,3 +155,27 @@ def test_bench_on_cuda_without_cuda_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     result = CliRunner().invoke(app, ["bench", "--device", "cuda", "--rounds", "1"])
     assert result.exit_code == 2 and "no CUDA device" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "table"),
+    [
+        ("export-policy", "--format", "EXPORT_FORMATS"),
+        ("pretrain", "--mode", "PRETRAIN_MODES"),
+        ("train", "--loader", "LOADERS"),
+    ],
+)
+def test_the_clis_choices_are_the_librarys_tables(command, option, table):
+    from awsaug_cli import choices
+    from awsaug_cli.formats import EXPORTERS
+
+    assert tuple(EXPORTERS) == choices.EXPORT_FORMATS
+    args = [command, "out.json"] if command == "export-policy" else [command]
+    refused = CliRunner().invoke(app, [*args, option, "nothing-of-that-name"])
+    listed = ", ".join(f"'{name}'" for name in getattr(choices, table))
+    assert refused.exit_code == 2 and f"is not one of {listed}." in refused.output
+
+
+def test_an_unknown_command_is_one_line_and_exit_2():
+    result = CliRunner().invoke(app, ["frobnicate"])
+    assert result.exit_code == 2 and result.output.strip() == "awsaug: error: No such command 'frobnicate'."

@@ -1,4 +1,4 @@
-"""awsaug's default search (contrast.py, critic.py) and the verdict (quality.py): the critic
+"""awsaug's default search (critic_agent.py, critic.py) and the verdict (verdict.py): the critic
 recovers known effects, twins explore balanced contrasts, the state resumes exactly, and on a
 small synthetic known-answer task the search pushes the harmful ops down where the paper's
 algorithm at the same budget does not — and says it found nothing when there is nothing."""
@@ -10,12 +10,12 @@ import math
 import pytest
 import torch
 
-from awsaug_cli.contrast import ContrastAgent, ContrastSettings, split_directions
-from awsaug_cli.critic import Critic, op_rates
 from awsaug_cli.policy import Policy
-from awsaug_cli.quality import judge, kl_from_start, op_multiples
-from awsaug_cli.search_loop import Trial, search
-from awsaug_cli.search_spaces import SEARCH_SPACES
+from awsaug_cli.search.critic import Critic, op_rates
+from awsaug_cli.search.critic_agent import CriticAgent, CriticSettings, split_directions
+from awsaug_cli.search.loop import Trial, search
+from awsaug_cli.search.spaces import SEARCH_SPACES
+from awsaug_cli.search.verdict import judge, kl_from_start, op_multiples
 from awsaug_cli.space import AWS36
 
 K = len(AWS36)
@@ -66,14 +66,14 @@ def test_op_rates_count_both_places_per_image():
 def test_twins_tilt_a_balanced_half_of_the_ops_in_opposite_directions():
     directions = split_directions(3, K, torch.Generator().manual_seed(0))
     assert (directions.sum(dim=1) == 0).all() and set(directions.unique().tolist()) == {-1.0, 1.0}
-    agent = ContrastAgent(5, ContrastSettings(tilt=0.5), AWS36_SEARCH, seed=3)
+    agent = CriticAgent(5, CriticSettings(tilt=0.5), AWS36_SEARCH, seed=3)
     explored = agent.explore()
     assert len(explored) == 5 and torch.equal(explored[4].joint(), Policy.uniform().joint())
     up, down = explored[0].first_logits, explored[1].first_logits
     torch.testing.assert_close(up, -down)  # around the uniform start
     assert set(up.abs().tolist()) == {0.5}
     assert torch.equal(agent.explore()[0].first_logits, up)  # seeded by (seed, loop)
-    assert not torch.equal(ContrastAgent(5, search_space=AWS36_SEARCH, seed=4).explore()[0].first_logits, up)
+    assert not torch.equal(CriticAgent(5, search_space=AWS36_SEARCH, seed=4).explore()[0].first_logits, up)
     search(KnownAnswer(0), loops=15, trajectories=5, seed=3, agent=agent)
     evident = agent.critic.evident()
     assert set(evident.nonzero().flatten().tolist()) == set(HARMFUL)  # proven: the harmful ops, nothing else
@@ -84,7 +84,7 @@ def test_twins_tilt_a_balanced_half_of_the_ops_in_opposite_directions():
 
 
 def test_the_policy_is_the_critics_gain_shrunk_by_its_evidence_and_traded_against_distance_from_uniform():
-    agent = ContrastAgent(4, ContrastSettings(temperature=10.0, shrinkage=1.0), AWS36_SEARCH, seed=0)
+    agent = CriticAgent(4, CriticSettings(temperature=10.0, shrinkage=1.0), AWS36_SEARCH, seed=0)
     assert torch.equal(agent.policy().first_logits, torch.zeros(K, dtype=torch.float64))  # no evidence yet
     search(KnownAnswer(0), loops=12, trajectories=4, seed=0, agent=agent)
     beta, errors, doubt = agent.critic.effects(), agent.critic.errors(), agent.critic.doubt()
@@ -98,9 +98,9 @@ def test_the_policy_is_the_critics_gain_shrunk_by_its_evidence_and_traded_agains
 def test_contrast_state_round_trip_continues_exactly():
     straight = search(KnownAnswer(0), loops=4, trajectories=4, seed=0, space=AWS36_SEARCH)
     evaluator = KnownAnswer(0)  # one noise stream, continued across the interruption
-    first = ContrastAgent(4, search_space=AWS36_SEARCH, seed=0)
+    first = CriticAgent(4, search_space=AWS36_SEARCH, seed=0)
     search(evaluator, loops=2, trajectories=4, seed=0, agent=first)
-    resumed = ContrastAgent(4, search_space=AWS36_SEARCH, seed=0)
+    resumed = CriticAgent(4, search_space=AWS36_SEARCH, seed=0)
     resumed.load_state(*first.state())
     result = search(evaluator, loops=4, trajectories=4, seed=0, agent=resumed)
     assert resumed.loop == 4

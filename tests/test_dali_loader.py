@@ -216,7 +216,7 @@ def test_search_and_train_read_the_folder_through_dali(folder, tmp_path):
     refused = runner.invoke(app, ["search", "--loader", "memory", "--loops", "1", *run])
     assert refused.exit_code == 2 and "read its data with --loader dali" in refused.output
     refused = runner.invoke(app, ["search", "--loader", "disk", "--loops", "1", *run])
-    assert refused.exit_code == 2 and "choose one of auto, memory, dali" in refused.output
+    assert refused.exit_code == 2 and "'disk' is not one of 'auto', 'memory', 'dali'" in refused.output
     done = runner.invoke(
         app,
         [

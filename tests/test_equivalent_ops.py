@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from awsaug_cli.contrast import ContrastAgent
-from awsaug_cli.critic import Critic
-from awsaug_cli.equivalent_ops import equivalent_groups, membership
 from awsaug_cli.errors import UserError
-from awsaug_cli.quality import judge, op_multiples
-from awsaug_cli.search_loop import search
-from awsaug_cli.search_spaces import SEARCH_SPACES
+from awsaug_cli.search.critic import Critic
+from awsaug_cli.search.critic_agent import CriticAgent
+from awsaug_cli.search.equivalent_ops import equivalent_groups, membership
+from awsaug_cli.search.loop import search
+from awsaug_cli.search.spaces import SEARCH_SPACES
+from awsaug_cli.search.verdict import judge, op_multiples
 from awsaug_cli.space import AWS36
 from tests.test_contrast import KnownAnswer
 
@@ -64,7 +64,7 @@ def test_the_critic_gives_grouped_ops_one_estimate_fitted_on_their_summed_use():
 
 
 def test_the_default_search_ends_with_one_probability_for_ops_judged_as_one():
-    agent = ContrastAgent(4, search_space=AWS36_SEARCH, seed=0, equivalent=GREY_GROUPS)
+    agent = CriticAgent(4, search_space=AWS36_SEARCH, seed=0, equivalent=GREY_GROUPS)
     tilts = agent.explore()[0].first_logits
     assert tilts[AWS36.index("Invert")] == tilts[AWS36.index("Solarize_mag0")]  # tilted together
     result = search(KnownAnswer(0), loops=12, trajectories=4, seed=0, agent=agent)
@@ -78,6 +78,6 @@ def test_the_default_search_ends_with_one_probability_for_ops_judged_as_one():
 
 
 def test_a_state_fitted_with_other_groups_is_refused():
-    saved = ContrastAgent(4, search_space=AWS36_SEARCH, seed=0, equivalent=GREY_GROUPS)
+    saved = CriticAgent(4, search_space=AWS36_SEARCH, seed=0, equivalent=GREY_GROUPS)
     with pytest.raises(UserError, match="columns"):
-        ContrastAgent(4, search_space=AWS36_SEARCH, seed=0).load_state(*saved.state())
+        CriticAgent(4, search_space=AWS36_SEARCH, seed=0).load_state(*saved.state())

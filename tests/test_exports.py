@@ -1,7 +1,7 @@
 """Exports to other libraries (docs/FORMATS.md): each file loads in its library and runs, states
 its coverage and KL, and each exported op does what the canonical op does on a real photo.
 
-Op-by-op check: the canonical result is Pillow's (kernels/pillow_reference.py). An exported op
+Op-by-op check: the canonical result is Pillow's (awsaug_cli/kernels/pillow_reference.py). An exported op
 passes if its mean |difference| from the canonical result stays under the library's documented
 bound for that kind (TOLERANCES below, measured on this 48×48 photo and rounded up) and, for
 signed ops, it is closer to the canonical result of its own sign than to the opposite sign's.

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from awsaug_cli.kernels.pillow_reference import apply_op
-from awsaug_cli.search_spaces import SEARCH_SPACES
+from awsaug_cli.search.spaces import SEARCH_SPACES
 from awsaug_cli.space import AWS36
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

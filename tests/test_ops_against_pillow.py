@@ -4,7 +4,7 @@ The torch backend follows Pillow's arithmetic, so it must match exactly, except 
 whose cubic runs in float32 where Pillow uses float64: ±1 on about one pixel in 10^4. The DALI
 backend follows the same arithmetic in DALI operators and meets the same bounds. The Triton
 backend (the interpreter on CPU) must equal the torch backend bit for bit. The kornia backend
-works on floats and meets OPS.md's tolerances with the departures kernels/kornia_ops.py lists.
+works on floats and meets OPS.md's tolerances with the departures awsaug_cli/kernels/kornia_ops.py lists.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from awsaug_cli.augment import apply_pairs
 from awsaug_cli.kernels.kornia_ops import apply_rows as kornia_apply_rows
 from awsaug_cli.kernels.op_params import row_index
 from awsaug_cli.kernels.pillow_reference import apply_op
-from awsaug_cli.kernels.reference import apply_rows
+from awsaug_cli.kernels.torch_ops import apply_rows
 from awsaug_cli.space import AWS36
 
 from .conftest import SIZES, dali_runs_here, photo_batch
@@ -57,7 +57,7 @@ BLEND_KINDS = ("color", "contrast", "sharpness", "autocontrast", "equalize")
 
 def assert_within_kornia_tolerance(ours: torch.Tensor, reference: torch.Tensor, kind: str) -> None:
     """docs/OPS.md's tolerances, which the kornia backend meets with the departures
-    kernels/kornia_ops.py lists (floats, not levels, between steps; kornia's bicubic)."""
+    awsaug_cli/kernels/kornia_ops.py lists (floats, not levels, between steps; kornia's bicubic)."""
     diff = (ours.to(torch.int16) - reference.to(torch.int16)).abs()
     if kind in EXACT_KINDS:  # exact, or off by one where Pillow's float32 lands on a truncation tie
         assert diff.max() <= 1 and (diff > 0).float().mean() < 0.02

@@ -117,7 +117,10 @@ def test_export_refusals_leave_no_partial_file(tmp_path):
     nan = json.dumps(data).replace('"first_logits": [0.0', '"first_logits": [NaN', 1)
     (tmp_path / "nan.json").write_text(nan)
     one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", str(tmp_path / "nan.json")], "NaN")
-    one_line_error(["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "onnx"], "--format 'onnx'")
+    one_line_error(
+        ["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "onnx"],
+        "'onnx' is not one of 'awsaug'",
+    )
     one_line_error(
         ["export-policy", str(tmp_path / "out.json"), "--from", good, "--format", "kornia", "--top-k", "0"], "--top-k"
     )

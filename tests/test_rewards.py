@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from awsaug_cli.rewards import REWARDS, ValidationScore, calibrated_cross_entropy
+from awsaug_cli.search.rewards import REWARDS, ValidationScore, calibrated_cross_entropy
 
 
 def logits_and_labels(seed: int = 0, n: int = 500, classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:

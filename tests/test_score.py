@@ -14,8 +14,8 @@ import pytest
 from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
 from awsaug_cli.commands.score import ScoreOptions, score_policies
 from awsaug_cli.errors import OptionError, UserError
-from awsaug_cli.proxy_scores import Scores, compare_line, paired_errors, ranked
 from awsaug_cli.runs import RunError
+from awsaug_cli.search.proxy_scores import Scores, compare_line, paired_errors, ranked
 
 REPO = Path(__file__).resolve().parents[1]
 

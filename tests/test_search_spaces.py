@@ -1,4 +1,4 @@
-"""The search spaces (search_spaces.py): the TrivialAugment space's start, its one-op policies and
+"""The search spaces (spaces.py): the TrivialAugment space's start, its one-op policies and
 its family-and-strength columns; on a synthetic task in that space the default search moves
 probability off the harmful magnitudes of one family and says so, and finds nothing in noise."""
 
@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from awsaug_cli.checkpoint import FORMAT_NAME, load_checkpoint, write_tensors
-from awsaug_cli.contrast import ContrastAgent
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
-from awsaug_cli.quality import judge, kl_from_start, op_multiples
 from awsaug_cli.runs import read_run
-from awsaug_cli.search_loop import Trial, make_agent, search
-from awsaug_cli.search_spaces import SEARCH_SPACES, family, family_and_strength, search_space, search_space_of
+from awsaug_cli.search.critic_agent import CriticAgent
+from awsaug_cli.search.loop import Trial, make_agent, search
+from awsaug_cli.search.spaces import SEARCH_SPACES, family, family_and_strength, search_space, search_space_of
+from awsaug_cli.search.verdict import judge, kl_from_start, op_multiples
 from awsaug_cli.space import AWS36
 from awsaug_cli.torchvision_policies import trivialaugment
 
@@ -120,9 +120,9 @@ def test_on_pure_noise_the_trivialaugment_search_finds_nothing(seed):
 def test_a_search_in_the_space_resumes_exactly():
     straight = search(StrongRotationsHurt(0), loops=4, trajectories=4, seed=0, space=TA)
     evaluator = StrongRotationsHurt(0)
-    first = ContrastAgent(4, search_space=TA, seed=0)
+    first = CriticAgent(4, search_space=TA, seed=0)
     search(evaluator, loops=2, trajectories=4, seed=0, agent=first)
-    resumed = ContrastAgent(4, search_space=TA, seed=0)
+    resumed = CriticAgent(4, search_space=TA, seed=0)
     resumed.load_state(*first.state())
     result = search(evaluator, loops=4, trajectories=4, seed=0, agent=resumed)
     assert torch.equal(result.answer.first_logits, straight.answer.first_logits)
@@ -215,10 +215,10 @@ def test_a_run_recorded_before_spaces_were_named_is_aws36(tmp_path):
 
 
 def test_awsaugs_search_takes_the_spaces_temperature_unless_given_one():
-    from awsaug_cli.contrast import ContrastSettings
+    from awsaug_cli.search.critic_agent import CriticSettings
 
-    assert ContrastAgent(4, search_space=TA).settings.temperature == 1.0
-    assert ContrastAgent(4, search_space=SEARCH_SPACES["aws36"]).settings.temperature == 6.0
-    assert ContrastAgent(4, ContrastSettings(temperature=9.0), TA).settings.temperature == 9.0
+    assert CriticAgent(4, search_space=TA).settings.temperature == 1.0
+    assert CriticAgent(4, search_space=SEARCH_SPACES["aws36"]).settings.temperature == 6.0
+    assert CriticAgent(4, CriticSettings(temperature=9.0), TA).settings.temperature == 9.0
     with pytest.raises(OptionError, match="temperature must be a positive finite number"):
-        ContrastSettings(temperature=0.0)
+        CriticSettings(temperature=0.0)

@@ -23,13 +23,13 @@ from awsaug_cli.cli import app
 from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
 from awsaug_cli.commands.search import SearchOptions, run_search
 from awsaug_cli.data.sources import Augmentation, open_source
-from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.runs import RunError
-from awsaug_cli.search_loop import SearchError, Trial, search
-from awsaug_cli.search_spaces import SEARCH_SPACES
+from awsaug_cli.search.finetune import FineTune
+from awsaug_cli.search.loop import SearchError, Trial, search
+from awsaug_cli.search.spaces import SEARCH_SPACES
 from awsaug_cli.seeds import seeded_generator
 
 from .fake_datasets import write_folder

@@ -18,9 +18,9 @@ from awsaug_cli.errors import OptionError
 from awsaug_cli.kernels.kornia_ops import apply_rows as kornia_apply_rows
 from awsaug_cli.kernels.op_params import row_index
 from awsaug_cli.kernels.pillow_reference import apply_op
-from awsaug_cli.kernels.reference import apply_rows
+from awsaug_cli.kernels.torch_ops import apply_rows
 from awsaug_cli.policy_names import resolve_policy
-from awsaug_cli.quality import op_multiples
+from awsaug_cli.search.verdict import op_multiples
 from awsaug_cli.torchvision_policies import IDENTITY, RANDAUGMENT_OPS, randaugment, trivialaugment
 
 from .conftest import SIZES, dali_runs_here, photo_batch
@@ -56,7 +56,7 @@ def policies(height: int, width: int) -> list[tuple[object, list[int]]]:
 
 
 def assert_kornia_close(ours: torch.Tensor, reference: torch.Tensor, kind: str) -> None:
-    """kornia works on floats (kernels/kornia_ops.py): exact or off by one for the exact kinds and
+    """kornia works on floats (awsaug_cli/kernels/kornia_ops.py): exact or off by one for the exact kinds and
     torchvision's nearest geometry, the blends within OPS.md's tolerance."""
     diff = (ours.to(torch.int16) - reference.to(torch.int16)).abs()
     if kind in ("color", "contrast", "sharpness", "autocontrast", "equalize"):

@@ -13,7 +13,6 @@ repeated or duplicated.
 from __future__ import annotations
 
 import dataclasses
-import io
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from awsaug_cli.atomic import atomic_write_bytes
 from awsaug_cli.commands.train import TrainOptions, check_enlarge_batch, final_train, new_invocation
 from awsaug_cli.errors import OptionError
+from awsaug_cli.figures import figure_bytes
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.reporters import Reporter, SilentReporter
 
@@ -114,8 +114,4 @@ def comparison_picture(results: list[PolicyResult]) -> bytes:
     curves.set_ylabel("test accuracy (%)")
     curves.set_title("test accuracy per epoch (mean over seeds)")
     curves.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_bytes(figure)

@@ -17,6 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from awsaug_cli.atomic import atomic_write_text
 from awsaug_cli.checkpoint import load_checkpoint, restore, save_checkpoint
+from awsaug_cli.choices import PRETRAIN_MODES as MODES
 from awsaug_cli.commands.stage import Training, open_training, resuming
 from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
@@ -26,10 +27,9 @@ from awsaug_cli.models import build_model, model_spec
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import append_jsonl, check_same, check_saved, read_jsonl, read_run, rewind_jsonl, write_stage
-from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, UNNAMED_SPACE, search_space
+from awsaug_cli.search.spaces import DEFAULT_SEARCH_SPACE, UNNAMED_SPACE, search_space
 from awsaug_cli.seeds import pretrain_model, stream
 
-MODES = ("ddp", "independent")
 # what a resumed run must share with the run it continues
 RESUME_KEYS = (
     "model",

@@ -14,16 +14,17 @@ from pathlib import Path
 from awsaug_cli.commands.search import FINETUNE_LR_SCALE, REWARD_OF, check_pretrained, pretrain_data, shared_weights
 from awsaug_cli.devices import resolve_device
 from awsaug_cli.errors import OptionError
-from awsaug_cli.finetune import FineTune
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.presets import get_preset
-from awsaug_cli.proxy_scores import Scores, fine_tune_rewards, ranked
 from awsaug_cli.reporters import Reporter, SilentReporter
-from awsaug_cli.rewards import REWARDS
 from awsaug_cli.runs import read_run
-from awsaug_cli.search_loop import DEFAULT_ALGORITHM
+from awsaug_cli.search.finetune import FineTune
+from awsaug_cli.search.loop import DEFAULT_ALGORITHM
+from awsaug_cli.search.proxy_scores import Scores, fine_tune_rewards, ranked
+from awsaug_cli.search.rewards import REWARDS
+from awsaug_cli.search.run_state import recorded_search
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
         raise OptionError(f"--repeats must be at least 1, got {options.repeats}")
     check_pretrained(options.run_dir, "score policies with")
     run = read_run(options.run_dir)
-    pretrain, searched = run["pretrain"], run.get("search", {})
-    reward = options.reward or searched.get("reward", REWARD_OF[DEFAULT_ALGORITHM])
+    pretrain, searched = run["pretrain"], recorded_search(options.run_dir)
+    reward = options.reward or (searched.reward if searched else REWARD_OF[DEFAULT_ALGORITHM])
     if reward not in REWARDS:
         raise OptionError(f"--reward {reward!r}: choose one of {', '.join(REWARDS)}")
     # every policy is read before any data: a bad name fails at once
@@ -66,11 +67,11 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
     preset = get_preset(pretrain["preset"], device)
     _, shared = shared_weights(options.run_dir, pretrain)
     source, _ = pretrain_data(options.run_dir, "auto", pretrain, preset, device, reporter)
-    epochs = options.finetune_epochs or searched.get("finetune_epochs") or preset.finetune_epochs
-    default_lr = preset.optim.min_lr * (
-        1.0 if searched else FINETUNE_LR_SCALE[DEFAULT_ALGORITHM]
-    )  # older searches: min_lr
-    learning_rate = options.finetune_lr or searched.get("finetune_lr", default_lr)
+    epochs = options.finetune_epochs or (searched.finetune_epochs if searched else preset.finetune_epochs)
+    if searched:  # the search's own fine-tunes (older searches: at min_lr)
+        learning_rate = options.finetune_lr or searched.finetune_lr or preset.optim.min_lr
+    else:
+        learning_rate = options.finetune_lr or FINETUNE_LR_SCALE[DEFAULT_ALGORITHM] * preset.optim.min_lr
     seed = pretrain["seed"] if options.seed is None else options.seed
     model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
     evaluator = FineTune(

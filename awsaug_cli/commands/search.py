@@ -23,26 +23,19 @@ from typing import Any
 
 import torch
 
-from awsaug_cli.agent import AgentSettings
 from awsaug_cli.atomic import atomic_write_text
-from awsaug_cli.checkpoint import Checkpoint, load_checkpoint, read_tensors, write_tensors
+from awsaug_cli.checkpoint import Checkpoint, load_checkpoint
 from awsaug_cli.commands.pretrain import SAVED_KEYS, checkpoint_path
 from awsaug_cli.commands.stage import resuming
-from awsaug_cli.contrast import ContrastSettings
 from awsaug_cli.data.sources import Augmentation, DataSource, check_loader, open_source
 from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
-from awsaug_cli.equivalent_ops import SAMPLE, equivalent_groups
 from awsaug_cli.errors import OptionError
-from awsaug_cli.finetune import FineTune
 from awsaug_cli.memory_need import check_training_fits
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.presets import Preset, get_preset
-from awsaug_cli.proxy_scores import Scores, fine_tune_rewards, ranked
-from awsaug_cli.quality import Verdict, group_sentence, judge, kl_from_start
 from awsaug_cli.reporters import Reporter, SilentReporter
-from awsaug_cli.rewards import REWARDS
 from awsaug_cli.run_lock import locked_run
 from awsaug_cli.runs import (
     RunError,
@@ -55,7 +48,10 @@ from awsaug_cli.runs import (
     rewind_jsonl,
     write_stage,
 )
-from awsaug_cli.search_loop import (
+from awsaug_cli.search.critic_agent import CriticSettings
+from awsaug_cli.search.equivalent_ops import SAMPLE, equivalent_groups
+from awsaug_cli.search.finetune import FineTune
+from awsaug_cli.search.loop import (
     DEFAULT_ALGORITHM,
     FAITHFUL_ALGORITHMS,
     SearchAgent,
@@ -64,7 +60,12 @@ from awsaug_cli.search_loop import (
     make_agent,
     search,
 )
-from awsaug_cli.search_spaces import UNNAMED_SPACE, SearchSpace, search_space
+from awsaug_cli.search.paper_agent import PaperSettings
+from awsaug_cli.search.proxy_scores import Scores, fine_tune_rewards, ranked
+from awsaug_cli.search.rewards import REWARDS
+from awsaug_cli.search.run_state import SCORE_REPEATS, SearchRecord, load_state, read_scores, save_state, search_paths
+from awsaug_cli.search.spaces import UNNAMED_SPACE, SearchSpace, search_space
+from awsaug_cli.search.verdict import Verdict, group_sentence, judge, kl_from_start
 
 RESUME_KEYS = (
     "loops",
@@ -78,7 +79,6 @@ RESUME_KEYS = (
     "space",
     "pretrain_fingerprint",
 )
-SCORE_REPEATS = 3  # the closing comparison's fine-tunes per policy, unless told
 # the fine-tune's reward per algorithm (finetune.REWARDS): the paper's accuracy for its algorithms
 REWARD_OF = {DEFAULT_ALGORITHM: "calibrated-loss", **dict.fromkeys(FAITHFUL_ALGORITHMS, "accuracy")}
 # the fine-tunes' constant learning rate per algorithm, × the pretrain schedule's last (min_lr): the
@@ -98,10 +98,10 @@ class SearchOptions:
     device: str = "auto"
     seed: int | None = None  # None: the pretrain's seed
     independent_noise: bool = False
-    faithful: bool = False  # the paper's algorithm (agent.py) instead of awsaug's default (contrast.py)
+    faithful: bool = False  # the paper's algorithm (paper_agent.py) instead of awsaug's default (critic_agent.py)
     algorithm: str | None = None  # faithful only: ppo (default) or reinforce
     parametrization: str | None = None  # faithful only: sigmoid (default) or softmax
-    temperature: float | None = None  # default algorithm only: reward points per nat (contrast.py)
+    temperature: float | None = None  # default algorithm only: reward points per nat (critic_agent.py)
     loader: str = "auto"  # auto: the pretrain's; memory or dali must be the pretrain's
     score_repeats: int | None = None  # the closing comparison's fine-tunes per policy (0: none); None: 3
 
@@ -116,13 +116,13 @@ class SearchOptions:
         if self.faithful:
             if self.temperature is not None:
                 raise OptionError("--temperature belongs to awsaug's default search; the paper's (--faithful) has none")
-            settings = AgentSettings(
+            settings = PaperSettings(
                 algorithm=self.algorithm or "ppo", parametrization=self.parametrization or "sigmoid"
             )
             return dataclasses.asdict(settings)
         if self.algorithm is not None or self.parametrization is not None:
             raise OptionError("--algorithm and --parametrization choose among the paper's variants: add --faithful")
-        contrast = ContrastSettings() if self.temperature is None else ContrastSettings(temperature=self.temperature)
+        contrast = CriticSettings() if self.temperature is None else CriticSettings(temperature=self.temperature)
         return {"algorithm": DEFAULT_ALGORITHM, **dataclasses.asdict(contrast)}
 
 
@@ -133,33 +133,6 @@ class SearchOutcome:
     history: Path
     loops: int
     verdict: Verdict
-
-
-def search_paths(run_dir: Path) -> dict[str, Path]:
-    folder = run_dir / "search"
-    return {
-        "state": folder / "state.safetensors",
-        "history": folder / "history.jsonl",
-        "answer": folder / "policy.json",
-        "final": folder / "final_policy.json",
-        "scores": folder / "scores.json",
-    }
-
-
-STATE_FORMAT = "awsaug.search"
-
-
-def save_state(path: Path, agent: SearchAgent, settings: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    """The agent after a loop, with that loop's history records (restored on resume if a crash
-    came between this write and the history's)."""
-    tensors, scalars = agent.state()
-    write_tensors(path, tensors, STATE_FORMAT, {"scalars": scalars, "settings": settings, "records": records})
-
-
-def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """(tensors, scalars, the search's settings, the last loop's records) of a saved state."""
-    tensors, metadata = read_tensors(path, STATE_FORMAT)
-    return tensors, metadata["scalars"], metadata["settings"], metadata["records"]
 
 
 def run_search(options: SearchOptions, reporter: Reporter | None = None) -> SearchOutcome:
@@ -196,39 +169,39 @@ def _search(
     if resuming_recorded:  # what --resume was not told: the recorded search's
         options, agent_settings = _recorded_options(options, recorded)
     agent_settings, algorithm = with_space_temperature(agent_settings, space), agent_settings["algorithm"]
-    settings = {
-        "loops": options.loops or preset.search_loops,
-        "trajectories": options.trajectories or preset.search_trajectories,
-        "finetune_epochs": options.finetune_epochs or preset.finetune_epochs,
-        "finetune_lr": options.finetune_lr or FINETUNE_LR_SCALE[algorithm] * preset.optim.min_lr,
-        "seed": pretrain["seed"] if options.seed is None else options.seed,
-        "common_noise": not options.independent_noise,
-        "agent": agent_settings,
-        "space": space.name,  # the pretrain's
-        "equivalent_ops": equivalent_groups(source.sample_images(SAMPLE), space.space),  # measured on the data
-        "reward": recorded["reward"] if resuming_recorded else REWARD_OF[algorithm],
-        "score_repeats": SCORE_REPEATS if options.score_repeats is None else options.score_repeats,
-        "pretrain_fingerprint": pretrain["data_fingerprint"] + ":" + pretrain["model"],
-        "pairs_in_pipeline": pairs_in_pipeline,
-        "world_size": world,
-        "device": device.type,
-    }
-    check_sharing(settings["trajectories"], world)  # before run.json records a search that cannot run
-    agent = make_agent(
-        settings["trajectories"], settings["seed"], space, equivalent=settings["equivalent_ops"], **agent_settings
+    settings = SearchRecord(
+        loops=options.loops or preset.search_loops,
+        trajectories=options.trajectories or preset.search_trajectories,
+        finetune_epochs=options.finetune_epochs or preset.finetune_epochs,
+        finetune_lr=options.finetune_lr or FINETUNE_LR_SCALE[algorithm] * preset.optim.min_lr,
+        seed=pretrain["seed"] if options.seed is None else options.seed,
+        common_noise=not options.independent_noise,
+        agent=agent_settings,
+        space=space.name,  # the pretrain's
+        equivalent_ops=equivalent_groups(source.sample_images(SAMPLE), space.space),  # measured on the data
+        reward=recorded.reward if resuming_recorded else REWARD_OF[algorithm],
+        score_repeats=SCORE_REPEATS if options.score_repeats is None else options.score_repeats,
+        pretrain_fingerprint=pretrain["data_fingerprint"] + ":" + pretrain["model"],
+        pairs_in_pipeline=pairs_in_pipeline,
+        world_size=world,
+        device=device.type,
     )
-    if settings["equivalent_ops"]:
-        reporter.info("ops that act identically on this data, judged as one: " + sentences(settings["equivalent_ops"]))
+    check_sharing(settings.trajectories, world)  # before run.json records a search that cannot run
+    agent = make_agent(
+        settings.trajectories, settings.seed, space, equivalent=settings.equivalent_ops, **agent_settings
+    )
+    if settings.equivalent_ops:
+        reporter.info("ops that act identically on this data, judged as one: " + sentences(settings.equivalent_ops))
     _start(options, settings, agent, recorded, paths, rank, reporter)
 
     evaluator = _fine_tunes(source, pretrain, preset, shared, settings, device, reporter)
     reporter.info(_plan_line(settings, shared_file, device))
-    unit = REWARDS[settings["reward"]][1]
+    unit = REWARDS[settings.reward][1]
     result = search(
         evaluator,
-        loops=settings["loops"],
-        trajectories=settings["trajectories"],
-        seed=settings["seed"],
+        loops=settings.loops,
+        trajectories=settings.trajectories,
+        seed=settings.seed,
         agent=agent,
         on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop),
     )
@@ -245,18 +218,23 @@ def with_space_temperature(agent: dict[str, Any], space: SearchSpace) -> dict[st
     return {**agent, "temperature": space.temperature}
 
 
-def _plan_line(settings: dict[str, Any], shared_file: Path, device: torch.device) -> str:
+def _plan_line(settings: SearchRecord, shared_file: Path, device: torch.device) -> str:
     return (
-        f"searching {settings['loops']} loops × {settings['trajectories']} trajectories × "
-        f"{settings['finetune_epochs']} fine-tune epochs (learning rate {settings['finetune_lr']:g}) from "
+        f"searching {settings.loops} loops × {settings.trajectories} trajectories × "
+        f"{settings.finetune_epochs} fine-tune epochs (learning rate {settings.finetune_lr:g}) from "
         f"{shared_file} on {device}"
     )
 
 
-def _recorded_search(run: dict[str, Any], preset: Preset) -> dict[str, Any] | None:
-    """run.json's search record, with what searches recorded before a setting existed ran with."""
-    recorded = run.get("search")
-    return {"score_repeats": SCORE_REPEATS, "finetune_lr": preset.optim.min_lr, **recorded} if recorded else None
+def _recorded_search(run: dict[str, Any], preset: Preset) -> SearchRecord | None:
+    """run.json's search record; one from before the fine-tunes' learning rate was a setting ran at
+    the preset's min_lr."""
+    if not run.get("search"):
+        return None
+    recorded = SearchRecord.from_record(run["search"])
+    return (
+        recorded if recorded.finetune_lr is not None else dataclasses.replace(recorded, finetune_lr=preset.optim.min_lr)
+    )
 
 
 def sentences(groups: list[list[str]]) -> str:
@@ -268,7 +246,7 @@ def _fine_tunes(
     pretrain: dict[str, Any],
     preset: Preset,
     shared: Checkpoint,
-    settings: dict[str, Any],
+    settings: SearchRecord,
     device: torch.device,
     reporter: Reporter,
 ) -> FineTune:
@@ -279,12 +257,12 @@ def _fine_tunes(
         model,
         shared,
         preset.optim,
-        epochs=settings["finetune_epochs"],
+        epochs=settings.finetune_epochs,
         batch_size=pretrain["batch_size"],
-        seed=settings["seed"],
-        common_noise=settings["common_noise"],
-        reward=settings["reward"],
-        learning_rate=settings["finetune_lr"],
+        seed=settings.seed,
+        common_noise=settings.common_noise,
+        reward=settings.reward,
+        learning_rate=settings.finetune_lr,
         reporter=reporter,
     )
 
@@ -293,7 +271,7 @@ def _conclude(
     result: SearchResult,
     evaluator: FineTune,
     space: SearchSpace,
-    settings: dict[str, Any],
+    settings: SearchRecord,
     pretrain: dict[str, Any],
     paths: dict[str, Path],
     loops: int,
@@ -304,9 +282,9 @@ def _conclude(
     scores = closing_comparison(
         evaluator, result.answer, space, settings, tuple(pretrain["image_size"]), paths, rank, reporter
     )
-    unit = REWARDS[settings["reward"]][1]
+    unit = REWARDS[settings.reward][1]
     history = read_jsonl(paths["history"]) if rank == 0 else result.history
-    verdict = judge(result.answer, history, unit, settings["equivalent_ops"], scores)
+    verdict = judge(result.answer, history, unit, settings.equivalent_ops, scores)
     if rank == 0:
         _save_policies(result, pretrain, settings, loops, verdict, paths)
     return verdict
@@ -316,17 +294,17 @@ def closing_comparison(
     evaluator: FineTune,
     answer: Policy,
     space: SearchSpace,
-    settings: dict[str, Any],
+    settings: SearchRecord,
     image_size: tuple[int, int],
     paths: dict[str, Path],
     rank: int,
     reporter: Reporter,
 ) -> Scores | None:
     """The answer scored beside the policies that need no search (none, the space's start,
-    RandAugment, TrivialAugment) with the search's own fine-tunes, settings["score_repeats"] per
+    RandAugment, TrivialAugment) with the search's own fine-tunes, settings.score_repeats per
     policy; kept in search/scores.json, so a finished search that is resumed does not redo them.
     None when the search was told to skip it."""
-    repeats = settings["score_repeats"]
+    repeats = settings.score_repeats
     if repeats < 1:
         return None
     kept = read_scores(paths["scores"])
@@ -338,21 +316,13 @@ def closing_comparison(
         f"comparing the searched policy with {', '.join(names[1:])} on the search's proxy: "
         f"{len(names)} policies × {repeats} fine-tunes"
     )
-    rewards = fine_tune_rewards(evaluator, names, policies, repeats, settings["seed"], reporter)
+    rewards = fine_tune_rewards(evaluator, names, policies, repeats, settings.seed, reporter)
     scores = Scores(
-        ranked(names, rewards), REWARDS[settings["reward"]][1], settings["reward"], settings["finetune_epochs"], repeats
+        ranked(names, rewards), REWARDS[settings.reward][1], settings.reward, settings.finetune_epochs, repeats
     )
     if rank == 0:
         atomic_write_text(paths["scores"], json.dumps(scores.records(), indent=1) + "\n")
     return scores
-
-
-def read_scores(path: Path) -> Scores | None:
-    """The closing comparison a search kept; None when there is none (or it cannot be read: it is redone)."""
-    try:
-        return Scores.from_records(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return None
 
 
 def check_pretrained(run_dir: Path, purpose: str) -> None:
@@ -422,7 +392,7 @@ def pretrain_data(
     return source, in_pipeline
 
 
-def _recorded_options(options: SearchOptions, recorded: dict[str, Any]) -> tuple[SearchOptions, dict[str, Any]]:
+def _recorded_options(options: SearchOptions, recorded: SearchRecord) -> tuple[SearchOptions, dict[str, Any]]:
     """--resume's options: each one not given is the recorded search's (the agent too)."""
     given = {
         "loops": options.loops,
@@ -432,15 +402,17 @@ def _recorded_options(options: SearchOptions, recorded: dict[str, Any]) -> tuple
         "seed": options.seed,
         "score_repeats": options.score_repeats,
     }
-    options = dataclasses.replace(options, **{key: recorded[key] for key, value in given.items() if value is None})
-    return options, options.agent_settings() if options.agent_given() else recorded["agent"]
+    options = dataclasses.replace(
+        options, **{key: getattr(recorded, key) for key, value in given.items() if value is None}
+    )
+    return options, options.agent_settings() if options.agent_given() else recorded.agent
 
 
 def _start(
     options: SearchOptions,
-    settings: dict[str, Any],
+    settings: SearchRecord,
     agent: SearchAgent,
-    recorded: dict[str, Any] | None,
+    recorded: SearchRecord | None,
     paths: dict[str, Path],
     rank: int,
     reporter: Reporter,
@@ -452,21 +424,21 @@ def _start(
         "search",
         paths["state"],
         resume=options.resume,
-        recorded=recorded,
+        recorded=recorded.record() if recorded else None,
         unit="loop",
         reporter=reporter,
     )
     if resumed:
         tensors, scalars, saved, last_records = load_state(paths["state"])
-        check_saved(recorded, saved, RESUME_KEYS, paths["state"])
-        check_same(recorded, settings, RESUME_KEYS, f"the search in {options.run_dir}")
+        check_saved(recorded.record(), saved, RESUME_KEYS, paths["state"])
+        check_same(recorded.record(), settings.record(), RESUME_KEYS, f"the search in {options.run_dir}")
         agent.load_state(tensors, scalars)
     barrier()
     if rank == 0:
         if resumed:
             rewind_jsonl(paths["history"], "loop", agent.loop - 1, last_records)
         else:
-            write_stage(options.run_dir, "search", settings)
+            write_stage(options.run_dir, "search", settings.record())
             paths["history"].parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(paths["history"], "")  # replaces a link planted there, never its target
             paths["scores"].unlink(missing_ok=True)  # an earlier search's comparison
@@ -474,7 +446,7 @@ def _start(
 
 
 def _loop_recorder(
-    paths: dict[str, Path], settings: dict[str, Any], rank: int, reporter: Reporter, unit: str, first_loop: int
+    paths: dict[str, Path], settings: SearchRecord, rank: int, reporter: Reporter, unit: str, first_loop: int
 ) -> Callable[[SearchAgent, list[dict[str, Any]]], None]:
     """What runs after every loop: the state saved, then the history appended (rank 0), and the
     live status with the time left."""
@@ -482,13 +454,15 @@ def _loop_recorder(
 
     def after_loop(agent: SearchAgent, records: list[dict[str, Any]]) -> None:
         if rank == 0:
-            save_state(paths["state"], agent, settings, records)  # first: history never runs ahead of the state
+            save_state(
+                paths["state"], agent, settings.record(), records
+            )  # first: history never runs ahead of the state
             for record in records:
                 append_jsonl(paths["history"], record)
         elapsed = time.perf_counter() - started
-        remaining = elapsed / (agent.loop - first_loop) * (settings["loops"] - agent.loop)
+        remaining = elapsed / (agent.loop - first_loop) * (settings.loops - agent.loop)
         reporter.status(
-            f"search loop {agent.loop}/{settings['loops']}",
+            f"search loop {agent.loop}/{settings.loops}",
             loop_rows(records[-1], agent, unit) + [("elapsed / left", f"{elapsed:.0f} s / {remaining:.0f} s")],
         )
 
@@ -498,7 +472,7 @@ def _loop_recorder(
 def _save_policies(
     result: SearchResult,
     pretrain: dict[str, Any],
-    settings: dict[str, Any],
+    settings: SearchRecord,
     loops_run: int,
     verdict: Verdict,
     paths: dict[str, Path],
@@ -508,9 +482,9 @@ def _save_policies(
         "dataset": pretrain["data_name"],
         "model": pretrain["model"],
         "preset": pretrain["preset"],
-        "seed": settings["seed"],
+        "seed": settings.seed,
         "loops_run": loops_run,
-        "algorithm": settings["agent"]["algorithm"],
+        "algorithm": settings.agent["algorithm"],
     }
     result.answer.provenance.update(provenance, **answer_provenance(result.history, verdict))
     result.final_policy.provenance.update(provenance, final=True)
@@ -557,31 +531,3 @@ def answer_provenance(history: list[dict[str, Any]], verdict: Verdict) -> dict[s
     if loops and "best_reward" in loops[-1]:
         return {**found, "best_reward": loops[-1]["best_reward"], "best_loop": loops[-1]["best_loop"]}
     return found
-
-
-def run_verdict(run_dir: Path, answer: Policy) -> Verdict | None:
-    """The verdict on `answer` from the run's search history; None when the run has none."""
-    paths = search_paths(run_dir)
-    history = read_jsonl(paths["history"])
-    recorded = read_run(run_dir).get("search", {})
-    reward = recorded.get("reward", "accuracy")
-    return (
-        judge(answer, history, REWARDS[reward][1], recorded.get("equivalent_ops", ()), read_scores(paths["scores"]))
-        if history
-        else None
-    )
-
-
-def state_policy(path: Path) -> Policy:
-    """The current policy of a search in progress, from its saved state."""
-    tensors, metadata = read_tensors(path, STATE_FORMAT)
-    settings = metadata["settings"]
-    agent = make_agent(
-        settings["trajectories"],
-        settings["seed"],
-        search_space(settings.get("space", UNNAMED_SPACE)),
-        equivalent=settings.get("equivalent_ops", ()),
-        **settings["agent"],
-    )
-    agent.load_state(tensors, metadata["scalars"])
-    return agent.policy()

@@ -6,7 +6,7 @@ otherwise), random-resized crop to the model's size and a horizontal flip. Then,
 pipeline hands the uint8 batch to the engine, which draws each image's pair and signs from the
 policy and applies them, Cutout and normalisation in one batched call (TrainTransform without
 its own crop and flip: Triton on CUDA, torch on CPU). With `pairs_in_pipeline` (CPU only) the
-pair is drawn inside the pipeline and applied by the DALI ops (kernels/dali_ops.py, per-sample
+pair is drawn inside the pipeline and applied by the DALI ops (awsaug_cli/kernels/dali_ops.py, per-sample
 selection with conditionals), then Cutout (`fn.erase`) and normalisation — measured slower on
 this project's machine (BENCHMARKS.md), kept for many-core CPUs where the pipeline's threads
 would otherwise idle. Evaluation: resize the shorter side to size / 0.875, centre crop,

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from awsaug_cli.augment import TrainTransform
+from awsaug_cli.choices import LOADERS
 from awsaug_cli.data.batches import Batch, memory_batches, memory_eval_batches, steps_per_epoch
 from awsaug_cli.data.dataset import DataError, Dataset
 from awsaug_cli.data.folder import decode_image
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from awsaug_cli.data.dali_loader import PipelineSettings
 
 T = TypeVar("T")
-LOADERS = ("auto", "memory", "dali")
 NATIVE_SIDE = 32  # the largest side of the formats read at their own size (CIFAR 32, MNIST-family IDX 28)
 AUTO_DALI_SIZE = 64  # --loader auto picks DALI for image folders from this --image-size on (with CUDA)
 

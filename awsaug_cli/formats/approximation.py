@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from awsaug_cli.policy import Policy
+from awsaug_cli.policy import Policy, kl_divergence
 from awsaug_cli.space import Op
 
 
@@ -52,11 +52,6 @@ class Approximation:
         }
 
 
-def _kl(weights: torch.Tensor, source: torch.Tensor) -> float:
-    kept = weights > 0
-    return float((weights[kept] * (weights[kept] / source[kept]).log()).sum().clamp(min=0))
-
-
 def _top(policy: Policy, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(probabilities, flat pair indices) of the k most probable pairs."""
     joint = policy.joint().flatten()
@@ -79,7 +74,7 @@ def _approximation(
         for i, w, count in zip(indices[chosen], weights[chosen], counts)
     )
     source = probabilities[chosen]
-    return Approximation(pairs, float(source.sum()), _kl(weights[chosen], source), quantisation)
+    return Approximation(pairs, float(source.sum()), max(kl_divergence(weights[chosen], source), 0.0), quantisation)
 
 
 def keep_top(policy: Policy, k: int) -> Approximation:

@@ -61,9 +61,9 @@ def export_policy_file(
 ) -> tuple[Policy, Approximation | None]:
     """Export `source` (default: the run's searched policy) to `out`; returns the policy and, for a
     non-canonical format, what the export kept of it."""
-    from awsaug_cli.commands.search import search_paths
     from awsaug_cli.formats.importers import import_policy
     from awsaug_cli.runs import RunError, owned_by_run
+    from awsaug_cli.search.run_state import search_paths
 
     if owned_by_run(out, run_dir):
         raise ExportError(

@@ -1,41 +1,30 @@
 """awsaug's default search update: contrasts explored on purpose, a pooled critic, and the policy
-that trades the critic's predicted gain against distance from the shared policy.
+that trades the critic's predicted gain against distance from the start (docs/ALGORITHM.md,
+"awsaug's default search"; what each choice replaced and why: BENCHMARKS.md "What was tried").
 
-Why (README "How the search works", BENCHMARKS.md "Search quality"): in the paper's update every
-trajectory samples from the same p, so trajectories differ in op use only by sampling noise
-(about ±5 % per op) and the credit-by-use gradient is mostly noise, which Adam's normalised
-step then follows. Here:
+In the paper's update every trajectory samples from the same p, so trajectories differ in op use
+only by sampling noise and the credit-by-use gradient is mostly noise. Here:
 
 1. **Twins explore on purpose, around what is proven.** Trajectories come in pairs; for each
    pair a random half of the ops is made e^tilt times more likely than the centre in one twin
-   and e^-tilt times in the other (the other half the reverse), so each op's use differs by
-   about ±46 % between twins (tilt 0.5; tilt 1 doubled the unexplained reward noise:
-   BENCHMARKS.md). With common random numbers the twins share everything else. The centre is
-   the policy for the ops whose evidence is conclusive (Critic.evident) and uniform for the
-   rest: an op not yet judged stays as well measured as any other, even if its estimate leans
-   one way (centring on the whole policy starved such ops of the data that could clear them),
-   while a proven label-destroying op stops adding its large, imperfectly linear effect to
-   every comparison (centring on uniform left it there and made the rest noisy).
+   and e^-tilt times in the other (the other half the reverse). With common random numbers the
+   twins share everything else. The centre is the policy for the ops whose evidence is
+   conclusive (Critic.evident) and the start for the rest, so an op not yet judged stays as well
+   measured as any other and a proven label-destroying op stops weighing on every comparison.
 2. **Credit by regression.** The critic (critic.py) fits every trajectory's reward to the op use
    it actually sampled, pooled over all loops. Ops that act identically on the data
-   (equivalent_ops.py: measured, never named) are one column of the fit and tilt together, so
-   they share one estimate instead of showing two samples of the noise.
-3. **The policy is the critic's.** p(i, j) ∝ exp((β̃_i + β̃_j) / T): the distribution that maximises
-   the critic's predicted reward minus T · KL(p ‖ uniform), where β̃ = β̂ · β̂² / (β̂² + (c·d·se)²)
-   is each estimate shrunk by its own evidence (c = `shrinkage`; d = Critic.doubt(), large while
-   the fit has few residual degrees of freedom to estimate the noise with, → 1 later): an effect
-   within its noise moves the policy little, so noise does not pass for a finding; until the fit
-   can state its errors the policy stays uniform. T (reward units per nat) says how far evidence
-   may take the policy from the uniform one, and no op's logit goes further than `reach` (3)
-   from the mean: the critic is a linear fit made near the explored policies, and a validation
-   loss can move by tens of centi-nats on a label-destroying task, which without this bound
-   collapsed the policy onto one pair (BENCHMARKS.md). Nothing is integrated step by step, so
-   early noisy estimates do not linger, and the answer is the last policy (no best-loop choice, no winner's curse).
+   (equivalent_ops.py: measured, never named) are one column of the fit and tilt together.
+3. **The policy is the critic's.** p ∝ start · exp(β̃ / T) (in AWS-36, whose start is uniform,
+   p(i, j) ∝ exp((β̃_i + β̃_j) / T)): the distribution that maximises the critic's predicted
+   reward minus T · KL(p ‖ start), where β̃ = β̂ · β̂² / (β̂² + (c·d·se)²) is each estimate shrunk
+   by its own evidence (c = `shrinkage`; d = Critic.doubt(), large while the fit has few residual
+   degrees of freedom, → 1 later), so an effect within its noise moves the policy little. No
+   op's logit goes further than `reach` from the mean (the critic is a linear fit made near the
+   explored policies). Nothing is integrated step by step and the answer is the last policy (no
+   best-loop choice, no winner's curse).
 
-The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T. That is the
-AWS-36 space, whose start is uniform; in general (search_spaces.py) the policy is the space's
-start tilted by β̃ / T — in TrivialAugment's space p(o) ∝ TrivialAugment(o) · exp(β̃_o / T) with
-the second slot left to Identity, and "uniform" above reads "the start".
+The policy is stored as softmax logits: θ1 = β̃ / T and every row of θ2 = β̃ / T in AWS-36; in
+TrivialAugment's space the start's logits plus β̃ / T, the second slot left to Identity.
 """
 
 from __future__ import annotations
@@ -46,18 +35,18 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from awsaug_cli.critic import DEFAULT_RIDGE, Critic, op_rates
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
-from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, SearchSpace
+from awsaug_cli.search.critic import DEFAULT_RIDGE, Critic, op_rates
+from awsaug_cli.search.spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, SearchSpace
 from awsaug_cli.seeds import stream
 
 
 @dataclass(frozen=True)
-class ContrastSettings:
+class CriticSettings:
     tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the uniform policy does
     # reward units per nat: an op costing T units per application per image gets e× less probability;
-    # None: the search space's (search_spaces.py, chosen by the search-quality benchmark)
+    # None: the search space's (spaces.py, chosen by the search-quality benchmark)
     temperature: float | None = None
     ridge: float = DEFAULT_RIDGE  # the critic's prior: effects of about noise / sqrt(ridge) units believed a priori
     shrinkage: float = 2.0  # c: an effect c standard errors from zero moves the policy half as far as its estimate
@@ -69,13 +58,13 @@ class ContrastSettings:
             if value is not None and not 0 < value < math.inf:
                 raise OptionError(f"{name} must be a positive finite number, got {value}")
 
-    def in_space(self, space: SearchSpace) -> ContrastSettings:
+    def in_space(self, space: SearchSpace) -> CriticSettings:
         """These settings with the space's temperature where none was chosen."""
         return self if self.temperature is not None else replace(self, temperature=space.temperature)
 
 
 @dataclass(frozen=True)
-class ContrastInfo:
+class CriticInfo:
     effects: list[float]  # β̂ per op after this loop (reward points per application per image)
     errors: list[float] | None  # their standard errors (None until the fit has residual freedom)
     noise: float | None  # residual standard deviation of a trajectory's reward (None: as errors)
@@ -105,10 +94,10 @@ def shrink(effects: torch.Tensor, errors: torch.Tensor, shrinkage: float) -> tor
     return effects * weight
 
 
-def preferences(critic: Critic, settings: ContrastSettings) -> torch.Tensor:
+def preferences(critic: Critic, settings: CriticSettings) -> torch.Tensor:
     """Per op, the log-preference β̃ / T over the search's start, β̃ the critic's effects shrunk
     by their evidence, centred and bounded by `reach` (zero until the fit can state its errors).
-    `settings` with a temperature (ContrastSettings.in_space)."""
+    `settings` with a temperature (CriticSettings.in_space)."""
     effects = critic.effects()
     if math.isnan(critic.noise()):
         return torch.zeros_like(effects)
@@ -117,20 +106,20 @@ def preferences(critic: Critic, settings: ContrastSettings) -> torch.Tensor:
 
 
 def critic_policy(
-    critic: Critic, settings: ContrastSettings, space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE]
+    critic: Critic, settings: CriticSettings, space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE]
 ) -> Policy:
     """The start tilted by the critic: in AWS-36 p(i, j) ∝ exp((β̃_i + β̃_j) / T); in a one-op
     space p(i) ∝ start(i) · exp(β̃_i / T)."""
     return space.policy(preferences(critic, settings.in_space(space)))
 
 
-class ContrastAgent:
-    """The critic and what the next loop explores; same interface as the paper's Agent."""
+class CriticAgent:
+    """The critic and what the next loop explores; same interface as PaperAgent (the paper's)."""
 
     def __init__(
         self,
         trajectories: int,
-        settings: ContrastSettings = ContrastSettings(),
+        settings: CriticSettings = CriticSettings(),
         search_space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE],
         seed: int = 0,
         equivalent: Sequence[Sequence[str]] = (),
@@ -166,7 +155,7 @@ class ContrastAgent:
                 policies.append(self.search_space.policy(centre + sign * self.settings.tilt * direction))
         return policies + [self.search_space.policy(centre)] * (self.trajectories % 2)
 
-    def update(self, rewards: torch.Tensor, usages: torch.Tensor) -> ContrastInfo:
+    def update(self, rewards: torch.Tensor, usages: torch.Tensor) -> CriticInfo:
         """Add one loop's rewards [W] (percent) and pair counts [W, K, K] to the critic."""
         k = len(self.space)
         if rewards.shape != (self.trajectories,) or usages.shape != (self.trajectories, k, k):
@@ -177,8 +166,8 @@ class ContrastAgent:
         self.loop += 1
         noise = self.critic.noise()
         if math.isnan(noise):
-            return ContrastInfo(self.critic.effects().tolist(), None, None, None)
-        return ContrastInfo(
+            return CriticInfo(self.critic.effects().tolist(), None, None, None)
+        return CriticInfo(
             self.critic.effects().tolist(), self.critic.errors().tolist(), noise, self.critic.evidence_threshold()
         )
 

@@ -10,7 +10,7 @@ credited to the pairs used (the faithful update).
 
 `effects()` are the estimates β̂ (reward points per application per image); `errors()` their
 standard errors from the fit's residuals. Both are plain functions of the pooled sums, which is
-what the search state stores. The fit's columns are the search space's (search_spaces.py): one
+what the search state stores. The fit's columns are the search space's (spaces.py): one
 per op in AWS-36, where ops that act identically on the data (equivalent_ops.py) share one and
 get one estimate; per op family and its strength in TrivialAugment's space. An op's effect is
 its row of the columns times the column estimates.

@@ -27,7 +27,7 @@ from awsaug_cli.reporters import Reporter
 from awsaug_cli.seeds import stream
 
 if TYPE_CHECKING:  # finetune.py imports the search loop, which imports the verdict, which imports this
-    from awsaug_cli.finetune import FineTune
+    from awsaug_cli.search.finetune import FineTune
 
 
 @dataclass(frozen=True)

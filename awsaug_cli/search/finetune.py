@@ -21,8 +21,8 @@ from awsaug_cli.engine import OptimSettings, make_optimizer, run_epoch
 from awsaug_cli.models import model_device
 from awsaug_cli.policy import Policy
 from awsaug_cli.reporters import Reporter, SilentReporter
-from awsaug_cli.rewards import REWARDS, validation_score
-from awsaug_cli.search_loop import Trial
+from awsaug_cli.search.loop import Trial
+from awsaug_cli.search.rewards import REWARDS, validation_score
 from awsaug_cli.seeds import stream
 
 

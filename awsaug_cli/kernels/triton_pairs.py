@@ -121,7 +121,7 @@ def _stretch(value, lo, hi):
 @triton.jit
 def _cubic(v1, v2, v3, v4, d):
     """Pillow's transform cubic (Keys, a = −1) at float32 offset d past v2, in the order of the
-    torch backend (reference.cubic): float32, where Pillow uses float64 (rarely ±1)."""
+    torch backend (torch_ops.cubic): float32, where Pillow uses float64 (rarely ±1)."""
     p2 = (v3 - v1).to(tl.float32)
     p3 = ((v1 - v2) * 2 + v3 - v4).to(tl.float32)
     p4 = (v2 - v1 - v3 + v4).to(tl.float32)
@@ -247,7 +247,7 @@ def _shear_rgb(kind, src_ptr, buf_ptr, n, ys, xs, ok, a0, a1, a2, a3, a4, a5, fi
                W: tl.constexpr, PADDING: tl.constexpr, FROM_SOURCE: tl.constexpr, CROP: tl.constexpr):
     """Pillow's bicubic affine; shears move pixels along one axis only. The fill test is per
     pixel; the fractional offset is the line's, taken at its first pixel (as in
-    reference._cubic_maps)."""
+    torch_ops._cubic_maps)."""
     xc = xs.to(tl.float64) + 0.5
     yc = ys.to(tl.float64) + 0.5
     xin = a0 * xc + a1 * yc + a2

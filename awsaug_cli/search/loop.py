@@ -1,10 +1,10 @@
 """Stage 2's loop: L loops of W trajectories; each trajectory scores a policy with an evaluator
-and the agent updates from the rewards. Two agents: awsaug's default (contrast.py: twins that
-explore on purpose, a pooled critic) and the paper's (agent.py: PPO on credit by use, the best θ
+and the agent updates from the rewards. Two agents: awsaug's default (critic_agent.py: twins that
+explore on purpose, a pooled critic) and the paper's (paper_agent.py: PPO on credit by use, the best θ
 kept), chosen by the `algorithm` option ("contrast", or "ppo" / "reinforce" for the paper's).
 
 `search()` is the engine and takes any evaluator (the real fine-tune from the shared weights,
-awsaug_cli.finetune, or a synthetic one in tests):
+awsaug_cli.search.finetune, or a synthetic one in tests):
 
     evaluate(policy, loop, trajectory, generator) -> Trial(reward_percent, usage LongTensor [K, K], details)
 
@@ -25,15 +25,15 @@ from typing import Any, NamedTuple, Protocol
 import torch
 import torch.distributed as dist
 
-from awsaug_cli.agent import ALGORITHMS as FAITHFUL_ALGORITHMS  # the paper's update (agent.py)
-from awsaug_cli.agent import Agent, AgentSettings, entropy
-from awsaug_cli.contrast import ContrastAgent, ContrastSettings
-from awsaug_cli.critic import op_rates
 from awsaug_cli.devices import distributed
 from awsaug_cli.errors import OptionError, UserError
-from awsaug_cli.policy import Policy
-from awsaug_cli.quality import GAUGE, family_marginals, marginal, op_multiples
-from awsaug_cli.search_spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, SearchSpace
+from awsaug_cli.policy import Policy, entropy
+from awsaug_cli.search.critic import op_rates
+from awsaug_cli.search.critic_agent import CriticAgent, CriticSettings
+from awsaug_cli.search.paper_agent import ALGORITHMS as FAITHFUL_ALGORITHMS  # the paper's update (paper_agent.py)
+from awsaug_cli.search.paper_agent import PaperAgent, PaperSettings
+from awsaug_cli.search.spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, SearchSpace
+from awsaug_cli.search.verdict import GAUGE, family_marginals, marginal, op_multiples
 from awsaug_cli.seeds import stream
 from awsaug_cli.space import Space
 
@@ -54,7 +54,7 @@ class SearchError(UserError):
 
 
 class SearchAgent(Protocol):
-    """What the engine needs of an agent (contrast.ContrastAgent, agent.Agent)."""
+    """What the engine needs of an agent (critic_agent.CriticAgent, paper_agent.PaperAgent)."""
 
     loop: int  # loops completed
     space: Space
@@ -86,8 +86,8 @@ def make_agent(
     equivalent: Sequence[Sequence[str]] = (),
     **options: Any,
 ) -> SearchAgent:
-    """The agent of `algorithm` in `space` with `options` (fields of ContrastSettings, or of
-    AgentSettings for the paper's algorithms); TypeError names an option the algorithm does not
+    """The agent of `algorithm` in `space` with `options` (fields of CriticSettings, or of
+    PaperSettings for the paper's algorithms); TypeError names an option the algorithm does not
     have. `equivalent`: groups of ops that act identically on the data, which awsaug's default
     judges as one (the paper's algorithm treats every op apart). `space`: by default the
     algorithm's own (awsaug's default space, or the paper's for the paper's algorithms)."""
@@ -100,13 +100,13 @@ def make_agent(
             f"the paper's algorithm searches the {FAITHFUL_SPACE} space only; these shared weights were "
             f"trained in {space.name!r}: pretrain with --space {FAITHFUL_SPACE} for --faithful"
         )
-    settings_type = ContrastSettings if algorithm == DEFAULT_ALGORITHM else AgentSettings
+    settings_type = CriticSettings if algorithm == DEFAULT_ALGORITHM else PaperSettings
     unknown = set(options) - {f.name for f in fields(settings_type)}
     if unknown:
         raise TypeError(f"unknown options for the {algorithm} algorithm: {', '.join(sorted(unknown))}")
     if algorithm == DEFAULT_ALGORITHM:
-        return ContrastAgent(trajectories, ContrastSettings(**options), space, seed, equivalent)
-    return Agent(trajectories, AgentSettings(algorithm=algorithm, **options), space.space)
+        return CriticAgent(trajectories, CriticSettings(**options), space, seed, equivalent)
+    return PaperAgent(trajectories, PaperSettings(algorithm=algorithm, **options), space.space)
 
 
 @dataclass

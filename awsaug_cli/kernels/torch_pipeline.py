@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from awsaug_cli.space import Space
 
-from . import reference
+from . import torch_ops
 from .transform_spec import TransformDraw, TransformSettings, cutout_bounds
 
 # On CPU a batch is processed in chunks of about this many uint8 values, so that the float and
@@ -32,14 +32,14 @@ def crop_flip(images: torch.Tensor, crop: torch.Tensor, flip: torch.Tensor, padd
     """Zero-pad by `padding`, take the H×W window at crop offsets (dy, dx), mirror where `flip`.
 
     Every output row is a contiguous run of a padded row, so the crop is one row copy per row
-    (reference.row_windows), not a gather per value."""
+    (torch_ops.row_windows), not a gather per value."""
     n, channels, height, width = images.shape
     padded = F.pad(images, (padding,) * 4) if padding else images
     padded_height, padded_width = height + 2 * padding, width + 2 * padding
     planes = torch.arange(n * channels, device=images.device).view(n, channels, 1) * padded_height
     lines = planes + torch.arange(height, device=images.device).view(1, 1, height) + crop[:, 0].view(n, 1, 1)
     starts = lines * padded_width + crop[:, 1].view(n, 1, 1)
-    out = reference.row_windows(padded, starts.flatten(), width).view(n, channels, height, width)
+    out = torch_ops.row_windows(padded, starts.flatten(), width).view(n, channels, height, width)
     # every image and its mirror image, then each image's pick
     both = torch.cat([out, out.flip(-1)])
     return both.index_select(0, torch.arange(n, device=images.device) + n * flip.to(torch.int64))
@@ -61,7 +61,7 @@ def cutout_normalise(images: torch.Tensor, centre: torch.Tensor, settings: Trans
         left, _ = cutout_bounds(centre[:, 1:2], settings.cutout)
         ys = torch.arange(height, device=images.device).view(1, height)
         starts = torch.where((ys >= top) & (ys < bottom), width - left, 0)
-        keep = reference.row_windows(_ruler(width, settings.cutout, images.device), starts.flatten(), width)
+        keep = torch_ops.row_windows(_ruler(width, settings.cutout, images.device), starts.flatten(), width)
         images = images * keep.view(n, 1, height, width)
     scale = settings.scale.to(images.device).view(1, channels, 1, 1)
     shift = settings.shift.to(images.device).view(1, channels, 1, 1)
@@ -69,15 +69,15 @@ def cutout_normalise(images: torch.Tensor, centre: torch.Tensor, settings: Trans
 
 
 def apply_rows(images: torch.Tensor, rows: torch.Tensor, space: Space) -> torch.Tensor:
-    """The torch backend's op application (reference.apply_rows), chunked on CPU."""
-    return _joined([reference.apply_rows(images[part], rows[part], space) for part in _chunks(images)])
+    """The torch backend's op application (torch_ops.apply_rows), chunked on CPU."""
+    return _joined([torch_ops.apply_rows(images[part], rows[part], space) for part in _chunks(images)])
 
 
 def _transform(images: torch.Tensor, draw: TransformDraw, settings: TransformSettings) -> torch.Tensor:
     # The uint8 intermediates need no autograd bookkeeping (7 % of the time at 32x32); the
     # returned batch is made outside inference mode, an ordinary tensor.
     with torch.inference_mode():
-        augmented = reference.apply_rows(
+        augmented = torch_ops.apply_rows(
             crop_flip(images, draw.crop, draw.flip, settings.padding), draw.rows, settings.space
         )
     return cutout_normalise(augmented, draw.cutout, settings)

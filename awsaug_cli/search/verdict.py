@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from awsaug_cli.critic import DEFAULT_RIDGE, FALSE_ALARM, Critic
-from awsaug_cli.equivalent_ops import membership
-from awsaug_cli.policy import Policy
-from awsaug_cli.proxy_scores import Scores, compare_line
-from awsaug_cli.search_spaces import SearchSpace, family, search_space_of
+from awsaug_cli.policy import Policy, entropy, kl_divergence
+from awsaug_cli.search.critic import DEFAULT_RIDGE, FALSE_ALARM, Critic
+from awsaug_cli.search.equivalent_ops import membership
+from awsaug_cli.search.proxy_scores import Scores, compare_line
+from awsaug_cli.search.spaces import SearchSpace, family, search_space_of
 from awsaug_cli.space import Space
 
 # Identical operations under two names: their probabilities should move together (a noise gauge).
@@ -81,11 +81,8 @@ def kl_from_start(policy: Policy) -> float:
     joint = policy.joint()
     searched = search_space_of(policy.space)
     if searched is None or searched.paired:
-        entropy = -(joint * joint.clamp_min(1e-30).log()).sum()
-        return float(math.log(joint.numel()) - entropy)
-    start = searched.start().joint()
-    shown = joint > 0
-    return float((joint[shown] * (joint[shown].log() - start[shown].clamp_min(1e-300).log())).sum())
+        return float(math.log(joint.numel()) - entropy(joint))
+    return kl_divergence(joint, searched.start().joint())
 
 
 def critic_from_history(

@@ -7,7 +7,7 @@ parameters looked up from a constant table by the sample's op-table row (`param_
 graph holds one branch per kind, not one per (op, sign): it builds in about a second and runs
 few operators per batch.
 
-The arithmetic follows the torch reference (reference.py), which follows Pillow's C code: float32
+The arithmetic follows the torch backend (torch_ops.py), which follows Pillow's C code: float32
 blends truncated to uint8, integer luma, Pillow's histogram equalisation, 16.16 fixed-point
 nearest sampling matrices, and Pillow's transform cubic (a = −1) along the shear lines. Shears
 read their four cubic taps with four nearest warps (edge-clamped, as Pillow clamps taps) and
@@ -32,7 +32,7 @@ import torch
 
 from awsaug_cli.space import KINDS, Space
 
-from . import reference, torch_pipeline
+from . import torch_ops, torch_pipeline
 from .op_params import COL, op_table
 from .transform_spec import TransformDraw, TransformSettings
 
@@ -69,12 +69,12 @@ def param_table(space: Space, height: int, width: int) -> np.ndarray:
     a = rows[:, [COL[f"a{i}"] for i in range(6)]]
     kinds = [KINDS[int(code)] for code in rows[:, COL["kind"]]]
     for row, kind in enumerate(kinds):
-        if kind in reference.NEAREST_KINDS:
+        if kind in torch_ops.NEAREST_KINDS:
             # Pillow's 16.16 map folds the output pixel centre into the offsets; DALI samples at
             # M·(x + ½, y + ½), so the centre comes back out
             m = a[row] / 65536.0
             table[row, MATRIX] = [m[0], m[1], m[2] - 0.5 * (m[0] + m[1]), m[3], m[4], m[5] - 0.5 * (m[3] + m[4])]
-        elif kind in reference.CUBIC_KINDS:
+        elif kind in torch_ops.CUBIC_KINDS:
             shear = a[row, 1] if kind == "shear_x" else a[row, 3]
             table[row, COL_OF["shear"]] = shear
             table[row, MATRIX] = (
@@ -100,7 +100,7 @@ def _to_uint8(values: DataNode) -> DataNode:
 
 
 def _blend(degenerate: DataNode, image: DataNode, factor: DataNode) -> DataNode:
-    """Pillow's Image.blend: float32 d + (i − d)·f, clipped, truncated (reference.blend)."""
+    """Pillow's Image.blend: float32 d + (i − d)·f, clipped, truncated (torch_ops.blend)."""
     d = fn.cast(degenerate, dtype=types.FLOAT)
     return _to_uint8((fn.cast(image, dtype=types.FLOAT) - d) * factor + d)
 
@@ -122,7 +122,7 @@ def _lookup(kind: str) -> Callable[[Space, int, int], KindOp]:
         rows = np.flatnonzero(table[:, COL_OF["kind"]] == KINDS.index(kind))
         positions = np.zeros(len(table), np.int32)
         positions[rows] = np.arange(len(rows))
-        luts = reference.row_tables(space, height, width, torch.device("cpu")).fixed_luts[rows].tolist()
+        luts = torch_ops.row_tables(space, height, width, torch.device("cpu")).fixed_luts[rows].tolist()
         lookups = [
             lambda image, params, lut=lut: fn.lookup_table(image, keys=list(range(256)), values=lut, dtype=types.UINT8)
             for lut in luts
@@ -190,9 +190,9 @@ def _autocontrast(space: Space, height: int, width: int) -> KindOp:
 
 
 def equalize_image(image: np.ndarray) -> np.ndarray:
-    """Pillow's equalize of one uint8 HWC image, with the torch reference's tables."""
+    """Pillow's equalize of one uint8 HWC image, with the torch backend's tables."""
     planes = torch.from_numpy(image).permute(2, 0, 1)
-    table = reference.equalize_tables(planes.unsqueeze(0))[0]
+    table = torch_ops.equalize_tables(planes.unsqueeze(0))[0]
     return (
         torch.gather(table, 1, planes.flatten(1).to(torch.int64))
         .view(planes.shape)

@@ -15,14 +15,14 @@ from dataclasses import asdict, dataclass
 import torch
 
 from awsaug_cli.errors import OptionError
-from awsaug_cli.policy import PARAMETRIZATIONS, Policy, joint_probabilities
+from awsaug_cli.policy import PARAMETRIZATIONS, Policy, entropy, joint_probabilities
 from awsaug_cli.space import AWS36, Space
 
 ALGORITHMS = ("ppo", "reinforce")
 
 
 @dataclass(frozen=True)
-class AgentSettings:
+class PaperSettings:
     parametrization: str = "sigmoid"
     algorithm: str = "ppo"
     clip: float = 0.2  # PPO's ε
@@ -77,15 +77,10 @@ def ppo_objective(
     return torch.minimum(ratio * pair_advantages, clipped * pair_advantages).sum(dim=(1, 2)).mean()
 
 
-def entropy(joint: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy (nats) of a distribution over pairs; differentiable (the update's bonus)."""
-    return -(joint * joint.clamp_min(1e-30).log()).sum()
-
-
-class Agent:
+class PaperAgent:
     """θ and everything its update needs across loops (Adam state, baselines, best θ)."""
 
-    def __init__(self, trajectories: int, settings: AgentSettings = AgentSettings(), space: Space = AWS36) -> None:
+    def __init__(self, trajectories: int, settings: PaperSettings = PaperSettings(), space: Space = AWS36) -> None:
         k = len(space)
         self.space = space
         self.settings = settings
@@ -185,6 +180,8 @@ class Agent:
         self.optimizer.step()
 
     def _kl(self, old: torch.Tensor) -> float:
+        """KL(old ‖ new) for the PPO stop rule, both sides floored as the update's log-probabilities
+        are (policy.kl_divergence skips the pairs old cannot draw, and sums in another order)."""
         with torch.no_grad():
             new = self._joint()
             return float((old * (old.clamp_min(1e-30).log() - new.clamp_min(1e-30).log())).sum())

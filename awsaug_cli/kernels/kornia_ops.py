@@ -32,7 +32,7 @@ import torch
 from awsaug_cli.space import KINDS, Space
 
 from .op_params import COL, FIXED_ONE, op_table
-from .reference import pixel_grid, source_points
+from .torch_ops import pixel_grid, source_points
 from .torch_pipeline import crop_flip, cutout_normalise
 from .transform_spec import TransformDraw, TransformSettings
 
@@ -125,7 +125,7 @@ def _source_map(rows: torch.Tensor, fixed_point: bool) -> torch.Tensor:
 
 
 def _outside(rows: torch.Tensor, height: int, width: int, fixed_point: bool) -> torch.Tensor:
-    """Bool [n, H, W]: where Pillow fills, by its own arithmetic (the reference backend's): the
+    """Bool [n, H, W]: where Pillow fills, by its own arithmetic (the torch backend's): the
     16.16 fixed-point source pixel (nearest) or the float64 source point of the pixel centre
     (bicubic) outside the image."""
     ys, xs = pixel_grid(height, width, rows.device, torch.int64 if fixed_point else torch.float64)

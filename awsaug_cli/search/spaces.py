@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from awsaug_cli.equivalent_ops import membership, representatives
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
+from awsaug_cli.search.equivalent_ops import membership, representatives
 from awsaug_cli.space import AWS36, Space
 from awsaug_cli.torchvision_policies import trivialaugment
 
@@ -76,7 +76,7 @@ class SearchSpace:
     start_name: str  # the start as a built-in policy name (policy_names.py)
     paired: bool  # two ops drawn alike per image (True), or one op then Identity
     columns: Columns
-    temperature: float  # awsaug's default search's T here (contrast.py): chosen by benchmarks/search_quality.py
+    temperature: float  # awsaug's default search's T here (critic_agent.py): chosen by benchmarks/search_quality.py
 
     @property
     def space(self) -> Space:

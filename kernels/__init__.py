@@ -1,2 +1,0 @@
-"""Batched AWS-36 augmentation kernels: the torch reference/CPU backend, fused Triton kernels,
-the Pillow reference semantics, and the per-(op, sign) parameter table they all share."""
