@@ -16,10 +16,10 @@ from PIL import Image, ImageDraw
 from awsaug_cli.atomic import atomic_write_bytes, picture_format
 from awsaug_cli.errors import OptionError
 from awsaug_cli.policy import Policy
+from awsaug_cli.run_records import SearchRecord, recorded_search
 from awsaug_cli.runs import RunError, read_jsonl
 from awsaug_cli.search.critic_agent import shrink
 from awsaug_cli.search.proxy_scores import Scores
-from awsaug_cli.search.run_state import SearchRecord
 from awsaug_cli.search.spaces import family, search_space_of
 from awsaug_cli.search.verdict import Verdict, judge, op_multiples
 
@@ -28,7 +28,7 @@ def run_report(run_dir: Path, out: Path) -> None:
     """The search report of a run: its history, its answer and final policy (mid-search: the
     state's current policy for both)."""
     from awsaug_cli.formats import import_policy
-    from awsaug_cli.search.run_state import read_scores, recorded_search, search_paths, state_policy
+    from awsaug_cli.search.run_state import read_scores, search_paths, state_policy
 
     picture_format(out)  # before the work: a name that cannot be written fails now
     paths = search_paths(run_dir)

@@ -26,8 +26,9 @@ from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model, model_spec
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
-from awsaug_cli.runs import append_jsonl, check_same, check_saved, read_jsonl, read_run, rewind_jsonl, write_stage
-from awsaug_cli.search.spaces import DEFAULT_SEARCH_SPACE, UNNAMED_SPACE, search_space
+from awsaug_cli.run_records import PretrainRecord, recorded_pretrain
+from awsaug_cli.runs import append_jsonl, check_same, check_saved, read_jsonl, rewind_jsonl, write_stage
+from awsaug_cli.search.spaces import DEFAULT_SEARCH_SPACE, search_space
 from awsaug_cli.seeds import pretrain_model, stream
 
 # what a resumed run must share with the run it continues
@@ -76,7 +77,7 @@ class PretrainOptions:
         None  # trivialaugment or aws36: the search space whose start the shared weights are trained under
     )
 
-    def resolved(self, recorded: dict | None) -> PretrainOptions:
+    def resolved(self, recorded: PretrainRecord | None) -> PretrainOptions:
         """Every option not given: the recorded run's value when resuming one, else the default."""
         given = {
             "data": "digits",
@@ -88,19 +89,19 @@ class PretrainOptions:
         }
         if self.resume and recorded:
             given.update(
-                data=recorded["data"],
-                model=recorded["model"],
-                preset=recorded["preset"],
-                epochs=recorded["epochs"],
-                batch_size=recorded["batch_size"],
-                image_size=recorded["image_size"][-1],
-                seed=recorded["seed"],
-                mode=recorded["mode"],
-                loader=recorded["loader"],
-                space=recorded.get("space", UNNAMED_SPACE),
+                data=recorded.data,
+                model=recorded.model,
+                preset=recorded.preset,
+                epochs=recorded.epochs,
+                batch_size=recorded.batch_size,
+                image_size=recorded.image_size[-1],
+                seed=recorded.seed,
+                mode=recorded.mode,
+                loader=recorded.loader,
+                space=recorded.space,
             )
-            if self.data in (None, recorded["data"]):  # the recorded split size belongs to the recorded data
-                given["val_size"] = recorded["data_sizes"]["val"]
+            if self.data in (None, recorded.data):  # the recorded split size belongs to the recorded data
+                given["val_size"] = recorded.data_sizes["val"]
         return dataclasses.replace(
             self, **{name: value for name, value in given.items() if getattr(self, name) is None}
         )
@@ -128,7 +129,7 @@ def pretrain(options: PretrainOptions, reporter: Reporter | None = None) -> Pret
     device = resolve_device(options.device)
     join_distributed(device)
     with locked_run(options.run_dir, distributed()[0], reporter):
-        return _pretrain(options.resolved(read_run(options.run_dir).get("pretrain")), reporter, device)
+        return _pretrain(options.resolved(recorded_pretrain(options.run_dir)), reporter, device)
 
 
 def _pretrain(options: PretrainOptions, reporter: Reporter, device: torch.device) -> PretrainResult:
@@ -214,40 +215,40 @@ def _fresh_model(
     return model, make_optimizer(model, training.preset.optim)
 
 
-def _settings(options: PretrainOptions, training: Training, world: int, device: torch.device) -> dict:
+def _settings(options: PretrainOptions, training: Training, world: int, device: torch.device) -> PretrainRecord:
     """The pretrain's record in run.json: everything needed to resume it or to search from it."""
     preset, source = training.preset, training.source
-    return {
-        "preset": preset.name,
-        "model": training.model,
-        "epochs": training.epochs,
-        "batch_size": training.batch_size,
-        "optim": dataclasses.asdict(preset.optim),
-        "bn_momentum": preset.bn_momentum,
-        "augment": {"crop_padding": preset.crop_padding, "cutout": preset.cutout, "flip": True, "policy": "uniform"},
-        "space": options.space,  # the pairs are drawn from this search space's start
-        "seed": options.seed,
-        "split_seed": options.seed,
-        "mode": options.mode,
-        "world_size": world,
-        "data": options.data,
-        "loader": source.kind,
-        "skip_bad_files": options.skip_bad_files,
-        "pairs_in_pipeline": options.pairs_in_pipeline,
-        "data_name": source.name,
-        "data_fingerprint": source.fingerprint(),
-        "data_sizes": source.sizes,
-        "image_size": list(source.image_size),
-        "classes": list(source.classes),
-        "mean": list(source.mean),
-        "std": list(source.std),
-        "device": device.type,
-    }
+    return PretrainRecord(
+        preset=preset.name,
+        model=training.model,
+        epochs=training.epochs,
+        batch_size=training.batch_size,
+        optim=dataclasses.asdict(preset.optim),
+        bn_momentum=preset.bn_momentum,
+        augment={"crop_padding": preset.crop_padding, "cutout": preset.cutout, "flip": True, "policy": "uniform"},
+        space=options.space,  # the pairs are drawn from this search space's start
+        seed=options.seed,
+        split_seed=options.seed,
+        mode=options.mode,
+        world_size=world,
+        data=options.data,
+        loader=source.kind,
+        skip_bad_files=options.skip_bad_files,
+        pairs_in_pipeline=options.pairs_in_pipeline,
+        data_name=source.name,
+        data_fingerprint=source.fingerprint(),
+        data_sizes=source.sizes,
+        image_size=list(source.image_size),
+        classes=list(source.classes),
+        mean=list(source.mean),
+        std=list(source.std),
+        device=device.type,
+    )
 
 
 def _start(
     options: PretrainOptions,
-    settings: dict,
+    settings: PretrainRecord,
     model,
     optimizer,
     checkpoint_file: Path,
@@ -258,15 +259,13 @@ def _start(
     """The first epoch to run: 0 for a new run (recorded in run.json; also where a recorded run
     left no checkpoint), or the epoch after the last one checkpointed when resuming (after
     checking the run matches). Every rank checks before any writes."""
-    recorded = read_run(options.run_dir).get("pretrain")
-    if recorded is not None:
-        recorded = {"space": UNNAMED_SPACE, **recorded}  # runs recorded before spaces were named
+    recorded = recorded_pretrain(options.run_dir)  # runs recorded before spaces were named: aws36
     resumed = resuming(
         options.run_dir,
         "pretrain",
         checkpoint_file,
         resume=options.resume,
-        recorded=recorded,
+        recorded=recorded.record() if recorded else None,
         unit="epoch",
         reporter=reporter,
     )
@@ -274,8 +273,8 @@ def _start(
     epoch = 0
     if resumed:
         checkpoint = load_checkpoint(checkpoint_file)
-        check_saved(recorded, checkpoint.metadata.get("settings", {}), SAVED_KEYS, checkpoint_file)
-        check_same(recorded, settings, RESUME_KEYS, f"the pretrain run in {options.run_dir}")
+        check_saved(recorded.record(), checkpoint.metadata.get("settings", {}), SAVED_KEYS, checkpoint_file)
+        check_same(recorded.record(), settings.record(), RESUME_KEYS, f"the pretrain run in {options.run_dir}")
         restore(checkpoint, model, optimizer, source=str(checkpoint_file))
         epoch = int(checkpoint.metadata.get("epoch", 0))
     barrier()
@@ -283,7 +282,7 @@ def _start(
         rewind_jsonl(metrics_file, "epoch", epoch, [checkpoint.metadata["metrics"]] if epoch else [])
     elif writer:
         if rank == 0:
-            write_stage(options.run_dir, "pretrain", settings)
+            write_stage(options.run_dir, "pretrain", settings.record())
         checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(metrics_file, "")  # replaces a link planted there, never its target
     barrier()
@@ -291,7 +290,14 @@ def _start(
 
 
 def _record_epoch(
-    epoch: int, stats, val_acc: float, optimizer, model, settings: dict, checkpoint_file: Path, metrics_file: Path
+    epoch: int,
+    stats,
+    val_acc: float,
+    optimizer,
+    model,
+    settings: PretrainRecord,
+    checkpoint_file: Path,
+    metrics_file: Path,
 ) -> None:
     record = {
         "epoch": epoch + 1,
@@ -305,12 +311,12 @@ def _record_epoch(
     metadata = {
         "stage": "pretrain",
         "epoch": epoch + 1,
-        "model": settings["model"],
-        "preset": settings["preset"],
-        "data_fingerprint": settings["data_fingerprint"],
-        "num_classes": len(settings["classes"]),
+        "model": settings.model,
+        "preset": settings.preset,
+        "data_fingerprint": settings.data_fingerprint,
+        "num_classes": len(settings.classes),
         "metrics": record,
-        "settings": {key: settings[key] for key in SAVED_KEYS},
+        "settings": {key: settings.record()[key] for key in SAVED_KEYS},
     }
     # the checkpoint first (it carries the record too): metrics never claim an epoch it lacks
     save_checkpoint(checkpoint_file, model, optimizer, metadata)

@@ -19,12 +19,11 @@ from awsaug_cli.policy import Policy
 from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.presets import get_preset
 from awsaug_cli.reporters import Reporter, SilentReporter
-from awsaug_cli.runs import read_run
+from awsaug_cli.run_records import recorded_pretrain, recorded_search
 from awsaug_cli.search.finetune import FineTune
 from awsaug_cli.search.loop import DEFAULT_ALGORITHM
 from awsaug_cli.search.proxy_scores import Scores, fine_tune_rewards, ranked
 from awsaug_cli.search.rewards import REWARDS
-from awsaug_cli.search.run_state import recorded_search
 
 
 @dataclass(frozen=True)
@@ -56,15 +55,14 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
     if options.repeats < 1:
         raise OptionError(f"--repeats must be at least 1, got {options.repeats}")
     check_pretrained(options.run_dir, "score policies with")
-    run = read_run(options.run_dir)
-    pretrain, searched = run["pretrain"], recorded_search(options.run_dir)
+    pretrain, searched = recorded_pretrain(options.run_dir), recorded_search(options.run_dir)
     reward = options.reward or (searched.reward if searched else REWARD_OF[DEFAULT_ALGORITHM])
     if reward not in REWARDS:
         raise OptionError(f"--reward {reward!r}: choose one of {', '.join(REWARDS)}")
     # every policy is read before any data: a bad name fails at once
-    policies: list[Policy | None] = [resolve_policy(spec, tuple(pretrain["image_size"])) for spec in options.policies]
+    policies: list[Policy | None] = [resolve_policy(spec, tuple(pretrain.image_size)) for spec in options.policies]
     device = resolve_device(options.device)
-    preset = get_preset(pretrain["preset"], device)
+    preset = get_preset(pretrain.preset, device)
     _, shared = shared_weights(options.run_dir, pretrain)
     source, _ = pretrain_data(options.run_dir, "auto", pretrain, preset, device, reporter)
     epochs = options.finetune_epochs or (searched.finetune_epochs if searched else preset.finetune_epochs)
@@ -72,15 +70,15 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
         learning_rate = options.finetune_lr or searched.finetune_lr or preset.optim.min_lr
     else:
         learning_rate = options.finetune_lr or FINETUNE_LR_SCALE[DEFAULT_ALGORITHM] * preset.optim.min_lr
-    seed = pretrain["seed"] if options.seed is None else options.seed
-    model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
+    seed = pretrain.seed if options.seed is None else options.seed
+    model = build_model(pretrain.model, len(source.classes), bn_momentum=preset.bn_momentum, device=device)
     evaluator = FineTune(
         source,
         model,
         shared,
         preset.optim,
         epochs=epochs,
-        batch_size=pretrain["batch_size"],
+        batch_size=pretrain.batch_size,
         seed=seed,
         reward=reward,
         learning_rate=learning_rate,

@@ -37,6 +37,7 @@ from awsaug_cli.policy_names import resolve_policy
 from awsaug_cli.presets import Preset, get_preset
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked_run
+from awsaug_cli.run_records import SCORE_REPEATS, PretrainRecord, SearchRecord
 from awsaug_cli.runs import (
     RunError,
     append_jsonl,
@@ -63,8 +64,8 @@ from awsaug_cli.search.loop import (
 from awsaug_cli.search.paper_agent import PaperSettings
 from awsaug_cli.search.proxy_scores import Scores, fine_tune_rewards, ranked
 from awsaug_cli.search.rewards import REWARDS
-from awsaug_cli.search.run_state import SCORE_REPEATS, SearchRecord, load_state, read_scores, save_state, search_paths
-from awsaug_cli.search.spaces import UNNAMED_SPACE, SearchSpace, search_space
+from awsaug_cli.search.run_state import load_state, read_scores, save_state, search_paths
+from awsaug_cli.search.spaces import SearchSpace, search_space
 from awsaug_cli.search.verdict import Verdict, group_sentence, judge, kl_from_start
 
 RESUME_KEYS = (
@@ -158,11 +159,11 @@ def _search(
 ) -> SearchOutcome:
     """The search, with the run directory locked (run.json is read again under the lock)."""
     run = read_run(options.run_dir)
-    pretrain = run["pretrain"]
+    pretrain = PretrainRecord.from_record(run["pretrain"])
     shared_file, shared = shared_weights(options.run_dir, pretrain)
-    preset = get_preset(pretrain["preset"], device)
+    preset = get_preset(pretrain.preset, device)
     source, pairs_in_pipeline = pretrain_data(options.run_dir, options.loader, pretrain, preset, device, reporter)
-    space = search_space(pretrain.get("space", UNNAMED_SPACE))
+    space = search_space(pretrain.space)
     paths = search_paths(options.run_dir)
     recorded = _recorded_search(run, preset)
     resuming_recorded = bool(options.resume and recorded)  # also one killed before its first loop finished
@@ -174,14 +175,14 @@ def _search(
         trajectories=options.trajectories or preset.search_trajectories,
         finetune_epochs=options.finetune_epochs or preset.finetune_epochs,
         finetune_lr=options.finetune_lr or FINETUNE_LR_SCALE[algorithm] * preset.optim.min_lr,
-        seed=pretrain["seed"] if options.seed is None else options.seed,
+        seed=pretrain.seed if options.seed is None else options.seed,
         common_noise=not options.independent_noise,
         agent=agent_settings,
         space=space.name,  # the pretrain's
         equivalent_ops=equivalent_groups(source.sample_images(SAMPLE), space.space),  # measured on the data
         reward=recorded.reward if resuming_recorded else REWARD_OF[algorithm],
         score_repeats=SCORE_REPEATS if options.score_repeats is None else options.score_repeats,
-        pretrain_fingerprint=pretrain["data_fingerprint"] + ":" + pretrain["model"],
+        pretrain_fingerprint=pretrain.data_fingerprint + ":" + pretrain.model,
         pairs_in_pipeline=pairs_in_pipeline,
         world_size=world,
         device=device.type,
@@ -243,7 +244,7 @@ def sentences(groups: list[list[str]]) -> str:
 
 def _fine_tunes(
     source: DataSource,
-    pretrain: dict[str, Any],
+    pretrain: PretrainRecord,
     preset: Preset,
     shared: Checkpoint,
     settings: SearchRecord,
@@ -251,14 +252,14 @@ def _fine_tunes(
     reporter: Reporter,
 ) -> FineTune:
     """The search's evaluator: fine-tunes of a model of the pretrain's from the shared weights."""
-    model = build_model(pretrain["model"], len(source.classes), bn_momentum=preset.bn_momentum, device=device)
+    model = build_model(pretrain.model, len(source.classes), bn_momentum=preset.bn_momentum, device=device)
     return FineTune(
         source,
         model,
         shared,
         preset.optim,
         epochs=settings.finetune_epochs,
-        batch_size=pretrain["batch_size"],
+        batch_size=pretrain.batch_size,
         seed=settings.seed,
         common_noise=settings.common_noise,
         reward=settings.reward,
@@ -272,7 +273,7 @@ def _conclude(
     evaluator: FineTune,
     space: SearchSpace,
     settings: SearchRecord,
-    pretrain: dict[str, Any],
+    pretrain: PretrainRecord,
     paths: dict[str, Path],
     loops: int,
     rank: int,
@@ -280,7 +281,7 @@ def _conclude(
 ) -> Verdict:
     """The closing comparison, the verdict on the answer and, on rank 0, the policies written."""
     scores = closing_comparison(
-        evaluator, result.answer, space, settings, tuple(pretrain["image_size"]), paths, rank, reporter
+        evaluator, result.answer, space, settings, tuple(pretrain.image_size), paths, rank, reporter
     )
     unit = REWARDS[settings.reward][1]
     history = read_jsonl(paths["history"]) if rank == 0 else result.history
@@ -333,38 +334,38 @@ def check_pretrained(run_dir: Path, purpose: str) -> None:
         raise RunError(f"{run_dir}: no pretrain run to {purpose}; run `awsaug pretrain --run-dir {run_dir}` first")
 
 
-def shared_weights(run_dir: Path, pretrain: dict[str, Any]) -> tuple[Path, Checkpoint]:
+def shared_weights(run_dir: Path, pretrain: PretrainRecord) -> tuple[Path, Checkpoint]:
     """The finished pretrain's shared weights, checked against its run.json record."""
-    if pretrain.get("mode") != "ddp":
+    if pretrain.mode != "ddp":
         raise RunError(f"{run_dir}: the search needs one shared model (a pretrain with --mode ddp)")
     shared_file = checkpoint_path(run_dir, "ddp", 0)
     shared = load_checkpoint(shared_file)
     meta = shared.metadata
     check_saved(
-        pretrain, meta.get("settings", meta), SAVED_KEYS, shared_file
+        pretrain.record(), meta.get("settings", meta), SAVED_KEYS, shared_file
     )  # older checkpoints: model, data_fingerprint
-    if meta.get("epoch") != pretrain["epochs"]:
+    if meta.get("epoch") != pretrain.epochs:
         raise RunError(
-            f"{shared_file}: the pretrain finished {meta.get('epoch')} of {pretrain['epochs']} epochs; "
+            f"{shared_file}: the pretrain finished {meta.get('epoch')} of {pretrain.epochs} epochs; "
             "complete it with `awsaug pretrain --resume` first"
         )
     return shared_file, shared
 
 
 def pretrain_data(
-    run_dir: Path, asked_loader: str, pretrain: dict[str, Any], preset: Preset, device: torch.device, reporter: Reporter
+    run_dir: Path, asked_loader: str, pretrain: PretrainRecord, preset: Preset, device: torch.device, reporter: Reporter
 ) -> tuple[DataSource, bool]:
     """The pretrain's data, read as the pretrain read it (loader, split, normalisation), and
     whether the DALI pipeline applies the pairs (the pretrain's --pairs-in-pipeline, on CPU only)."""
-    loader = pretrain.get("loader", "memory")
+    loader = pretrain.loader
     check_loader(asked_loader)
     if asked_loader not in ("auto", loader):
         raise RunError(
             f"the pretrain in {run_dir} read its data with --loader {loader}; fine-tunes of "
             f"its shared weights must read the data the same way (crops, normalisation)"
         )
-    check_training_fits(pretrain["model"], pretrain["batch_size"], pretrain["image_size"][-1], device)
-    asked = pretrain.get("pairs_in_pipeline", False)
+    check_training_fits(pretrain.model, pretrain.batch_size, pretrain.image_size[-1], device)
+    asked = pretrain.pairs_in_pipeline
     in_pipeline = asked and device.type == "cpu"
     if asked and not in_pipeline:
         reporter.info(
@@ -372,22 +373,22 @@ def pretrain_data(
             f"{device.type} the engine applies them, from the same distribution"
         )
     source = open_source(
-        pretrain["data"],
+        pretrain.data,
         loader=loader,
-        image_size=pretrain["image_size"][-1],
-        val_size=pretrain["data_sizes"]["val"],
+        image_size=pretrain.image_size[-1],
+        val_size=pretrain.data_sizes["val"],
         val_fraction=preset.val_fraction,
-        split_seed=pretrain["split_seed"],
+        split_seed=pretrain.split_seed,
         device=device,
         augmentation=Augmentation(preset.crop_padding, preset.cutout),
-        skip_bad_files=pretrain.get("skip_bad_files", False),
+        skip_bad_files=pretrain.skip_bad_files,
         pairs_in_pipeline=in_pipeline,
-        statistics=(tuple(pretrain["mean"]), tuple(pretrain["std"])),
+        statistics=(tuple(pretrain.mean), tuple(pretrain.std)),
     )
-    if source.fingerprint() != pretrain["data_fingerprint"]:
+    if source.fingerprint() != pretrain.data_fingerprint:
         raise RunError(
-            f"the data at {pretrain['data']} changed since the pretrain (fingerprint {source.fingerprint()}, "
-            f"recorded {pretrain['data_fingerprint']})"
+            f"the data at {pretrain.data} changed since the pretrain (fingerprint {source.fingerprint()}, "
+            f"recorded {pretrain.data_fingerprint})"
         )
     return source, in_pipeline
 
@@ -471,7 +472,7 @@ def _loop_recorder(
 
 def _save_policies(
     result: SearchResult,
-    pretrain: dict[str, Any],
+    pretrain: PretrainRecord,
     settings: SearchRecord,
     loops_run: int,
     verdict: Verdict,
@@ -479,9 +480,9 @@ def _save_policies(
 ) -> None:
     """The answer (with what the search found) and the final policy, with their provenance."""
     provenance = {
-        "dataset": pretrain["data_name"],
-        "model": pretrain["model"],
-        "preset": pretrain["preset"],
+        "dataset": pretrain.data_name,
+        "model": pretrain.model,
+        "preset": pretrain.preset,
         "seed": settings.seed,
         "loops_run": loops_run,
         "algorithm": settings.agent["algorithm"],

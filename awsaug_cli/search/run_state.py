@@ -1,13 +1,11 @@
-"""A search's files in a run directory: run.json's "search" section as a typed record, and under
+"""A search's files in a run directory (run.json's "search" section: run_records.py): under
 search/ the saved state of the agent after each loop, the closing comparison's scores and the
 verdict on an answer. The command writes them; the exports, figures and `export-policy` read them
 from here."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,52 +13,13 @@ import torch
 
 from awsaug_cli.checkpoint import read_tensors, write_tensors
 from awsaug_cli.policy import Policy
-from awsaug_cli.runs import read_jsonl, read_run
+from awsaug_cli.run_records import SearchRecord, recorded_search
+from awsaug_cli.runs import read_jsonl
 from awsaug_cli.search.loop import SearchAgent, make_agent
 from awsaug_cli.search.proxy_scores import Scores
 from awsaug_cli.search.rewards import REWARDS
-from awsaug_cli.search.spaces import UNNAMED_SPACE, search_space
+from awsaug_cli.search.spaces import search_space
 from awsaug_cli.search.verdict import Verdict, judge
-
-SCORE_REPEATS = 3  # the closing comparison's fine-tunes per policy, unless told
-
-
-@dataclass(frozen=True)
-class SearchRecord:
-    """run.json's "search" section: what a search runs with, read and written only through this
-    record. A record written by an earlier awsaug lacks the settings added since; it reads as
-    those searches ran (the defaults below)."""
-
-    loops: int
-    trajectories: int
-    finetune_epochs: int
-    finetune_lr: float | None  # None: recorded before it was a setting (such searches ran at the preset's min_lr)
-    seed: int
-    common_noise: bool
-    agent: dict[str, Any]  # the algorithm and its settings (CriticSettings or PaperSettings, as a record)
-    space: str = UNNAMED_SPACE
-    equivalent_ops: list[list[str]] = field(default_factory=list)  # measured on the data (equivalent_ops.py)
-    reward: str = "accuracy"
-    score_repeats: int = SCORE_REPEATS
-    pretrain_fingerprint: str = ""
-    pairs_in_pipeline: bool = False
-    world_size: int = 1
-    device: str = "cpu"
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> SearchRecord:
-        """The record as run.json (or a saved state) holds it; keys it does not know are left out
-        (when it was written, by which version)."""
-        return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls) if f.name in record})
-
-    def record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def recorded_search(run_dir: Path) -> SearchRecord | None:
-    """The run's search record; None when it has none."""
-    recorded = read_run(run_dir).get("search")
-    return SearchRecord.from_record(recorded) if recorded else None
 
 
 def search_paths(run_dir: Path) -> dict[str, Path]:
