@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from awsaug_cli.engine import OptimSettings
 from awsaug_cli.errors import OptionError
+from awsaug_cli.training_loop import OptimSettings
 
 
 @dataclass(frozen=True)

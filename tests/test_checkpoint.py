@@ -9,8 +9,8 @@ import torch
 
 from awsaug_cli.atomic import WriteError
 from awsaug_cli.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
-from awsaug_cli.engine import OptimSettings, make_optimizer
 from awsaug_cli.models import build_model
+from awsaug_cli.training_loop import OptimSettings, make_optimizer
 
 SETTINGS = OptimSettings(lr=0.1, warmup_start_lr=0.1, warmup_epochs=0, min_lr=0.1, schedule="constant")
 

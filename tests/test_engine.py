@@ -8,11 +8,11 @@ from torch import nn
 
 from awsaug_cli.augment import TrainTransform
 from awsaug_cli.data.batches import memory_batches, memory_eval_batches
-from awsaug_cli.engine import OptimSettings, learning_rate, make_optimizer, run_epoch, score
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.seeds import seeded_generator
 from awsaug_cli.space import AWS36
+from awsaug_cli.training_loop import OptimSettings, learning_rate, make_optimizer, run_epoch, score
 
 SETTINGS = OptimSettings(
     lr=0.2, warmup_start_lr=0.05, warmup_epochs=1, min_lr=0.001, weight_decay=1e-4, label_smoothing=0.05, grad_clip=3.0

@@ -21,7 +21,6 @@ from awsaug_cli.choices import PRETRAIN_MODES as MODES
 from awsaug_cli.commands.stage import Training, open_training, resuming
 from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
-from awsaug_cli.engine import make_optimizer, run_epoch, score
 from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model, model_spec
 from awsaug_cli.reporters import Reporter, SilentReporter
@@ -30,6 +29,7 @@ from awsaug_cli.run_records import PretrainRecord, recorded_pretrain
 from awsaug_cli.runs import append_jsonl, check_same, check_saved, read_jsonl, rewind_jsonl, write_stage
 from awsaug_cli.search.spaces import DEFAULT_SEARCH_SPACE, search_space
 from awsaug_cli.seeds import pretrain_model, stream
+from awsaug_cli.training_loop import make_optimizer, run_epoch, score
 
 # what a resumed run must share with the run it continues
 RESUME_KEYS = (

@@ -19,11 +19,11 @@ from awsaug_cli.data.sources import (
     resolve_loader,
     skipped_message,
 )
-from awsaug_cli.engine import check_schedule
 from awsaug_cli.errors import OptionError
 from awsaug_cli.presets import Preset, get_preset
 from awsaug_cli.reporters import Reporter
 from awsaug_cli.runs import RunError, missing_record
+from awsaug_cli.training_loop import check_schedule
 
 
 class TrainingOptions(Protocol):

@@ -25,7 +25,6 @@ from awsaug_cli.atomic import refuse_link
 from awsaug_cli.commands.stage import Training, open_training
 from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.devices import resolve_device
-from awsaug_cli.engine import make_optimizer, run_epoch, score
 from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model, model_spec
 from awsaug_cli.policy import Policy
@@ -34,6 +33,7 @@ from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.run_lock import locked
 from awsaug_cli.runs import append_jsonl, read_jsonl
 from awsaug_cli.seeds import stream
+from awsaug_cli.training_loop import make_optimizer, run_epoch, score
 
 
 @dataclass(frozen=True)

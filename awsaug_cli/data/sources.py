@@ -1,6 +1,6 @@
 """Where a run's batches come from: `--loader memory` (every part decoded once and kept on the
 device as uint8; batches are index gathers) or `--loader dali` (image folders read by a DALI
-pipeline each epoch). Both give the engine the same things: the parts' sizes, the normalisation
+pipeline each epoch). Both give the training loop the same things: the parts' sizes, the normalisation
 statistics, an epoch of augmented training batches and clean evaluation batches."""
 
 from __future__ import annotations

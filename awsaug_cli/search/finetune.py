@@ -17,13 +17,13 @@ from torch import nn
 from awsaug_cli.checkpoint import Checkpoint, restore
 from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.data.sources import DataSource
-from awsaug_cli.engine import OptimSettings, make_optimizer, run_epoch
 from awsaug_cli.models import model_device
 from awsaug_cli.policy import Policy
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.search.loop import Trial
 from awsaug_cli.search.rewards import REWARDS, validation_score
 from awsaug_cli.seeds import stream
+from awsaug_cli.training_loop import OptimSettings, make_optimizer, run_epoch
 
 
 class FineTune:

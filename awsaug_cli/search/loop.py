@@ -3,7 +3,7 @@ and the agent updates from the rewards. Two agents: awsaug's default (critic_age
 explore on purpose, a pooled critic) and the paper's (paper_agent.py: PPO on credit by use, the best θ
 kept), chosen by the `algorithm` option ("contrast", or "ppo" / "reinforce" for the paper's).
 
-`search()` is the engine and takes any evaluator (the real fine-tune from the shared weights,
+`search()` runs the loop over any evaluator (the real fine-tune from the shared weights,
 awsaug_cli.search.finetune, or a synthetic one in tests):
 
     evaluate(policy, loop, trajectory, generator) -> Trial(reward_percent, usage LongTensor [K, K], details)
@@ -39,7 +39,7 @@ from awsaug_cli.space import Space
 
 
 class Trial(NamedTuple):
-    """What one trajectory's evaluation gives the engine."""
+    """What one trajectory's evaluation gives the loop."""
 
     reward: float  # percent
     usage: torch.Tensor  # LongTensor [K, K]: how often each pair was applied
@@ -54,7 +54,7 @@ class SearchError(UserError):
 
 
 class SearchAgent(Protocol):
-    """What the engine needs of an agent (critic_agent.CriticAgent, paper_agent.PaperAgent)."""
+    """What the loop needs of an agent (critic_agent.CriticAgent, paper_agent.PaperAgent)."""
 
     loop: int  # loops completed
     space: Space

@@ -70,7 +70,7 @@ def validation_score(model: nn.Module, batches: Iterable[tuple[torch.Tensor, tor
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             batch_logits = model(inputs).float()
-        loss_sum += F.cross_entropy(batch_logits, targets, reduction="sum").double()  # as engine.score_with_loss
+        loss_sum += F.cross_entropy(batch_logits, targets, reduction="sum").double()  # as training_loop.score_with_loss
         logits.append(batch_logits)
         labels.append(targets)
     everything, truth = torch.cat(logits), torch.cat(labels)
