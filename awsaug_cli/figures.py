@@ -186,7 +186,7 @@ def multiples_panel(axis, verdict: Verdict, agent: dict) -> None:
     """The answer's op marginals × uniform, sorted; red/green where the evidence passes the
     verdict's threshold. The grey band is where noise alone puts an op: for awsaug's default
     search, the multiple of an op two median standard errors from zero after the shrinkage
-    (contrast.shrink); for the paper's, the twin gauge's spread."""
+    (critic_agent.shrink); for the paper's, the noise gauge's spread."""
     names = sorted(verdict.multiples, key=verdict.multiples.get)
     shown = "" if len(names) <= SHOWN_OPS else f"; the {SHOWN_OPS // 2} lowest and highest of {len(names)} ops"
     if shown:
@@ -203,9 +203,9 @@ def multiples_panel(axis, verdict: Verdict, agent: dict) -> None:
         shrunk = float(shrink(z_two, z_two / 2, agent["shrinkage"]))  # β̃ of an op two standard errors from zero
         low, high = math.exp(-shrunk / agent["temperature"]), math.exp(shrunk / agent["temperature"])
         axis.axhspan(low, high, color="0.9", zorder=0, label="noise band (|z| ≤ 2)")
-    elif verdict.twin_gap is not None and math.isfinite(verdict.twin_gap):
+    elif verdict.gauge_gap is not None and math.isfinite(verdict.gauge_gap):
         axis.axhspan(
-            1 / (1 + verdict.twin_gap), 1 + verdict.twin_gap, color="0.9", zorder=0, label="twin gauge spread (noise)"
+            1 / (1 + verdict.gauge_gap), 1 + verdict.gauge_gap, color="0.9", zorder=0, label="noise gauge spread"
         )
     axis.axhline(1.0, color="0.3", linestyle=":", zorder=3, label=verdict.start)
     axis.set_xticks(range(len(names)), names, rotation=90, fontsize=7)

@@ -155,7 +155,7 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
         "cost_loops": cost,
         "epochs_per_loop": recorded["trajectories"] * recorded["finetune_epochs"],
         "found": verdict.found,
-        "twin_gap": verdict.twin_gap,
+        "twin_gap": verdict.gauge_gap,  # the results files' key
         "kl": verdict.kl,
         "evident": verdict.evident,
         "mean_reward_first_last": [loops[0]["mean_reward"], loops[-1]["mean_reward"]],

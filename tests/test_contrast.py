@@ -117,7 +117,7 @@ def test_known_answer_the_default_pushes_harmful_ops_below_half_of_uniform(seed)
         assert op_multiples(faithful.answer)[name] > 0.5  # the paper's update at this budget and noise
     verdict = judge(default.answer, default.history)
     assert set(verdict.evident) == set(names) and all(z < 0 for z in verdict.evident.values())  # no false finding
-    assert verdict.twin_gap < judge(faithful.answer, faithful.history).twin_gap or verdict.twin_gap < 0.3
+    assert verdict.gauge_gap < judge(faithful.answer, faithful.history).gauge_gap or verdict.gauge_gap < 0.3
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -132,7 +132,7 @@ def test_on_pure_noise_the_verdict_says_nothing_was_found(seed):
 def test_the_verdict_without_recorded_op_use_says_so():
     verdict = judge(Policy.uniform(), [{"kind": "trajectory", "loop": 0, "reward": 90.0}])
     assert verdict.effects is None and not verdict.found and "no op use" in verdict.lines()[0]
-    assert verdict.kl == pytest.approx(0.0, abs=1e-9) and verdict.twin_gap == pytest.approx(0.0)
+    assert verdict.kl == pytest.approx(0.0, abs=1e-9) and verdict.gauge_gap == pytest.approx(0.0)
     assert all(math.isclose(m, 1.0) for m in verdict.multiples.values())
 
 

@@ -112,7 +112,7 @@ def critic_from_history(
 class Verdict:
     multiples: dict[str, float]  # op → its probability of appearing, × under the start, in the answer
     kl: float  # KL(answer ‖ start), nats
-    twins: tuple[float, float] | None  # the GAUGE ops' multiples
+    gauge_multiples: tuple[float, float] | None  # the GAUGE ops' multiples (identical ops: their gap is noise)
     effects: dict[str, float] | None  # op → reward points if its share under the start were added (β̂ · share)
     errors: dict[str, float] | None  # standard errors of those
     noise: float | None  # residual standard deviation of a trajectory's reward (points)
@@ -129,11 +129,11 @@ class Verdict:
         return bool(self.evident)
 
     @property
-    def twin_gap(self) -> float | None:
-        """How far apart the twins ended, relative to the smaller (0.1 = 10 %)."""
-        if self.twins is None:
+    def gauge_gap(self) -> float | None:
+        """How far apart the two gauge ops (identical on the data) ended, relative to the smaller (0.1 = 10 %)."""
+        if self.gauge_multiples is None:
             return None
-        low, high = sorted(self.twins)
+        low, high = sorted(self.gauge_multiples)
         return high / low - 1 if low > 0 else math.inf
 
     @property
@@ -176,15 +176,16 @@ class Verdict:
             lines.append(
                 "Judged as one (identical on this data): " + "; ".join(map(group_sentence, self.equivalent)) + "."
             )
-        if self.twins is not None:
+        if self.gauge_multiples is not None:
             tied = (
                 "; the search judged them as one, so this gap shows no noise"
-                if (self.gauge_tied and math.isclose(*self.twins))
+                if (self.gauge_tied and math.isclose(*self.gauge_multiples))
                 else ""
             )
+            first, second = self.gauge_multiples
             lines.append(
-                f"Noise gauge (identical ops): {GAUGE[0]} {self.twins[0]:.2f}×, {GAUGE[1]} {self.twins[1]:.2f}× "
-                f"({100 * self.twin_gap:.0f} % apart{tied})."
+                f"Noise gauge (identical ops): {GAUGE[0]} {first:.2f}×, {GAUGE[1]} {second:.2f}× "
+                f"({100 * self.gauge_gap:.0f} % apart{tied})."
             )
         if self.noise is not None and math.isfinite(self.noise):
             lines.append(
@@ -203,7 +204,7 @@ class Verdict:
             "evident": self.evident,
             "multiples": self.multiples,
             "kl": self.kl,
-            "twins": self.twins,
+            "gauge_multiples": self.gauge_multiples,
             "effects": self.effects,
             "errors": self.errors,
             "noise": self.noise,
@@ -236,14 +237,14 @@ def judge(
     comparison = compare_line(scores, "searched") if scores is not None else None
     space = answer.space
     multiples = op_multiples(answer)
-    twins = (multiples[GAUGE[0]], multiples[GAUGE[1]]) if all(name in multiples for name in GAUGE) else None
+    gauge_multiples = (multiples[GAUGE[0]], multiples[GAUGE[1]]) if all(name in multiples for name in GAUGE) else None
     equivalent = [list(names) for names in equivalent]
     critic = critic_from_history(records, space, equivalent=equivalent)
     if critic is None:
         return Verdict(
             multiples,
             kl_from_start(answer),
-            twins,
+            gauge_multiples,
             None,
             None,
             None,
@@ -268,7 +269,7 @@ def judge(
     return Verdict(
         multiples,
         kl_from_start(answer),
-        twins,
+        gauge_multiples,
         dict(zip(space.names, effects)),
         dict(zip(space.names, errors)) if known else None,
         noise if known else None,
