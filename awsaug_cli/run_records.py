@@ -14,23 +14,38 @@ from typing import Any, TypeVar
 from awsaug_cli.runs import RunError, read_run
 from awsaug_cli.search.spaces import UNNAMED_SPACE
 
-R = TypeVar("R")
+R = TypeVar("R", bound="RunRecord")
 
 
-def from_record(kind: type[R], record: dict[str, Any]) -> R:
-    """`kind` from a section as stored; RunError (not a traceback) for one that lacks a setting
-    every version wrote: run.json was edited, or is not awsaug's."""
-    fields = dataclasses.fields(kind)
-    missing = [f.name for f in fields if f.name not in record and f.default is f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise RunError(
-            f"run.json's {kind.__name__} lacks {', '.join(missing)}: restore it, or start again in another --run-dir"
-        )
-    return kind(**{f.name: record[f.name] for f in fields if f.name in record})
+class RunRecord:
+    """What both sections share: read from run.json's dict (or a saved state's), written back as one."""
+
+    @classmethod
+    def from_record(cls: type[R], record: dict[str, Any]) -> R:
+        """The section as stored; RunError (not a traceback) for one that lacks a setting every
+        version wrote: run.json was edited, or is not awsaug's."""
+        fields = dataclasses.fields(cls)
+        missing = [
+            f.name for f in fields if f.name not in record and f.default is f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise RunError(
+                f"run.json's {cls.__name__} lacks {', '.join(missing)}: restore it, or start again in another --run-dir"
+            )
+        return cls(**{f.name: record[f.name] for f in fields if f.name in record})
+
+    def record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def read_section(run_dir: Path, kind: type[R], section: str) -> R | None:
+    """The run's `section` as a `kind`; None when the run has none."""
+    recorded = read_run(run_dir).get(section)
+    return kind.from_record(recorded) if recorded else None
 
 
 @dataclass(frozen=True)
-class PretrainRecord:
+class PretrainRecord(RunRecord):
     """run.json's "pretrain" section."""
 
     preset: str
@@ -58,25 +73,16 @@ class PretrainRecord:
     world_size: int = 1
     device: str = "cpu"
 
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> PretrainRecord:
-        return from_record(cls, record)
-
-    def record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 def recorded_pretrain(run_dir: Path) -> PretrainRecord | None:
-    """The run's pretrain record; None when it has none."""
-    recorded = read_run(run_dir).get("pretrain")
-    return PretrainRecord.from_record(recorded) if recorded else None
+    return read_section(run_dir, PretrainRecord, "pretrain")
 
 
 SCORE_REPEATS = 3  # the closing comparison's fine-tunes per policy, unless told
 
 
 @dataclass(frozen=True)
-class SearchRecord:
+class SearchRecord(RunRecord):
     """run.json's "search" section (also saved with the search's state)."""
 
     loops: int
@@ -95,16 +101,6 @@ class SearchRecord:
     world_size: int = 1
     device: str = "cpu"
 
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> SearchRecord:
-        """The record as run.json (or a saved state) holds it."""
-        return from_record(cls, record)
-
-    def record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 def recorded_search(run_dir: Path) -> SearchRecord | None:
-    """The run's search record; None when it has none."""
-    recorded = read_run(run_dir).get("search")
-    return SearchRecord.from_record(recorded) if recorded else None
+    return read_section(run_dir, SearchRecord, "search")
