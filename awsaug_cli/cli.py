@@ -268,6 +268,15 @@ Temperature = Annotated[
         "the same evidence (default: the space's, 1 in trivialaugment, 6 in aws36).",
     ),
 ]
+BatchedTrajectories = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--batched-trajectories/--sequential-trajectories",
+        help="Fine-tune a loop's trajectories as one stacked model, or one after another (default: "
+        "batched on CUDA where they fit in memory; one after another on a CPU, where batching is slower).",
+        show_default=False,
+    ),
+]
 SearchResume = Annotated[
     bool, typer.Option("--resume", help="Continue the search in --run-dir after its last finished loop.")
 ]
@@ -310,6 +319,7 @@ def search(
     temperature: Temperature = None,
     resume: SearchResume = False,
     score_repeats: ScoreRepeats = None,
+    batched: BatchedTrajectories = None,
     loader: SearchLoader = LoaderChoice.auto,
     run_dir: RunDir = Path("runs/default"),
     device: DeviceName = "auto",

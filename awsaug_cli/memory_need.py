@@ -38,6 +38,12 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+def fits(need: int, device: torch.device) -> bool:
+    """Whether `need` bytes fit in what `device` has free (True where that cannot be told)."""
+    available = available_bytes(device)
+    return available is None or need <= available
+
+
 def check_fits(need: int, device: torch.device, what: str, remedy: str) -> None:
     """OptionError when `need` bytes exceed what `device` has free."""
     available = available_bytes(device)

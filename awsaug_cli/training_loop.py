@@ -55,8 +55,14 @@ def learning_rate(settings: OptimSettings, step: int, steps_per_epoch: int, tota
 
 def make_optimizer(model: nn.Module, settings: OptimSettings) -> torch.optim.SGD:
     """SGD; weight decay only on convolution and linear weights (not BatchNorm, not biases)."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return sgd(list(model.parameters()), settings)
+
+
+def sgd(parameters: list[torch.Tensor], settings: OptimSettings, stacked: int = 0) -> torch.optim.SGD:
+    """make_optimizer's SGD over `parameters`, each with `stacked` leading copy dimensions
+    (search/stacked.py): weight decay on those that are matrices or more per copy."""
+    decay = [p for p in parameters if p.ndim - stacked > 1]
+    no_decay = [p for p in parameters if p.ndim - stacked <= 1]
     return torch.optim.SGD(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.lr,

@@ -2,7 +2,7 @@
 # For a machine with CUDA, one command (≤ 8 min): the GPU- and Triton-marked tests (the Triton
 # kernels compiled for the device, every AWS-36 and torchvision op against torch and Pillow, kornia
 # and torch on CUDA), the GPU benchmark against the CPU Pillow loop, and the tiny preset's pretrain
-# and a 3-loop search on CUDA, ending in a summary.
+# and a 3-loop search on CUDA, a search loop's fine-tunes in turn vs batched, ending in a summary.
 #
 #   bash benchmarks/device_check.sh            # results and logs under $OUT (default benchmarks/out)
 #
@@ -61,5 +61,12 @@ grep -E "^search loop" "$OUT/search.log" | tee -a "$OUT/summary.md"
 grep -oE "elapsed / left [0-9]+ s" "$OUT/search.log" | tee -a "$OUT/summary.md"
 [ "$pretrain_rc" -eq 0 ] && [ "$search_rc" -eq 0 ] || tail -n 8 "$OUT/pretrain.log" "$OUT/search.log" | tee -a "$OUT/summary.md"
 
-echo "## Exit codes: tests $tests_rc, benchmark $bench_rc, pretrain $pretrain_rc, search $search_rc" | tee -a "$OUT/summary.md"
-[ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$pretrain_rc" -eq 0 ] && [ "$search_rc" -eq 0 ]
+echo "## Batched trajectories: a loop's fine-tunes in turn vs as one stacked model" | tee -a "$OUT/summary.md"
+timeout 120 "$PY" benchmarks/search_speed.py --device cuda --rounds 3 --json "$OUT/search_speed.json" 2>"$OUT/search_speed.log" \
+  | tee -a "$OUT/summary.md"
+speed_rc=${PIPESTATUS[0]}
+[ "$speed_rc" -eq 0 ] || tail -n 5 "$OUT/search_speed.log" | tee -a "$OUT/summary.md"
+
+echo "## Exit codes: tests $tests_rc, benchmark $bench_rc, pretrain $pretrain_rc, search $search_rc, batched $speed_rc" \
+  | tee -a "$OUT/summary.md"
+[ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] && [ "$pretrain_rc" -eq 0 ] && [ "$search_rc" -eq 0 ] && [ "$speed_rc" -eq 0 ]

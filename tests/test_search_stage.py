@@ -138,19 +138,25 @@ def test_search_writes_state_history_and_policies(pretrained, tmp_path, faithful
         assert (tmp_path / f"r{finished}.png").stat().st_size > 10_000
 
 
-def fine_tune(run_dir: Path, common_noise: bool) -> FineTune:
+def run_source(run_dir: Path):
+    """The data of the run's pretrain, split as it was (memory loader, CPU)."""
     record = json.loads((run_dir / "run.json").read_text())["pretrain"]
-    preset = get_preset(record["preset"], torch.device("cpu"))
-    source = open_source(
+    return open_source(
         record["data"],
         loader="memory",
         image_size=32,
         val_size=record["data_sizes"]["val"],
-        val_fraction=preset.val_fraction,
+        val_fraction=get_preset(record["preset"], torch.device("cpu")).val_fraction,
         split_seed=record["split_seed"],
         device=torch.device("cpu"),
         augmentation=Augmentation(crop_padding=4, cutout=16),
     )
+
+
+def fine_tune(run_dir: Path, common_noise: bool) -> FineTune:
+    record = json.loads((run_dir / "run.json").read_text())["pretrain"]
+    preset = get_preset(record["preset"], torch.device("cpu"))
+    source = run_source(run_dir)
     model = build_model(record["model"], 10, bn_momentum=preset.bn_momentum)
     shared = load_checkpoint(run_dir / "pretrain" / "shared.safetensors")
     return FineTune(
@@ -185,15 +191,18 @@ def closing_scores(run: Path) -> list[dict]:
     return json.loads((run / "search" / "scores.json").read_text())
 
 
-@pytest.mark.parametrize("space", SPACES)
-def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(request, space, tmp_path):
+@pytest.mark.parametrize(
+    "space, mode", [("aws36", ()), ("trivialaugment", ()), ("trivialaugment", ("--batched-trajectories",))]
+)
+def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(request, space, mode, tmp_path):
     pretrained = request.getfixturevalue(SPACES[space])
+    small = (*SMALL, *mode)
     whole = copy_run(pretrained, tmp_path / "whole")
-    assert cli("search", "--run-dir", str(whole), *SMALL).returncode == 0
+    assert cli("search", "--run-dir", str(whole), *small).returncode == 0
     killed = copy_run(pretrained, tmp_path / "killed")
     history = killed / "search" / "history.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-m", "awsaug_cli", "search", "--run-dir", str(killed), *SMALL],
+        [sys.executable, "-m", "awsaug_cli", "search", "--run-dir", str(killed), *small],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -205,8 +214,9 @@ def test_sigkill_during_a_loop_then_resume_reproduces_the_theta_history(request,
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert history.read_text().count('"kind": "loop"') < 3
-    resumed = cli("search", "--run-dir", str(killed), *SMALL, "--resume")
+    resumed = cli("search", "--run-dir", str(killed), *small, "--resume")
     assert resumed.returncode == 0, resumed.stderr
+    assert ("trajectories batched" in resumed.stderr) == bool(mode)  # a CPU's default: one after another
     a, b = (
         load_file(str(whole / "search" / "state.safetensors")),
         load_file(str(killed / "search" / "state.safetensors")),

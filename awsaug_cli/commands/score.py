@@ -11,8 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from awsaug_cli.commands.search import FINETUNE_LR_SCALE, REWARD_OF, check_pretrained, pretrain_data, shared_weights
-from awsaug_cli.devices import resolve_device
+from awsaug_cli.commands.search import (
+    FINETUNE_LR_SCALE,
+    REWARD_OF,
+    batched_fine_tunes,
+    check_pretrained,
+    pretrain_data,
+    shared_weights,
+)
+from awsaug_cli.devices import distributed, resolve_device
 from awsaug_cli.errors import OptionError
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
@@ -82,6 +89,7 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
         seed=seed,
         reward=reward,
         learning_rate=learning_rate,
+        batched=batched_fine_tunes(None, pretrain, -(-len(policies) // distributed()[1]), device),
         reporter=reporter,
     )
     reporter.info(

@@ -30,7 +30,7 @@ from awsaug_cli.commands.stage import resuming
 from awsaug_cli.data.sources import Augmentation, DataSource, check_loader, open_source
 from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
 from awsaug_cli.errors import OptionError
-from awsaug_cli.memory_need import check_training_fits
+from awsaug_cli.memory_need import check_fits, check_training_fits, fits, training_bytes
 from awsaug_cli.models import build_model
 from awsaug_cli.policy import Policy
 from awsaug_cli.policy_names import resolve_policy
@@ -105,6 +105,7 @@ class SearchOptions:
     temperature: float | None = None  # default algorithm only: reward points per nat (critic_agent.py)
     loader: str = "auto"  # auto: the pretrain's; memory or dali must be the pretrain's
     score_repeats: int | None = None  # the closing comparison's fine-tunes per policy (0: none); None: 3
+    batched: bool | None = None  # a loop's fine-tunes as one stacked model; None: on CUDA where they fit
 
     def agent_given(self) -> bool:
         """Whether any option choosing the agent was given (else --resume keeps the recorded one)."""
@@ -195,8 +196,10 @@ def _search(
         reporter.info("ops that act identically on this data, judged as one: " + sentences(settings.equivalent_ops))
     _start(options, settings, agent, recorded, paths, rank, reporter)
 
-    evaluator = _fine_tunes(source, pretrain, preset, shared, settings, device, reporter)
-    reporter.info(_plan_line(settings, shared_file, device))
+    copies = max(settings.trajectories // world, len(comparison_names(space)) if settings.score_repeats else 1)
+    batched = batched_fine_tunes(options.batched, pretrain, copies, device)
+    evaluator = _fine_tunes(source, pretrain, preset, shared, settings, device, batched, reporter)
+    reporter.info(_plan_line(settings, shared_file, device, batched))
     unit = REWARDS[settings.reward][1]
     result = search(
         evaluator,
@@ -219,12 +222,31 @@ def with_space_temperature(agent: dict[str, Any], space: SearchSpace) -> dict[st
     return {**agent, "temperature": space.temperature}
 
 
-def _plan_line(settings: SearchRecord, shared_file: Path, device: torch.device) -> str:
+def _plan_line(settings: SearchRecord, shared_file: Path, device: torch.device, batched: bool) -> str:
     return (
         f"searching {settings.loops} loops × {settings.trajectories} trajectories × "
         f"{settings.finetune_epochs} fine-tune epochs (learning rate {settings.finetune_lr:g}) from "
-        f"{shared_file} on {device}"
+        f"{shared_file} on {device}, a loop's trajectories {'batched' if batched else 'one after another'}"
     )
+
+
+def batched_fine_tunes(asked: bool | None, pretrain: PretrainRecord, copies: int, device: torch.device) -> bool:
+    """Whether fine-tunes run `copies` at a time as one stacked model (search/stacked.py): as
+    asked (refused where that many training steps would not fit), else on CUDA where they fit —
+    on a CPU the stacked model is slower than the fine-tunes in turn (BENCHMARKS.md "Batched
+    trajectories")."""
+    side = pretrain.image_size[-1]
+    need = training_bytes(pretrain.model, pretrain.batch_size, side) * copies
+    if asked is None:
+        return device.type == "cuda" and copies > 1 and fits(need, device)
+    if asked:
+        check_fits(
+            need,
+            device,
+            f"{copies} fine-tunes batched at {side}×{side} with batch {pretrain.batch_size}",
+            "Use --sequential-trajectories.",
+        )
+    return asked
 
 
 def _recorded_search(run: dict[str, Any], preset: Preset) -> SearchRecord | None:
@@ -249,6 +271,7 @@ def _fine_tunes(
     shared: Checkpoint,
     settings: SearchRecord,
     device: torch.device,
+    batched: bool,
     reporter: Reporter,
 ) -> FineTune:
     """The search's evaluator: fine-tunes of a model of the pretrain's from the shared weights."""
@@ -264,6 +287,7 @@ def _fine_tunes(
         common_noise=settings.common_noise,
         reward=settings.reward,
         learning_rate=settings.finetune_lr,
+        batched=batched,
         reporter=reporter,
     )
 
@@ -311,7 +335,7 @@ def closing_comparison(
     kept = read_scores(paths["scores"])
     if kept is not None:
         return kept
-    names = ["searched", *dict.fromkeys(("none", space.start_name, "randaugment", "trivialaugment"))]
+    names = comparison_names(space)
     policies = [answer, *(resolve_policy(name, image_size) for name in names[1:])]
     reporter.info(
         f"comparing the searched policy with {', '.join(names[1:])} on the search's proxy: "
@@ -324,6 +348,11 @@ def closing_comparison(
     if rank == 0:
         atomic_write_text(paths["scores"], json.dumps(scores.records(), indent=1) + "\n")
     return scores
+
+
+def comparison_names(space: SearchSpace) -> list[str]:
+    """The closing comparison's policies: the answer, then those that need no search."""
+    return ["searched", *dict.fromkeys(("none", space.start_name, "randaugment", "trivialaugment"))]
 
 
 def check_pretrained(run_dir: Path, purpose: str) -> None:

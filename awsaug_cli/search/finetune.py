@@ -4,7 +4,12 @@ pretrain schedule's last, min_lr; awsaug's default search: a multiple of it) wit
 sampled per image from the policy, and score on the validation part after each epoch; the
 reward is made of those scores (rewards.py). With common random numbers (the default), every
 trajectory of a loop draws the same batch order and the same crop, flip, sign and Cutout
-randomness; only the sampled pairs differ, so rewards differ only through the policy."""
+randomness; only the sampled pairs differ, so rewards differ only through the policy.
+
+Batched (`batched=True`): several fine-tunes run as one stacked model (stacked.py), each from
+exactly the batches, crops and pairs it draws alone — the same streams, drawn in the same order —
+so they differ from the one-at-a-time fine-tunes only by the float rounding of the stacked
+arithmetic."""
 
 from __future__ import annotations
 
@@ -21,9 +26,10 @@ from awsaug_cli.models import model_device
 from awsaug_cli.policy import Policy
 from awsaug_cli.reporters import Reporter, SilentReporter
 from awsaug_cli.search.loop import Trial
-from awsaug_cli.search.rewards import REWARDS, validation_score
+from awsaug_cli.search.rewards import REWARDS, ValidationScore, validation_score, validation_scores
+from awsaug_cli.search.stacked import StackedCopies
 from awsaug_cli.seeds import stream
-from awsaug_cli.training_loop import OptimSettings, make_optimizer, run_epoch
+from awsaug_cli.training_loop import OptimSettings, learning_rate, make_optimizer, run_epoch
 
 
 class FineTune:
@@ -40,10 +46,11 @@ class FineTune:
         common_noise: bool = True,
         reward: str = "accuracy",
         learning_rate: float | None = None,
+        batched: bool = False,
         reporter: Reporter | None = None,
     ) -> None:
         """`learning_rate`: the fine-tunes' constant rate (None: the schedule's last, `optim.min_lr`,
-        as the paper)."""
+        as the paper). `batched`: `trials` runs its fine-tunes as one stacked model."""
         if reward not in REWARDS:
             raise ValueError(f"reward {reward!r}: choose one of {', '.join(REWARDS)}")
         self.reward = REWARDS[reward][0]
@@ -53,13 +60,36 @@ class FineTune:
         )
         self.optimizer = make_optimizer(model, self.optim)
         self.epochs, self.batch_size = epochs, batch_size
-        self.seed, self.common_noise = seed, common_noise
+        self.seed, self.common_noise, self.batched = seed, common_noise, batched
         self.reporter = reporter or SilentReporter()
 
     def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
         """A search trajectory: with common random numbers every trajectory of `loop` shares its noise."""
-        noise = (loop,) if self.common_noise else (loop, trajectory)
-        return self.trial(policy, noise, generator, label=f"loop {loop + 1} trajectory {trajectory + 1}")
+        return self.many([policy], loop, [trajectory], [generator])[0]
+
+    def many(
+        self, policies: list[Policy], loop: int, trajectories: list[int], generators: list[torch.Generator]
+    ) -> list[Trial]:
+        """Several trajectories of `loop` (search/loop.py's EvaluatesMany), batched or in turn."""
+        return self.trials(
+            policies,
+            [(loop,) if self.common_noise else (loop, trajectory) for trajectory in trajectories],
+            generators,
+            [f"loop {loop + 1} trajectory {trajectory + 1}" for trajectory in trajectories],
+        )
+
+    def trials(
+        self,
+        policies: list[Policy | None],
+        noises: list[tuple[int, ...]],
+        generators: list[torch.Generator],
+        labels: list[str],
+    ) -> list[Trial]:
+        """`trial` of each (policy, noise, generator, label): as one stacked model when batched
+        and there are several, else one after another."""
+        if self.batched and len(policies) > 1:
+            return self._stacked_trials(policies, noises, generators, labels)
+        return [self.trial(*job[:3], label=job[3]) for job in zip(policies, noises, generators, labels)]
 
     def trial(self, policy: Policy | None, noise: tuple[int, ...], generator: torch.Generator, *, label: str) -> Trial:
         """One fine-tune from the shared weights under `policy` (None: crop, flip and Cutout
@@ -67,46 +97,93 @@ class FineTune:
         `noise` (fine-tunes given the same `noise` share it), its pairs from `generator`."""
         start = time.perf_counter()
         restore(self.shared, self.model, self.optimizer)
-        k = len(policy.space) if policy is not None else 0
-        device = model_device(self.model)
-        usage = torch.zeros(k * k, dtype=torch.int64, device=device)
-
-        def count(pairs: torch.Tensor) -> None:  # index_add_, not bincount: no wait for the device
-            pair_index = (pairs[:, 0] * k + pairs[:, 1]).to(device)
-            usage.index_add_(0, pair_index, torch.ones_like(pair_index))
-
+        usage = PairCounts(policy, model_device(self.model))
         steps = steps_per_epoch(self.source.sizes["train"], self.batch_size)
         scores = []
         for epoch in range(self.epochs):
-            batches = self.source.train_batches(
-                policy,
-                batch_size=self.batch_size,
-                order_generator=stream(self.seed, "finetune_order", *noise, epoch),
-                augment_generator=stream(self.seed, "finetune_augment", *noise, epoch, device=device),
-                pair_generator=generator,
-                sharded=False,
-            )
             run_epoch(
                 self.model,
                 self.optimizer,
-                batches,
+                self._epoch_batches(policy, noise, generator, epoch),
                 steps,
                 self.optim,
                 first_step=epoch * steps,
                 total_steps=self.epochs * steps,
-                on_pairs=count if k else None,
+                on_pairs=usage.count if usage.k else None,
                 reporter=self.reporter,
                 label=f"{label} epoch {epoch + 1}/{self.epochs}",
                 sharded=False,
             )
             scores.append(validation_score(self.model, self.source.eval_batches("val", sharded=False)))
+        return self._result(scores, usage, time.perf_counter() - start)
+
+    def _stacked_trials(
+        self,
+        policies: list[Policy | None],
+        noises: list[tuple[int, ...]],
+        generators: list[torch.Generator],
+        labels: list[str],
+    ) -> list[Trial]:
+        """`trials` as one stacked model: each copy steps on the batch its own streams give."""
+        start = time.perf_counter()
+        stacked = StackedCopies(self.model, self.shared, len(policies), self.optim)
+        device = model_device(self.model)
+        usages = [PairCounts(policy, device) for policy in policies]
+        steps = steps_per_epoch(self.source.sizes["train"], self.batch_size)
+        label = f"{labels[0]} … {labels[-1]} ({len(labels)} together)"
+        scores: list[list[ValidationScore]] = []
+        for epoch in range(self.epochs):
+            epochs = [
+                self._epoch_batches(*job, epoch) for job in zip(policies, noises, generators)
+            ]  # each copy's batches, drawn exactly as its fine-tune alone draws them
+            for step, batches in enumerate(zip(*epochs)):
+                for usage, (_, _, pairs) in zip(usages, batches):
+                    if usage.k:
+                        usage.count(pairs)
+                stacked.train_step(
+                    torch.stack([batch[0] for batch in batches]),
+                    torch.stack([batch[1] for batch in batches]),
+                    learning_rate(self.optim, epoch * steps + step, steps, self.epochs * steps),
+                )
+                self.reporter.progress(f"{label} epoch {epoch + 1}/{self.epochs}", step + 1, steps)
+            scores.append(validation_scores(stacked.logits, self.source.eval_batches("val", sharded=False), device))
+        seconds = (time.perf_counter() - start) / len(policies)  # each trajectory's share of the time
+        return [self._result([epoch[w] for epoch in scores], usages[w], seconds) for w in range(len(policies))]
+
+    def _epoch_batches(self, policy: Policy | None, noise: tuple[int, ...], generator: torch.Generator, epoch: int):
+        device = model_device(self.model)
+        return self.source.train_batches(
+            policy,
+            batch_size=self.batch_size,
+            order_generator=stream(self.seed, "finetune_order", *noise, epoch),
+            augment_generator=stream(self.seed, "finetune_augment", *noise, epoch, device=device),
+            pair_generator=generator,
+            sharded=False,
+        )
+
+    def _result(self, scores: list[ValidationScore], usage: PairCounts, seconds: float) -> Trial:
         return Trial(
             self.reward(scores),
-            usage.view(k, k).cpu(),
+            usage.matrix(),
             {
                 "epoch_acc": [s.accuracy for s in scores],
                 "epoch_val_loss": [s.loss for s in scores],
                 "epoch_val_calibrated_loss": [s.calibrated_loss for s in scores],
-                "seconds": time.perf_counter() - start,
+                "seconds": seconds,
             },
         )
+
+
+class PairCounts:
+    """How often a fine-tune applied each pair of its policy's space (K × K; empty without a policy)."""
+
+    def __init__(self, policy: Policy | None, device: torch.device) -> None:
+        self.k = len(policy.space) if policy is not None else 0
+        self.counts = torch.zeros(self.k * self.k, dtype=torch.int64, device=device)
+
+    def count(self, pairs: torch.Tensor) -> None:  # index_add_, not bincount: no wait for the device
+        pair_index = (pairs[:, 0] * self.k + pairs[:, 1]).to(self.counts.device)
+        self.counts.index_add_(0, pair_index, torch.ones_like(pair_index))
+
+    def matrix(self) -> torch.Tensor:
+        return self.counts.view(self.k, self.k).cpu()

@@ -11,8 +11,10 @@ awsaug_cli.search.finetune, or a synthetic one in tests):
 where `policy` is the one that trajectory samples its pairs from (the agent's exploration),
 `generator` is that trajectory's own source of randomness for sampling pairs (the fine-tune also
 uses `loop` to share one loop's noise across trajectories) and `details` go into the
-trajectory's history record. Under torch.distributed the trajectories are spread over
-the ranks and their results summed, so every rank makes the same update.
+trajectory's history record. An evaluator that can run several trajectories at once
+(EvaluatesMany: the fine-tune, batched) gets a loop's share in one call. Under
+torch.distributed the trajectories are spread over the ranks and their results summed, so
+every rank makes the same update.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.distributed as dist
@@ -47,6 +49,15 @@ class Trial(NamedTuple):
 
 
 Evaluate = Callable[[Policy, int, int, torch.Generator], Trial]
+
+
+@runtime_checkable
+class EvaluatesMany(Protocol):
+    """An evaluator that runs several trajectories of a loop in one call (finetune.FineTune)."""
+
+    def many(
+        self, policies: list[Policy], loop: int, trajectories: list[int], generators: list[torch.Generator]
+    ) -> list[Trial]: ...
 
 
 class SearchError(UserError):
@@ -153,8 +164,14 @@ def run_trajectories(
     rewards = torch.zeros(trajectories, dtype=torch.float64)
     usages = torch.zeros(trajectories, k, k, dtype=torch.int64)
     details: dict[int, dict[str, Any]] = {}
-    for trajectory in range(rank, trajectories, world):
-        trial = evaluate(explored[trajectory], loop, trajectory, stream(seed, "search_pairs", loop, trajectory))
+    share = list(range(rank, trajectories, world))
+    policies = [explored[trajectory] for trajectory in share]
+    generators = [stream(seed, "search_pairs", loop, trajectory) for trajectory in share]
+    if isinstance(evaluate, EvaluatesMany):
+        trials = evaluate.many(policies, loop, share, generators)
+    else:
+        trials = [evaluate(policy, loop, t, generator) for policy, t, generator in zip(policies, share, generators)]
+    for trajectory, trial in zip(share, trials):
         rewards[trajectory] = trial.reward
         usages[trajectory] = trial.usage
         details[trajectory] = trial.details

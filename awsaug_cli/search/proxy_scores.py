@@ -115,21 +115,24 @@ def fine_tune_rewards(
     reporter: Reporter,
 ) -> list[list[float]]:
     """rewards[policy][repeat]: each policy fine-tuned `repeats` times, repeat r's noise at
-    (−1 − r) for every policy. Under torch.distributed the fine-tunes are shared out over the
-    ranks and their rewards summed, so every rank returns the same."""
+    (−1 − r) for every policy (a batched evaluator runs a repeat's fine-tunes together). Under
+    torch.distributed the fine-tunes are shared out over the ranks and their rewards summed, so
+    every rank returns the same."""
     rank, world = distributed()
     rewards = torch.zeros(len(policies), repeats, dtype=torch.float64)
     jobs = [(repeat, index) for repeat in range(repeats) for index in range(len(policies))]
-    for done, (repeat, index) in enumerate(jobs):
-        if done % world == rank:
-            trial = evaluator.trial(
-                policies[index],
-                (-1 - repeat,),
-                stream(seed, "score_pairs", repeat, index),
-                label=f"repeat {repeat + 1}/{repeats} {Path(names[index]).name}",
-            )
+    mine = [job for done, job in enumerate(jobs) if done % world == rank]
+    for repeat in range(repeats):
+        indices = [index for r, index in mine if r == repeat]
+        trials = evaluator.trials(
+            [policies[index] for index in indices],
+            [(-1 - repeat,)] * len(indices),
+            [stream(seed, "score_pairs", repeat, index) for index in indices],
+            [f"repeat {repeat + 1}/{repeats} {Path(names[index]).name}" for index in indices],
+        )
+        for index, trial in zip(indices, trials):
             rewards[index, repeat] = trial.reward
-        reporter.progress("scoring", done + 1, len(jobs))
+        reporter.progress("scoring", (repeat + 1) * len(policies), len(jobs))
     if world > 1:
         dist.all_reduce(rewards)
     return rewards.tolist()

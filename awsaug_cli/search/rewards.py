@@ -60,25 +60,42 @@ def calibrated_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, iterati
 @torch.no_grad()
 def validation_score(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> ValidationScore:
     """Accuracy, loss and calibrated loss of `model` over `batches` (this process's, in full)."""
-    device = model_device(model)
-    cuda = device.type == "cuda"
     model.eval()
+    return validation_scores(lambda inputs: model(inputs).unsqueeze(0), batches, model_device(model))[0]
+
+
+@torch.no_grad()
+def validation_scores(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+) -> list[ValidationScore]:
+    """validation_score of each of the W models `forward` runs together (logits [W, B, classes]
+    for a batch [B, …]: one model, or the stacked copies of search/stacked.py)."""
+    cuda = device.type == "cuda"
     logits, labels = [], []
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    loss_sums: torch.Tensor | float = 0.0
     for inputs, targets in batches:
         if cuda:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            batch_logits = model(inputs).float()
-        loss_sum += F.cross_entropy(batch_logits, targets, reduction="sum").double()  # as training_loop.score_with_loss
+            batch_logits = forward(inputs).float()
+        loss_sums = loss_sums + torch.stack(  # as training_loop.score_with_loss, per model
+            [F.cross_entropy(each, targets, reduction="sum").double() for each in batch_logits]
+        )
         logits.append(batch_logits)
         labels.append(targets)
-    everything, truth = torch.cat(logits), torch.cat(labels)
-    correct = float((everything.argmax(dim=1) == truth).sum())
+    everything, truth = torch.cat(logits, dim=1), torch.cat(labels)
+    losses = torch.as_tensor(loss_sums).expand(len(everything)).tolist()
     images = max(1, len(truth))
-    return ValidationScore(
-        100.0 * correct / images, float(loss_sum) / images, calibrated_cross_entropy(everything, truth)
-    )
+    return [
+        ValidationScore(
+            100.0 * float((each.argmax(dim=1) == truth).sum()) / images,
+            loss / images,
+            calibrated_cross_entropy(each, truth),
+        )
+        for each, loss in zip(everything, losses)
+    ]
 
 
 def _best_mean(values: list[float]) -> float:
