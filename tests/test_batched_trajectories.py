@@ -18,11 +18,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from awsaug_cli import memory_need
 from awsaug_cli.checkpoint import Checkpoint, load_checkpoint, restore
 from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
+from awsaug_cli.commands.search import batched_fine_tunes
+from awsaug_cli.errors import OptionError
 from awsaug_cli.models.cnn import TinyCNN
 from awsaug_cli.policy import Policy
 from awsaug_cli.presets import get_preset
+from awsaug_cli.run_records import PretrainRecord
 from awsaug_cli.search.finetune import FineTune
 from awsaug_cli.search.loop import search
 from awsaug_cli.search.spaces import SEARCH_SPACES
@@ -191,3 +195,20 @@ def test_two_processes_batched_give_the_single_process_batched_search(runs, tmp_
         assert x["op_rates"] == y["op_rates"]  # the same pairs drawn: the same policy, the same streams
         assert abs(x["reward"] - y["reward"]) < FLOAT32_SPREAD
     assert json.loads((double / "run.json").read_text())["search"]["world_size"] == 2
+
+
+def test_when_the_search_batches(runs, monkeypatch):
+    """By default on CUDA from data in memory where the copies fit; as asked otherwise, and a
+    batching that would not fit is refused with the way out."""
+    record = PretrainRecord.from_record(json.loads((runs["trivialaugment"] / "run.json").read_text())["pretrain"])
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not batched_fine_tunes(None, record, 4, cpu)  # slower on a CPU
+    assert batched_fine_tunes(True, record, 4, cpu) and not batched_fine_tunes(False, record, 4, cuda)
+    monkeypatch.setattr(memory_need, "available_bytes", lambda device: 2**40)
+    assert batched_fine_tunes(None, record, 4, cuda)
+    assert not batched_fine_tunes(None, replace(record, loader="dali"), 4, cuda)
+    assert not batched_fine_tunes(None, record, 1, cuda)
+    monkeypatch.setattr(memory_need, "available_bytes", lambda device: 2**10)
+    assert not batched_fine_tunes(None, record, 4, cuda)
+    with pytest.raises(OptionError, match="--sequential-trajectories"):
+        batched_fine_tunes(True, record, 4, cpu)

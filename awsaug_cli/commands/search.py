@@ -232,13 +232,14 @@ def _plan_line(settings: SearchRecord, shared_file: Path, device: torch.device, 
 
 def batched_fine_tunes(asked: bool | None, pretrain: PretrainRecord, copies: int, device: torch.device) -> bool:
     """Whether fine-tunes run `copies` at a time as one stacked model (search/stacked.py): as
-    asked (refused where that many training steps would not fit), else on CUDA where they fit —
-    on a CPU the stacked model is slower than the fine-tunes in turn (BENCHMARKS.md "Batched
-    trajectories")."""
+    asked (refused where that many training steps would not fit), else on CUDA from the memory
+    loader where they fit — on a CPU the stacked model is slower than the fine-tunes in turn
+    (BENCHMARKS.md "Batched trajectories"), and from image folders each copy would read through
+    a DALI pipeline of its own."""
     side = pretrain.image_size[-1]
     need = training_bytes(pretrain.model, pretrain.batch_size, side) * copies
     if asked is None:
-        return device.type == "cuda" and copies > 1 and fits(need, device)
+        return device.type == "cuda" and pretrain.loader == "memory" and copies > 1 and fits(need, device)
     if asked:
         check_fits(
             need,
