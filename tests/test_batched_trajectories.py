@@ -38,7 +38,7 @@ from .test_search_stage import run_source
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = get_preset("tiny", torch.device("cpu"))
-FLOAT32_SPREAD = 1.0  # centi-nats: the most a float32 fine-tune moved between the paths here (BENCHMARKS.md)
+FLOAT32_SPREAD = 0.01  # centi-nats at the fine-tune rate 0.002: 3e-4 measured (BENCHMARKS.md)
 
 
 class DoubleCNN(TinyCNN):
@@ -178,8 +178,9 @@ def history(run_dir: Path) -> list[dict]:
 
 def test_two_processes_batched_give_the_single_process_batched_search(runs, tmp_path):
     """Each rank stacks its share (2 copies) where one process stacks all 4: the same streams
-    and pairs, float32 rounding apart."""
+    and pairs, float32 rounding apart (grouped convolutions of 2 copies round unlike 4's)."""
     small = ("--loops", "2", "--trajectories", "4", "--finetune-epochs", "1", "--score-repeats", "0")
+    small += ("--finetune-lr", "0.002")  # the paper's rate: rounding grows little (at 0.02 it grew to 0.3)
     single, double = tmp_path / "single", tmp_path / "double"
     shutil.copytree(runs["trivialaugment"], single)
     shutil.copytree(runs["trivialaugment"], double)
