@@ -196,22 +196,27 @@ def _search(
         reporter.info("ops that act identically on this data, judged as one: " + sentences(settings.equivalent_ops))
     _start(options, settings, agent, recorded, paths, rank, reporter)
 
-    copies = max(settings.trajectories // world, len(comparison_names(space)) if settings.score_repeats else 1)
-    batched = batched_fine_tunes(options.batched, pretrain, copies, device)
+    batched = batched_fine_tunes(options.batched, pretrain, _copies_at_once(settings, space, world), device)
     evaluator = _fine_tunes(source, pretrain, preset, shared, settings, device, batched, reporter)
     reporter.info(_plan_line(settings, shared_file, device, batched))
-    unit = REWARDS[settings.reward][1]
     result = search(
         evaluator,
         loops=settings.loops,
         trajectories=settings.trajectories,
         seed=settings.seed,
         agent=agent,
-        on_loop=_loop_recorder(paths, settings, rank, reporter, unit, agent.loop),
+        on_loop=_loop_recorder(paths, settings, rank, reporter, REWARDS[settings.reward][1], agent.loop),
     )
     verdict = _conclude(result, evaluator, space, settings, pretrain, paths, agent.loop, rank, reporter)
     barrier()  # every rank returns once the policies are written
     return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
+
+
+def _copies_at_once(settings: SearchRecord, space: SearchSpace, world: int) -> int:
+    """The most fine-tunes batched together: a rank's share of a loop's trajectories, or the
+    policies the answer is compared with at the end."""
+    compared = len(comparison_names(space)) if settings.score_repeats else 1
+    return max(settings.trajectories // world, compared)
 
 
 def with_space_temperature(agent: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
