@@ -161,6 +161,19 @@ class TrainTransform:
     ) -> tuple[TransformDraw, torch.Tensor]:
         """The per-image random choices for `images` (and the pairs), on the images' device;
         with copies, `images` holds each image's copies in a row."""
+        signs, crop, flip, centre = self._noise(images, generator)
+        if self.policy is None:
+            pairs, signs = torch.zeros(len(images), 0, dtype=torch.int64, device=images.device), signs[:, :0]
+        else:
+            pairs = self._pairs(
+                self.policy, len(images), pair_generator if pair_generator is not None else generator, images.device
+            )
+        target = images.device
+        draw = TransformDraw(row_index(pairs, signs.to(target)), crop.to(target), flip.to(target), centre.to(target))
+        return draw, pairs
+
+    def _noise(self, images: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
+        """Signs, crop offsets, flips and Cutout centres, drawn in this order from `generator`."""
         n, _, height, width = images.shape
         device = generator.device if generator is not None else torch.device("cpu")
 
@@ -171,22 +184,48 @@ class TrainTransform:
         crop = integers(2 * self.settings.padding + 1, (n, 2))
         flip = integers(2, (n,)).bool() & self.flip
         centre = torch.stack([integers(height, (n,)), integers(width, (n,))], dim=1)
-        if self.policy is None:
-            pairs, signs = torch.zeros(n, 0, dtype=torch.int64, device=images.device), signs[:, :0]
-        elif self.copies > 1:
-            pairs = self.policy.sample_distinct(
-                n // self.copies,
-                self.copies,
-                pair_generator if pair_generator is not None else generator,
-                device=images.device,
+        return signs, crop, flip, centre
+
+    def _pairs(self, policy: Policy, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+        if self.copies > 1:
+            return policy.sample_distinct(n // self.copies, self.copies, generator, device=device)
+        return policy.sample(n, generator, device=device)
+
+    def alike(
+        self,
+        images: torch.Tensor,
+        policies: Sequence[Policy],
+        generator: torch.Generator,
+        pair_generators: Sequence[torch.Generator],
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """This transform under each of `policies` (of this transform's space) on the same
+        `images`, with one draw of crop, flip, signs and hole from `generator` (common random
+        numbers) and each policy's pairs from its own generator, in one engine call: the W
+        transformed batches stacked [W, N, …] and their pairs. Equal to calling, per policy, the
+        transform with that policy and `generator` in the same state (the search's trajectories
+        fine-tuned together, search/finetune.py)."""
+        check_images(images)
+        if self.policy is None or self.copies > 1:
+            raise ValueError(
+                "alike transforms policies' pairs of single copies; this transform has no policy or copies"
             )
-        else:
-            pairs = self.policy.sample(
-                n, pair_generator if pair_generator is not None else generator, device=images.device
-            )
-        target = images.device
-        draw = TransformDraw(row_index(pairs, signs.to(target)), crop.to(target), flip.to(target), centre.to(target))
-        return draw, pairs
+        if len(policies) != len(pair_generators):
+            raise ValueError(f"{len(policies)} policies but {len(pair_generators)} pair generators")
+        if any(policy.space.key != self.settings.space.key for policy in policies):
+            raise ValueError(f"every policy must be of this transform's space {self.settings.space.key!r}")
+        n, target = len(images), images.device
+        signs, crop, flip, centre = (values.to(target) for values in self._noise(images, generator))
+        pairs = [self._pairs(policy, n, pairs_from, target) for policy, pairs_from in zip(policies, pair_generators)]
+        w = len(policies)
+        draw = TransformDraw(
+            torch.cat([row_index(chosen, signs) for chosen in pairs]),
+            crop.repeat(w, 1),
+            flip.repeat(w),
+            centre.repeat(w, 1),
+        )
+        chosen = backends.load(self.backend, target)
+        out = chosen.train_transform(images.repeat(w, 1, 1, 1).contiguous(), draw, self.settings)
+        return out.view(w, *images.shape), pairs
 
     def __call__(
         self,

@@ -140,6 +140,31 @@ def test_batched_fine_tunes_give_each_trajectory_its_own_result(runs, reward, co
         assert not torch.equal(alone[0].usage, alone[2].usage)
 
 
+@pytest.mark.parametrize("common_noise", [True, False])
+def test_a_batched_loop_transforms_its_copies_in_one_call(runs, monkeypatch, common_noise):
+    """Under common random numbers the engine transforms a step's W copies in one call
+    (TrainTransform.alike); with independent noise each copy's batch is its own."""
+    from awsaug_cli.augment import TrainTransform
+
+    calls = {"alike": 0, "alone": 0}
+    alike, alone = TrainTransform.alike, TrainTransform.__call__
+
+    def counted(name, method):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return method(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(TrainTransform, "alike", counted("alike", alike))
+    monkeypatch.setattr(TrainTransform, "__call__", counted("alone", alone))
+    start = SEARCH_SPACES["trivialaugment"].start()
+    evaluator = double_fine_tunes(runs["trivialaugment"], batched=True, common_noise=common_noise)
+    evaluator.many([start] * 3, 0, [0, 1, 2], [stream(0, "search_pairs", 0, t) for t in range(3)])
+    steps = evaluator.source.sizes["train"] // evaluator.batch_size
+    assert calls == ({"alike": steps, "alone": 0} if common_noise else {"alike": 0, "alone": 3 * steps})
+
+
 @pytest.mark.parametrize("space, algorithm", [("trivialaugment", "contrast"), ("aws36", "ppo")])
 def test_a_batched_search_equals_the_sequential_one(runs, space, algorithm):
     def run(batched: bool):

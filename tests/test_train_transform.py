@@ -219,3 +219,41 @@ def test_pairs_drawn_without_replacement_follow_the_policy_for_one_copy():
     assert len(set(Policy(first, second).sample_distinct(1, 4).flatten().tolist())) == 2
     with pytest.raises(ValueError, match="copies must be between 1 and the 4 pairs"):
         Policy(first, second).sample_distinct(2, 5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_alike_is_each_policys_own_transform_in_one_call(photos, backend):
+    """TrainTransform.alike (the search's batched trajectories under common random numbers):
+    several policies' transforms of one batch in one engine call, each equal to that policy's
+    own transform with the generator in the same state and its own pair generator."""
+    images = photo_batch(photos, 16, 16, per_photo=1)[:4]
+    policies = [skewed_policy(0), skewed_policy(1)]
+    pair_seeds = [3, 4]
+    transform = TrainTransform(Policy.uniform(), MEAN, STD, backend=backend)
+    out, pairs = transform.alike(
+        images, policies, torch.Generator().manual_seed(7), [torch.Generator().manual_seed(s) for s in pair_seeds]
+    )
+    assert out.shape == (len(policies), *images.shape)
+    for copy, (policy, seed) in enumerate(zip(policies, pair_seeds)):
+        alone, alone_pairs = TrainTransform(policy, MEAN, STD, backend=backend)(
+            images, torch.Generator().manual_seed(7), pair_generator=torch.Generator().manual_seed(seed)
+        )
+        assert torch.equal(out[copy], alone)
+        assert torch.equal(pairs[copy], alone_pairs)
+    assert not torch.equal(pairs[0], pairs[1])
+
+
+def test_alike_refuses_what_one_call_cannot_share(photos):
+    from awsaug_cli.torchvision_policies import trivialaugment
+
+    images = photo_batch(photos, 16, 16, per_photo=1)[:2]
+    generator = torch.Generator().manual_seed(0)
+    aws36 = TrainTransform(Policy.uniform(), MEAN, STD, backend="torch")
+    with pytest.raises(ValueError, match="space 'aws36'"):
+        aws36.alike(images, [Policy.uniform(), trivialaugment()], generator, [generator, generator])
+    with pytest.raises(ValueError, match="2 policies but 1 pair generators"):
+        aws36.alike(images, [Policy.uniform(), Policy.uniform()], generator, [generator])
+    with pytest.raises(ValueError, match="no policy"):
+        TrainTransform(None, MEAN, STD).alike(images, [Policy.uniform()], generator, [generator])
+    with pytest.raises(ValueError, match="uint8"):
+        aws36.alike(images.float(), [Policy.uniform()], generator, [generator])

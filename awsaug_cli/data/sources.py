@@ -16,7 +16,7 @@ import torch.distributed as dist
 
 from awsaug_cli.augment import TrainTransform
 from awsaug_cli.choices import LOADERS
-from awsaug_cli.data.batches import Batch, memory_batches, memory_eval_batches, steps_per_epoch
+from awsaug_cli.data.batches import Batch, memory_batches, memory_batches_alike, memory_eval_batches, steps_per_epoch
 from awsaug_cli.data.dataset import DataError, Dataset
 from awsaug_cli.data.folder import decode_image
 from awsaug_cli.data.folder_files import NAMED, FileList, FolderFiles, scan
@@ -119,23 +119,48 @@ class MemorySource:
     def train_batches(
         self, policy, *, batch_size, order_generator, augment_generator, pair_generator=None, sharded=True, copies=1
     ):
-        transform = TrainTransform(
+        return memory_batches(
+            self.data.train_images,
+            self.data.train_labels,
+            self._transform(policy, copies),
+            batch_size=batch_size,
+            order_generator=order_generator,
+            augment_generator=augment_generator,
+            pair_generator=pair_generator,
+            sharded=sharded,
+        )
+
+    def train_batches_alike(
+        self,
+        policies: list[Policy],
+        *,
+        batch_size: int,
+        order_generator: torch.Generator,
+        augment_generator: torch.Generator,
+        pair_generators: list[torch.Generator],
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+        """`train_batches` for each of `policies` (one space) under common random numbers, the W
+        copies of a batch transformed in one engine call (memory_batches_alike); only the data
+        in memory can (a DALI pipeline reads its own batches)."""
+        return memory_batches_alike(
+            self.data.train_images,
+            self.data.train_labels,
+            self._transform(policies[0]),
+            policies,
+            batch_size=batch_size,
+            order_generator=order_generator,
+            augment_generator=augment_generator,
+            pair_generators=pair_generators,
+        )
+
+    def _transform(self, policy: Policy | None, copies: int = 1) -> TrainTransform:
+        return TrainTransform(
             policy,
             self.mean,
             self.std,
             crop_padding=self.augmentation.crop_padding,
             cutout=self.augmentation.cutout,
             copies=copies,
-        )
-        return memory_batches(
-            self.data.train_images,
-            self.data.train_labels,
-            transform,
-            batch_size=batch_size,
-            order_generator=order_generator,
-            augment_generator=augment_generator,
-            pair_generator=pair_generator,
-            sharded=sharded,
         )
 
     def eval_batches(self, part, *, sharded=True):

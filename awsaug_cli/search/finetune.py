@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -133,33 +134,50 @@ class FineTune:
         label = f"{labels[0]} … {labels[-1]} ({len(labels)} together)"
         scores: list[list[ValidationScore]] = []
         for epoch in range(self.epochs):
-            epochs = [
-                self._epoch_batches(*job, epoch) for job in zip(policies, noises, generators)
-            ]  # each copy's batches, drawn exactly as its fine-tune alone draws them
-            for step, batches in enumerate(zip(*epochs)):
-                for usage, (_, _, pairs) in zip(usages, batches):
+            for step, (inputs, targets, pairs) in enumerate(self._copies_batches(policies, noises, generators, epoch)):
+                for usage, chosen in zip(usages, pairs):
                     if usage.k:
-                        usage.count(pairs)
+                        usage.count(chosen)
                 stacked.train_step(
-                    torch.stack([batch[0] for batch in batches]),
-                    torch.stack([batch[1] for batch in batches]),
-                    learning_rate(self.optim, epoch * steps + step, steps, self.epochs * steps),
+                    inputs, targets, learning_rate(self.optim, epoch * steps + step, steps, self.epochs * steps)
                 )
                 self.reporter.progress(f"{label} epoch {epoch + 1}/{self.epochs}", step + 1, steps)
             scores.append(validation_scores(stacked.logits, self.source.eval_batches("val", sharded=False), device))
         seconds = (time.perf_counter() - start) / len(policies)  # each trajectory's share of the time
         return [self._result([epoch[w] for epoch in scores], usages[w], seconds) for w in range(len(policies))]
 
+    def _copies_batches(
+        self,
+        policies: list[Policy | None],
+        noises: list[tuple[int, ...]],
+        generators: list[torch.Generator],
+        epoch: int,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+        """Each copy's batches of `epoch`, drawn exactly as its fine-tune alone draws them, step by
+        step as inputs [W, B, …], targets [W, B] and pairs: the W copies in one engine call where
+        they share their noise and one space and the source holds the data in memory, else each
+        transformed on its own."""
+        alike = getattr(self.source, "train_batches_alike", None)
+        spaces = {policy.space.key if policy is not None else None for policy in policies}
+        if alike is not None and len(set(noises)) == 1 and None not in spaces and len(spaces) == 1:
+            yield from alike(
+                policies, batch_size=self.batch_size, pair_generators=generators, **self._streams(noises[0], epoch)
+            )
+            return
+        for batches in zip(*(self._epoch_batches(*job, epoch) for job in zip(policies, noises, generators))):
+            yield torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches]), [b[2] for b in batches]
+
     def _epoch_batches(self, policy: Policy | None, noise: tuple[int, ...], generator: torch.Generator, epoch: int):
-        device = model_device(self.model)
         return self.source.train_batches(
-            policy,
-            batch_size=self.batch_size,
-            order_generator=stream(self.seed, "finetune_order", *noise, epoch),
-            augment_generator=stream(self.seed, "finetune_augment", *noise, epoch, device=device),
-            pair_generator=generator,
-            sharded=False,
+            policy, batch_size=self.batch_size, pair_generator=generator, sharded=False, **self._streams(noise, epoch)
         )
+
+    def _streams(self, noise: tuple[int, ...], epoch: int) -> dict[str, torch.Generator]:
+        """The batch order and the crop/flip/sign/Cutout randomness of `epoch` under `noise`."""
+        return {
+            "order_generator": stream(self.seed, "finetune_order", *noise, epoch),
+            "augment_generator": stream(self.seed, "finetune_augment", *noise, epoch, device=model_device(self.model)),
+        }
 
     def _result(self, scores: list[ValidationScore], usage: PairCounts, seconds: float) -> Trial:
         return Trial(
