@@ -84,15 +84,17 @@ def pretrained(task: str, work: Path, space: str = "aws36") -> tuple[Path, float
     return run_dir, json.loads(record.read_text())["seconds"]
 
 
-def searched(task: str, work: Path, mode: str, seed: int) -> tuple[Path, float]:
-    """A search from the task's shared weights (a copy of the pretrain's run directory)."""
+def searched(task: str, work: Path, mode: str, seed: int, loops: int | None = None) -> tuple[Path, float]:
+    """A search from the task's shared weights (a copy of the pretrain's run directory), of
+    `loops` loops (None: the preset's)."""
     source, _ = pretrained(task, work, SPACE_OF_MODE[mode])
-    run_dir = work / task / f"{mode}-seed{seed}"
+    run_dir = work / task / (f"{mode}-seed{seed}" if loops is None else f"{mode}-seed{seed}-loops{loops}")
     timing = run_dir / "search-seconds.json"
     if not timing.exists():
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.copytree(source, run_dir)
-        seconds = run("search", "--run-dir", str(run_dir), "--seed", str(seed), *SEARCH_ARGS[mode])
+        length = [] if loops is None else ["--loops", str(loops)]
+        seconds = run("search", "--run-dir", str(run_dir), "--seed", str(seed), *SEARCH_ARGS[mode], *length)
         timing.write_text(json.dumps({"seconds": seconds}))
     return run_dir, json.loads(timing.read_text())["seconds"]
 
@@ -172,7 +174,14 @@ def spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
 
 
-def known_answer(task: str, seeds: list[int], work: Path, settings=None, modes: tuple[str, ...] = tuple(MODES)) -> dict:
+def known_answer(
+    task: str,
+    seeds: list[int],
+    work: Path,
+    settings=None,
+    modes: tuple[str, ...] = tuple(MODES),
+    loops: int | None = None,
+) -> dict:
     spaces = {SPACE_OF_MODE[mode] for mode in modes}
     if len(spaces) != 1:
         raise SystemExit(f"known-answer, agreement: modes of one space at a time (these span {sorted(spaces)})")
@@ -188,7 +197,7 @@ def known_answer(task: str, seeds: list[int], work: Path, settings=None, modes: 
         "modes": {},
     }
     for mode, seed in itertools.product(modes, seeds):
-        run_dir, seconds = searched(task, work, mode, seed)
+        run_dir, seconds = searched(task, work, mode, seed, loops)
         result["modes"].setdefault(mode, {})[str(seed)] = {
             **outcome(run_dir, harmful, mode, settings),
             "search_seconds": seconds,
@@ -196,8 +205,15 @@ def known_answer(task: str, seeds: list[int], work: Path, settings=None, modes: 
     return result
 
 
-def agreement(task: str, seeds: list[int], work: Path, settings=None, modes: tuple[str, ...] = tuple(MODES)) -> dict:
-    result = known_answer(task, seeds, work, settings, modes)
+def agreement(
+    task: str,
+    seeds: list[int],
+    work: Path,
+    settings=None,
+    modes: tuple[str, ...] = tuple(MODES),
+    loops: int | None = None,
+) -> dict:
+    result = known_answer(task, seeds, work, settings, modes, loops)
     result["part"] = "agreement"
     for mode, runs in result["modes"].items():
         names = list(next(iter(runs.values()))["multiples"])
@@ -630,6 +646,7 @@ def main() -> None:
         help="known-answer, agreement: the searches to run (of one space: default and faithful, or default-ta)",
     )
     parser.add_argument("--task", choices=list(TASKS))
+    parser.add_argument("--loops", type=int, help="known-answer, agreement: loops per search (default: the preset's)")
     parser.add_argument(
         "--jobs", type=int, default=2, help="ab-spaces, fidelity: final trainings run at once (one thread each)"
     )
@@ -671,13 +688,15 @@ def main() -> None:
                 if value is not None
             }
         )
-    extra = {"modes": tuple(args.modes)} if args.part in ("known-answer", "agreement") else {}
+    extra = {"modes": tuple(args.modes), "loops": args.loops} if args.part in ("known-answer", "agreement") else {}
     if args.part in ("ab-spaces", "fidelity"):
         extra = {"jobs": args.jobs, "own_temperature": args.own_temperature}
     result = PARTS[args.part](args.task, args.seeds, args.work, settings, **extra)
     if settings is not None:
         result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}
-    results = [r for r in results if (r["part"], r["task"]) != (result["part"], result["task"])] + [result]
+    result["loops"] = args.loops
+    same = ("part", "task", "loops")
+    results = [r for r in results if [r.get(k) for k in same] != [result[k] for k in same]] + [result]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")
     print(table([result]))
