@@ -194,6 +194,7 @@ def known_answer(
         "space": space,
         "harmful": harmful,
         "pretrain_seconds": pretrain_seconds,
+        "loops": loops,  # None: the preset's
         "modes": {},
     }
     for mode, seed in itertools.product(modes, seeds):
@@ -677,6 +678,8 @@ def main() -> None:
         return
     if args.task is None:
         parser.error(f"{args.part} needs --task")
+    if args.loops is not None and args.part not in ("known-answer", "agreement"):
+        parser.error(f"--loops is for known-answer and agreement, not {args.part}")
     settings = None
     if args.temperature is not None or args.shrinkage is not None:
         from awsaug_cli.search.critic_agent import CriticSettings
@@ -694,9 +697,8 @@ def main() -> None:
     result = PARTS[args.part](args.task, args.seeds, args.work, settings, **extra)
     if settings is not None:
         result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}
-    result["loops"] = args.loops
-    same = ("part", "task", "loops")
-    results = [r for r in results if [r.get(k) for k in same] != [result[k] for k in same]] + [result]
+    same = ("part", "task", "loops")  # a known-answer or agreement run at other loops is kept beside this one
+    results = [r for r in results if [r.get(k) for k in same] != [result.get(k) for k in same]] + [result]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")
     print(table([result]))
