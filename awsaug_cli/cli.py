@@ -268,6 +268,14 @@ Temperature = Annotated[
         "the same evidence (default: the space's, 1 in trivialaugment, 6 in aws36).",
     ),
 ]
+Tilt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--tilt",
+        help="Default search: how far each pair of twin trajectories leans apart, in nats (default 0.5; "
+        "larger gives more evidence per loop and let a label-changing op back in on digits-tilt: BENCHMARKS.md).",
+    ),
+]
 BatchedTrajectories = Annotated[
     Optional[bool],
     typer.Option(
@@ -317,6 +325,7 @@ def search(
     algorithm: Algorithm = None,
     parametrization: Parametrization = None,
     temperature: Temperature = None,
+    tilt: Tilt = None,
     resume: SearchResume = False,
     score_repeats: ScoreRepeats = None,
     batched: BatchedTrajectories = None,

@@ -84,17 +84,21 @@ def pretrained(task: str, work: Path, space: str = "aws36") -> tuple[Path, float
     return run_dir, json.loads(record.read_text())["seconds"]
 
 
-def searched(task: str, work: Path, mode: str, seed: int, loops: int | None = None) -> tuple[Path, float]:
+def searched(
+    task: str, work: Path, mode: str, seed: int, loops: int | None = None, tilt: float | None = None
+) -> tuple[Path, float]:
     """A search from the task's shared weights (a copy of the pretrain's run directory), of
-    `loops` loops (None: the preset's)."""
+    `loops` loops (None: the preset's), its twins at `tilt` (None: the default's)."""
     source, _ = pretrained(task, work, SPACE_OF_MODE[mode])
-    run_dir = work / task / (f"{mode}-seed{seed}" if loops is None else f"{mode}-seed{seed}-loops{loops}")
+    suffix = ("" if loops is None else f"-loops{loops}") + ("" if tilt is None else f"-tilt{tilt:g}")
+    run_dir = work / task / f"{mode}-seed{seed}{suffix}"
     timing = run_dir / "search-seconds.json"
     if not timing.exists():
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.copytree(source, run_dir)
         length = [] if loops is None else ["--loops", str(loops)]
-        seconds = run("search", "--run-dir", str(run_dir), "--seed", str(seed), *SEARCH_ARGS[mode], *length)
+        lean = [] if tilt is None else ["--tilt", str(tilt)]
+        seconds = run("search", "--run-dir", str(run_dir), "--seed", str(seed), *SEARCH_ARGS[mode], *length, *lean)
         timing.write_text(json.dumps({"seconds": seconds}))
     return run_dir, json.loads(timing.read_text())["seconds"]
 
@@ -181,10 +185,13 @@ def known_answer(
     settings=None,
     modes: tuple[str, ...] = tuple(MODES),
     loops: int | None = None,
+    tilt: float | None = None,
 ) -> dict:
     spaces = {SPACE_OF_MODE[mode] for mode in modes}
     if len(spaces) != 1:
         raise SystemExit(f"known-answer, agreement: modes of one space at a time (these span {sorted(spaces)})")
+    if tilt is not None and "faithful" in modes:
+        raise SystemExit("--tilt: the paper's search (mode faithful) has no twins")
     space = spaces.pop()
     harmful = TASKS[task].harmful.get(space, ())
     _, pretrain_seconds = pretrained(task, work, space)
@@ -195,10 +202,11 @@ def known_answer(
         "harmful": harmful,
         "pretrain_seconds": pretrain_seconds,
         "loops": loops,  # None: the preset's
+        "tilt": tilt,  # None: the default search's
         "modes": {},
     }
     for mode, seed in itertools.product(modes, seeds):
-        run_dir, seconds = searched(task, work, mode, seed, loops)
+        run_dir, seconds = searched(task, work, mode, seed, loops, tilt)
         result["modes"].setdefault(mode, {})[str(seed)] = {
             **outcome(run_dir, harmful, mode, settings),
             "search_seconds": seconds,
@@ -213,8 +221,9 @@ def agreement(
     settings=None,
     modes: tuple[str, ...] = tuple(MODES),
     loops: int | None = None,
+    tilt: float | None = None,
 ) -> dict:
-    result = known_answer(task, seeds, work, settings, modes, loops)
+    result = known_answer(task, seeds, work, settings, modes, loops, tilt)
     result["part"] = "agreement"
     for mode, runs in result["modes"].items():
         names = list(next(iter(runs.values()))["multiples"])
@@ -648,6 +657,7 @@ def main() -> None:
     )
     parser.add_argument("--task", choices=list(TASKS))
     parser.add_argument("--loops", type=int, help="known-answer, agreement: loops per search (default: the preset's)")
+    parser.add_argument("--tilt", type=float, help="known-answer, agreement: the default searches' twins at this tilt")
     parser.add_argument(
         "--jobs", type=int, default=2, help="ab-spaces, fidelity: final trainings run at once (one thread each)"
     )
@@ -678,8 +688,9 @@ def main() -> None:
         return
     if args.task is None:
         parser.error(f"{args.part} needs --task")
-    if args.loops is not None and args.part not in ("known-answer", "agreement"):
-        parser.error(f"--loops is for known-answer and agreement, not {args.part}")
+    for option in ("loops", "tilt"):
+        if getattr(args, option) is not None and args.part not in ("known-answer", "agreement"):
+            parser.error(f"--{option} is for known-answer and agreement, not {args.part}")
     settings = None
     if args.temperature is not None or args.shrinkage is not None:
         from awsaug_cli.search.critic_agent import CriticSettings
@@ -691,13 +702,20 @@ def main() -> None:
                 if value is not None
             }
         )
-    extra = {"modes": tuple(args.modes), "loops": args.loops} if args.part in ("known-answer", "agreement") else {}
+    extra = {}
+    if args.part in ("known-answer", "agreement"):
+        extra = {"modes": tuple(args.modes), "loops": args.loops, "tilt": args.tilt}
     if args.part in ("ab-spaces", "fidelity"):
         extra = {"jobs": args.jobs, "own_temperature": args.own_temperature}
     result = PARTS[args.part](args.task, args.seeds, args.work, settings, **extra)
     if settings is not None:
         result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}
-    same = ("part", "task", "loops")  # a known-answer or agreement run at other loops is kept beside this one
+    same = (
+        "part",
+        "task",
+        "loops",
+        "tilt",
+    )  # a known-answer or agreement run at other loops or tilt is kept beside this one
     results = [r for r in results if [r.get(k) for k in same] != [result.get(k) for k in same]] + [result]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")

@@ -222,3 +222,21 @@ def test_awsaugs_search_takes_the_spaces_temperature_unless_given_one():
     assert CriticAgent(4, CriticSettings(temperature=9.0), TA).settings.temperature == 9.0
     with pytest.raises(OptionError, match="temperature must be a positive finite number"):
         CriticSettings(temperature=0.0)
+
+
+def test_a_given_tilt_is_recorded_and_is_how_far_the_twins_lean_apart():
+    """`awsaug search --tilt`: in TrivialAugment's space each twin leans ±tilt along every
+    column (a family's level and strength), so an op's logit moves tilt × (±1 ± its strength)."""
+    from awsaug_cli.commands.search import SearchOptions
+    from awsaug_cli.search.loop import make_agent
+
+    options = SearchOptions(tilt=0.75)
+    recorded = options.agent_settings()
+    assert recorded["tilt"] == 0.75 and options.agent_given()  # a resume given --tilt is refused, not ignored
+    agent = make_agent(2, 5, space=TA, **recorded)
+    first, second = (policy.first_logits - TA.start().first_logits for policy in agent.explore())
+    lean = (first - second) / 2
+    columns = TA.columns(TA.space, ())
+    directions = torch.linalg.lstsq(columns, lean.unsqueeze(1)).solution.squeeze(1) / 0.75
+    assert torch.allclose(columns @ directions * 0.75, lean, atol=1e-9)
+    assert torch.allclose(directions.abs(), torch.ones_like(directions), atol=1e-9)  # ±1 per column

@@ -373,6 +373,8 @@ def test_search_refusals(pretrained, tmp_path):
         (["--faithful", "--temperature", "5"], "has none"),
         (["--temperature", "-1"], "temperature must be a positive finite number"),
         (["--temperature", "inf"], "temperature must be a positive finite number"),
+        (["--faithful", "--tilt", "1"], "--tilt belongs to awsaug's default search"),
+        (["--tilt", "0"], "tilt must be a positive finite number"),
     ):
         result = CliRunner().invoke(app, ["search", "--run-dir", str(pretrained), "--loops", "1", *args])
         assert result.exit_code == 2 and message in result.output, result.output

@@ -103,28 +103,34 @@ class SearchOptions:
     algorithm: str | None = None  # faithful only: ppo (default) or reinforce
     parametrization: str | None = None  # faithful only: sigmoid (default) or softmax
     temperature: float | None = None  # default algorithm only: reward points per nat (critic_agent.py)
+    tilt: float | None = None  # default algorithm only: how far twins lean apart (critic_agent.py)
     loader: str = "auto"  # auto: the pretrain's; memory or dali must be the pretrain's
     score_repeats: int | None = None  # the closing comparison's fine-tunes per policy (0: none); None: 3
     batched: bool | None = None  # a loop's fine-tunes as one stacked model; None: on CUDA where they fit
 
     def agent_given(self) -> bool:
         """Whether any option choosing the agent was given (else --resume keeps the recorded one)."""
-        return self.faithful or any(
-            value is not None for value in (self.algorithm, self.parametrization, self.temperature)
-        )
+        paper_given = self.algorithm is not None or self.parametrization is not None
+        return self.faithful or paper_given or bool(self._critic_given())
+
+    def _critic_given(self) -> dict[str, float]:
+        """The settings of awsaug's default search given on the command line."""
+        given = {"temperature": self.temperature, "tilt": self.tilt}
+        return {name: value for name, value in given.items() if value is not None}
 
     def agent_settings(self) -> dict[str, Any]:
         """The agent's record for run.json: its algorithm and every setting."""
         if self.faithful:
-            if self.temperature is not None:
-                raise OptionError("--temperature belongs to awsaug's default search; the paper's (--faithful) has none")
+            given = list(self._critic_given())
+            if given:
+                raise OptionError(f"--{given[0]} belongs to awsaug's default search; the paper's (--faithful) has none")
             settings = PaperSettings(
                 algorithm=self.algorithm or "ppo", parametrization=self.parametrization or "sigmoid"
             )
             return dataclasses.asdict(settings)
         if self.algorithm is not None or self.parametrization is not None:
             raise OptionError("--algorithm and --parametrization choose among the paper's variants: add --faithful")
-        contrast = CriticSettings() if self.temperature is None else CriticSettings(temperature=self.temperature)
+        contrast = CriticSettings(**self._critic_given())
         return {"algorithm": DEFAULT_ALGORITHM, **dataclasses.asdict(contrast)}
 
 
