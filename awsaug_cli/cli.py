@@ -272,8 +272,8 @@ Tilt = Annotated[
     Optional[float],
     typer.Option(
         "--tilt",
-        help="Default search: how far each pair of twin trajectories leans apart, in nats (default 0.5; "
-        "larger gives more evidence per loop and let a label-changing op back in on digits-tilt: BENCHMARKS.md).",
+        help="Default search: how far each pair of twin trajectories leans apart, in nats (default 0.5; larger "
+        "tilts gathered more evidence per loop but let a label-changing op back in on digits-tilt: BENCHMARKS.md).",
     ),
 ]
 BatchedTrajectories = Annotated[
