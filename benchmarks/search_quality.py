@@ -710,12 +710,7 @@ def main() -> None:
     result = PARTS[args.part](args.task, args.seeds, args.work, settings, **extra)
     if settings is not None:
         result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}
-    same = (
-        "part",
-        "task",
-        "loops",
-        "tilt",
-    )  # a known-answer or agreement run at other loops or tilt is kept beside this one
+    same = ("part", "task", "loops", "tilt")  # a run at other loops or tilt is kept beside this one
     results = [r for r in results if [r.get(k) for k in same] != [result.get(k) for k in same]] + [result]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")
