@@ -107,12 +107,18 @@ def verdict_panel(verdict: Verdict, title: str) -> Panel:
     )
 
 
+# A policy's name (often a file path) keeps at least this many characters a line: in a log or a
+# narrow terminal rich otherwise shrinks the column to nothing and the rows lose their names.
+POLICY_WIDTH = 16
+
+
 def comparison_table(results: list[PolicyResult]) -> Table:
     """--compare's table: the final-epoch accuracy is the headline; the best over epochs is labelled."""
-    table = Table(title="Policies at the same budget: test accuracy (%)")
-    table.add_column("policy", overflow="fold")
-    for column in ("final epoch, mean ± std", "per seed", "best over epochs (reference)"):
-        table.add_column(column, justify="right", no_wrap=True)
+    table = Table(title="Policies at the same budget: test accuracy (%), mean ± std over seeds")
+    table.add_column("policy", overflow="fold", min_width=POLICY_WIDTH)
+    table.add_column("final epoch", justify="right", no_wrap=True)  # the headline, never broken
+    for column in ("per seed", "best epoch (reference)"):  # wrap in a narrow terminal or a log
+        table.add_column(column, justify="right", overflow="fold")
     for result in results:
         table.add_row(
             result.policy,
@@ -130,9 +136,10 @@ def score_table(scores: Scores) -> Table:
         f"from the shared weights ({scores.reward} reward, {scores.unit})"
     )
     table.add_column("rank", justify="right")
-    table.add_column("policy", overflow="fold")
-    for column in ("reward", "± error", "per repeat"):
+    table.add_column("policy", overflow="fold", min_width=POLICY_WIDTH)
+    for column in ("reward", "± error"):
         table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("per repeat", justify="right", overflow="fold")
     for score in sorted(scores.scores, key=lambda s: s.rank):
         error = f"{score.error:.2f}" if math.isfinite(score.error) else "— (1 repeat)"
         table.add_row(

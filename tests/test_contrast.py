@@ -5,6 +5,7 @@ algorithm at the same budget does not — and says it found nothing when there i
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -12,10 +13,10 @@ import torch
 
 from awsaug_cli.policy import Policy
 from awsaug_cli.search.critic import Critic, op_rates
-from awsaug_cli.search.critic_agent import CriticAgent, CriticSettings, split_directions
+from awsaug_cli.search.critic_agent import CriticAgent, CriticSettings, critic_policy, split_directions
 from awsaug_cli.search.loop import Trial, search
 from awsaug_cli.search.spaces import SEARCH_SPACES
-from awsaug_cli.search.verdict import judge, kl_from_start, op_multiples
+from awsaug_cli.search.verdict import critic_from_history, judge, kl_from_start, op_multiples
 from awsaug_cli.space import AWS36
 
 K = len(AWS36)
@@ -105,6 +106,16 @@ def test_contrast_state_round_trip_continues_exactly():
     result = search(evaluator, loops=4, trajectories=4, seed=0, agent=resumed)
     assert resumed.loop == 4
     assert torch.equal(result.answer.first_logits, straight.answer.first_logits)
+
+
+def test_the_critic_refitted_from_the_history_is_the_searchs_own():
+    """The verdict and the benchmarks refit the critic from history.jsonl: it must give the
+    search's answer exactly, not one rounded through float32."""
+    result = search(KnownAnswer(0), loops=6, trajectories=4, seed=0, space=AWS36_SEARCH)
+    records = json.loads(json.dumps(result.history))  # as written to and read from the file
+    refitted = critic_from_history(records, AWS36)
+    answer = critic_policy(refitted, CriticSettings(), AWS36_SEARCH)
+    assert torch.equal(answer.first_logits, result.answer.first_logits)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -132,3 +132,35 @@ def test_no_policy_or_a_bad_repeat_count_is_refused(pretrained):
         score_policies(ScoreOptions(policies=(), run_dir=pretrained))
     with pytest.raises(UserError, match="--repeats"):
         score_policies(ScoreOptions(policies=("none",), run_dir=pretrained, repeats=0))
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_the_tables_keep_every_policys_name_in_a_narrow_log(width):
+    """Piped to a log (80 columns) the policy column once shrank to nothing: rows without names."""
+    import io
+
+    from rich.console import Console
+
+    from awsaug_cli.commands.compare import PolicyResult
+    from awsaug_cli.rich_output import POLICY_WIDTH, comparison_table, score_table
+    from awsaug_cli.search.proxy_scores import PolicyScore, Scores
+
+    names = ["none", "/tmp/runs/fashion/search/policy.json"]
+    finals = [86.08, 86.13, 85.98, 85.71, 86.4]
+    tables = [
+        comparison_table([PolicyResult(name, finals, finals, [finals] * 5, [60]) for name in names]),
+        score_table(
+            Scores(
+                [PolicyScore(name, [-48.91, -48.52, -49.23], -48.89, 0.34, rank) for rank, name in enumerate(names, 1)],
+                "centi-nats",
+                "calibrated-loss",
+                3,
+                3,
+            )
+        ),
+    ]
+    for table in tables:
+        console = Console(width=width, file=io.StringIO(), record=True)
+        console.print(table)
+        text = console.export_text()
+        assert "none" in text and names[1][:POLICY_WIDTH] in text  # folded over lines, but there

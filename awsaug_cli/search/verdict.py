@@ -102,8 +102,9 @@ def critic_from_history(
     critic = Critic.empty(len(space), ridge, columns)
     for trajectories in loops.values():
         if len(trajectories) > 1:
-            critic.add(
-                torch.tensor([t["op_rates"] for t in trajectories]), torch.tensor([t["reward"] for t in trajectories])
+            critic.add(  # float64, as the search's own critic: the refit is that critic bit for bit
+                torch.tensor([t["op_rates"] for t in trajectories], dtype=torch.float64),
+                torch.tensor([t["reward"] for t in trajectories], dtype=torch.float64),
             )
     return critic if critic.observations else None
 
