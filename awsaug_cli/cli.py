@@ -420,7 +420,7 @@ PolicySpec = Annotated[
     Optional[str],
     typer.Option(
         "--policy",
-        help="A policy file, 'uniform' (the shared policy), 'none' "
+        help="A policy file, 'uniform' (uniform AWS-36), 'none' "
         "(crop/flip/Cutout only), 'randaugment' (N 2, M 9), "
         "'randaugment:N:M' or 'trivialaugment' (torchvision's).",
     ),

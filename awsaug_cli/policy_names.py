@@ -1,8 +1,8 @@
 """What a policy name on the command line means (`train --policy`, `--compare`, `preview`): a
 policy file (the canonical JSON, or the authors' agent checkpoint or history: formats/importers.py),
 or one of the built-ins — `none` (crop, flip and Cutout only: no pairs), `uniform`
-(the shared policy θ̄), `randaugment` / `randaugment:N:M` and `trivialaugment` (torchvision's,
-torchvision_policies.py)."""
+(uniform AWS-36: the paper's shared policy θ̄), `randaugment` / `randaugment:N:M` and
+`trivialaugment` (torchvision's, torchvision_policies.py)."""
 
 from __future__ import annotations
 

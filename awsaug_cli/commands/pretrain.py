@@ -1,5 +1,6 @@
-"""Stage 1 (`awsaug pretrain`): train the augmentation-wise shared weights under the uniform
-policy θ̄, checkpointing every epoch so that a run killed at any moment resumes exactly.
+"""Stage 1 (`awsaug pretrain`): train the augmentation-wise shared weights under the start of
+the search space (θ̄: TrivialAugment, or uniform AWS-36), checkpointing every epoch so that a
+run killed at any moment resumes exactly.
 
 Writes, under the run directory: run.json (the resolved settings), pretrain/shared.safetensors
 (weights, BatchNorm buffers and SGD momentum, with metadata naming model, data fingerprint,

@@ -3,8 +3,9 @@ policy's pairs plus crop, flip and Cutout, scored on the test set.
 
 The headline is the final-epoch test accuracy; the best over epochs is reported too, labelled
 as such (the authors reported that one). `none` trains the crop/flip/Cutout baseline and
-`uniform` the shared policy θ̄, so a policy can be compared like for like. Each seed's result
-is appended to <run-dir>/train/results.jsonl, marked with the invocation that trained it and when.
+`uniform` uniform AWS-36 (the paper's shared policy θ̄; the default space's start is
+`trivialaugment`), so a policy can be compared like for like. Each seed's result is appended
+to <run-dir>/train/results.jsonl, marked with the invocation that trained it and when.
 A comparison run again with the same settings (after a kill, say) takes the trainings an
 earlier one finished from that file instead of adding a second row for each.
 """

@@ -1,6 +1,6 @@
 """awsaug's default search update: contrasts explored on purpose, a pooled critic, and the policy
 that trades the critic's predicted gain against distance from the start (docs/ALGORITHM.md,
-"awsaug's default search"; what each choice replaced and why: BENCHMARKS.md "What was tried").
+"awsaug's default"; what each choice replaced and why: BENCHMARKS.md "What was tried").
 
 In the paper's update every trajectory samples from the same p, so trajectories differ in op use
 only by sampling noise and the credit-by-use gradient is mostly noise. Here:
