@@ -10,6 +10,7 @@ them as the Markdown of BENCHMARKS.md "Search quality".
     python benchmarks/search_quality.py grid        # the default's answers at other T and shrinkage
     python benchmarks/search_quality.py helps-grid  # where RandAugment / TrivialAugment beat none
     python benchmarks/search_quality.py fidelity --task fashion   # Kendall τ: the proxy vs final training
+    python benchmarks/search_quality.py fidelity --task fashion-500 --finetune-epochs 40  # longer fine-tunes
     python benchmarks/search_quality.py ab-spaces --task fashion  # answers in aws36 and trivialaugment, several T
 
 known-answer: one pretrain per task, then a search per seed and algorithm from those shared
@@ -457,10 +458,11 @@ def fidelity(
     repeats: int = 3,
     jobs: int = 2,
     own_temperature: bool = False,
+    finetune_epochs: int | None = None,
 ) -> dict:
-    """Kendall τ between the proxy's ranking (`awsaug score`, `repeats` fine-tunes each, from the
-    task's shared weights of each space) and final training's (the seeds' mean final-epoch test
-    accuracy) over evaluated_policies."""
+    """Kendall τ between the proxy's ranking (`awsaug score`, `repeats` fine-tunes each of
+    `finetune_epochs` (None: the search's), from the task's shared weights of each space) and
+    final training's (the seeds' mean final-epoch test accuracy) over evaluated_policies."""
     from scipy.stats import kendalltau
 
     policies, _ = evaluated_policies(task, work, own_temperature)
@@ -470,13 +472,23 @@ def fidelity(
         source, _ = pretrained(task, work, space)
         folder = work / task / "fidelity"
         folder.mkdir(parents=True, exist_ok=True)
-        scores = folder / ("scores.json" if space == "aws36" else f"scores-{space}.json")
+        length = "" if finetune_epochs is None else f"-e{finetune_epochs}"
+        scores = folder / ("scores" + ("" if space == "aws36" else f"-{space}") + f"{length}.json")
         if not scores.exists():
-            run_dir = folder / f"score-run-{space}"
+            run_dir = folder / f"score-run-{space}{length}"
             shutil.rmtree(run_dir, ignore_errors=True)
             shutil.copytree(source, run_dir)
+            epochs = [] if finetune_epochs is None else ["--finetune-epochs", str(finetune_epochs)]
             run(
-                "score", *policies.values(), "--run-dir", str(run_dir), "--repeats", str(repeats), "--json", str(scores)
+                "score",
+                *policies.values(),
+                "--run-dir",
+                str(run_dir),
+                "--repeats",
+                str(repeats),
+                *epochs,
+                "--json",
+                str(scores),
             )
         proxy = {name: record for name, record in zip(policies, json.loads(scores.read_text()))}
         rows = {
@@ -490,7 +502,14 @@ def fidelity(
         }
         tau = kendalltau([rows[n]["proxy"] for n in policies], [rows[n]["final"] for n in policies]).statistic
         weights[space] = {"unit": proxy["none"]["unit"], "policies": rows, "kendall_tau": float(tau)}
-    return {"part": "fidelity", "task": task, "seeds": seeds, "repeats": repeats, "weights": weights}
+    return {
+        "part": "fidelity",
+        "task": task,
+        "seeds": seeds,
+        "repeats": repeats,
+        "finetune_epochs": finetune_epochs,
+        "weights": weights,
+    }
 
 
 def ab_spaces(
@@ -568,7 +587,9 @@ def table(results: list[dict]) -> str:
             for space, w in r.get("weights", {"aws36": r}).items():  # records before both weights: aws36's
                 lines += [
                     f"\n**Proxy fidelity: {r['task']}, {space} shared weights** — Kendall τ = "
-                    f"{w['kendall_tau']:.2f} (proxy: {r['repeats']} fine-tunes each; final: seeds {r['seeds']})\n",
+                    f"{w['kendall_tau']:.2f} (proxy: {r['repeats']} fine-tunes each"
+                    + (f" of {r['finetune_epochs']} epochs" if r.get("finetune_epochs") else "")
+                    + f"; final: seeds {r['seeds']})\n",
                     f"| policy | proxy reward ({w['unit']}) | proxy rank | final-epoch test acc | final rank |",
                     "|---|---|---|---|---|",
                 ]
@@ -667,6 +688,9 @@ def main() -> None:
         action="store_true",
         help="ab-spaces, fidelity: each space's answer at its search's temperature only (not recomputed at 1, 2, 6)",
     )
+    parser.add_argument(
+        "--finetune-epochs", type=int, help="fidelity: the proxy's fine-tunes this long (default: the search's)"
+    )
     parser.add_argument("--work", type=Path, default=Path("runs/search-quality"))
     parser.add_argument("--results", type=Path, default=Path("runs/search-quality/results.json"))
     parser.add_argument("--temperature", type=float, help="default search: answers recomputed at this temperature")
@@ -691,6 +715,8 @@ def main() -> None:
     for option in ("loops", "tilt"):
         if getattr(args, option) is not None and args.part not in ("known-answer", "agreement"):
             parser.error(f"--{option} is for known-answer and agreement, not {args.part}")
+    if args.finetune_epochs is not None and args.part != "fidelity":
+        parser.error(f"--finetune-epochs is for fidelity, not {args.part}")
     settings = None
     if args.temperature is not None or args.shrinkage is not None:
         from awsaug_cli.search.critic_agent import CriticSettings
@@ -707,10 +733,12 @@ def main() -> None:
         extra = {"modes": tuple(args.modes), "loops": args.loops, "tilt": args.tilt}
     if args.part in ("ab-spaces", "fidelity"):
         extra = {"jobs": args.jobs, "own_temperature": args.own_temperature}
+    if args.part == "fidelity":
+        extra["finetune_epochs"] = args.finetune_epochs
     result = PARTS[args.part](args.task, args.seeds, args.work, settings, **extra)
     if settings is not None:
         result["settings"] = {"temperature": settings.temperature, "shrinkage": settings.shrinkage}
-    same = ("part", "task", "loops", "tilt")  # a run at other loops or tilt is kept beside this one
+    same = ("part", "task", "loops", "tilt", "finetune_epochs")  # a run at other settings is kept beside this one
     results = [r for r in results if [r.get(k) for k in same] != [result.get(k) for k in same]] + [result]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1) + "\n")

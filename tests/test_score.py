@@ -4,15 +4,19 @@ errors, the JSON list, refusals."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
 from awsaug_cli.commands.score import ScoreOptions, score_policies
+from awsaug_cli.commands.search import RANKING_STEPS, SHORT_FINE_TUNE_STEPS, short_fine_tune_note
 from awsaug_cli.errors import OptionError, UserError
 from awsaug_cli.runs import RunError
 from awsaug_cli.search.proxy_scores import Scores, compare_line, paired_errors, ranked
@@ -96,6 +100,22 @@ def test_the_cli_prints_the_table_and_writes_the_json_list(pretrained, tmp_path)
     by_rank = sorted(records, key=lambda r: r["rank"])
     assert [r["reward"] for r in by_rank] == sorted((r["reward"] for r in records), reverse=True)
     assert all(r["error"] >= 0 and len(r["rewards"]) == 2 for r in records)
+    steps = int(re.search(r"1 fine-tune epochs \((\d+) steps", " ".join((done.stdout + done.stderr).split()))[1])
+    assert steps < SHORT_FINE_TUNE_STEPS  # an epoch of the built-in digits is a few batches: the user is told
+    assert f"--finetune-epochs {math.ceil(RANKING_STEPS / steps)} " in " ".join((done.stdout + done.stderr).split())
+
+
+@pytest.mark.parametrize(
+    ("epochs", "steps_per_epoch", "suggested"),
+    [(3, 6, 40), (1, 1, 240), (3, 16, 15), (3, 17, None), (10, 30, None)],
+)
+def test_a_fine_tune_of_few_steps_comes_with_advice_to_lengthen_it(epochs, steps_per_epoch, suggested):
+    note = short_fine_tune_note(SimpleNamespace(epochs=epochs, steps=epochs * steps_per_epoch))
+    if suggested is None:
+        assert note is None
+    else:
+        assert f"--finetune-epochs {suggested} " in note
+        assert suggested * steps_per_epoch >= RANKING_STEPS > (suggested - 1) * steps_per_epoch
 
 
 @pytest.mark.parametrize(

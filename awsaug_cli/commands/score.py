@@ -17,6 +17,7 @@ from awsaug_cli.commands.search import (
     batched_fine_tunes,
     check_pretrained,
     pretrain_data,
+    report_plan,
     shared_weights,
 )
 from awsaug_cli.devices import distributed, resolve_device
@@ -92,10 +93,12 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
         batched=batched_fine_tunes(None, pretrain, -(-len(policies) // distributed()[1]), device),
         reporter=reporter,
     )
-    reporter.info(
+    report_plan(
+        reporter,
         f"scoring {len(policies)} policies × {options.repeats} repeats × {epochs} fine-tune epochs "
-        f"(learning rate {learning_rate:g}) from "
-        f"{options.run_dir} on {device} (reward: {reward}, common random numbers within a repeat)"
+        f"({evaluator.steps} steps, learning rate {learning_rate:g}) from "
+        f"{options.run_dir} on {device} (reward: {reward}, common random numbers within a repeat)",
+        evaluator,
     )
     rewards = fine_tune_rewards(evaluator, options.policies, policies, options.repeats, seed, reporter)
     return Scores(ranked(options.policies, rewards), REWARDS[reward][1], reward, epochs, options.repeats)

@@ -86,6 +86,13 @@ REWARD_OF = {DEFAULT_ALGORITHM: "calibrated-loss", **dict.fromkeys(FAITHFUL_ALGO
 # paper's min_lr for its algorithms; ten times it for awsaug's, where a fine-tune at min_lr barely
 # moves the weights and the proxy ranked policies against final training (BENCHMARKS.md "Proxy fidelity")
 FINETUNE_LR_SCALE = {DEFAULT_ALGORITHM: 10.0, **dict.fromkeys(FAITHFUL_ALGORITHMS, 1.0)}
+# Fine-tunes shorter than this many optimiser steps rank policies unlike final training, and ones
+# about as long as RANKING_STEPS ranked them much as it did (BENCHMARKS.md "A second task where
+# augmentation helps": 400 Fashion-MNIST images, Kendall τ 0.36 at 18 steps, 0.50 at 90, 0.79 at
+# 240, 0.50 at 600 — `none` ranked as in training from 240 on; the tasks where the default's 3
+# epochs sufficed had 51 and 111 steps).
+SHORT_FINE_TUNE_STEPS = 50
+RANKING_STEPS = 240
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,7 @@ def _search(
 
     batched = batched_fine_tunes(options.batched, pretrain, _copies_at_once(settings, space, world), device)
     evaluator = _fine_tunes(source, pretrain, preset, shared, settings, device, batched, reporter)
-    reporter.info(_plan_line(settings, shared_file, device, batched))
+    report_plan(reporter, _plan_line(settings, evaluator.steps, shared_file, device, batched), evaluator)
     result = search(
         evaluator,
         loops=settings.loops,
@@ -233,11 +240,34 @@ def with_space_temperature(agent: dict[str, Any], space: SearchSpace) -> dict[st
     return {**agent, "temperature": space.temperature}
 
 
-def _plan_line(settings: SearchRecord, shared_file: Path, device: torch.device, batched: bool) -> str:
+def _plan_line(settings: SearchRecord, steps: int, shared_file: Path, device: torch.device, batched: bool) -> str:
     return (
         f"searching {settings.loops} loops × {settings.trajectories} trajectories × "
-        f"{settings.finetune_epochs} fine-tune epochs (learning rate {settings.finetune_lr:g}) from "
+        f"{settings.finetune_epochs} fine-tune epochs ({steps} steps, learning rate {settings.finetune_lr:g}) from "
         f"{shared_file} on {device}, a loop's trajectories {'batched' if batched else 'one after another'}"
+    )
+
+
+def report_plan(reporter: Reporter, plan: str, evaluator: FineTune) -> None:
+    """What the fine-tunes will be, and short_fine_tune_note's advice where it applies."""
+    reporter.info(plan)
+    note = short_fine_tune_note(evaluator)
+    if note:
+        reporter.info(note)
+
+
+def short_fine_tune_note(evaluator: FineTune) -> str | None:
+    """Advice where a fine-tune is too few optimiser steps for its reward to show what a policy
+    does in training (a few steps are easiest without augmentation): how many epochs make it
+    RANKING_STEPS long. Advice, not a new default: longer fine-tunes cost as much more."""
+    if evaluator.steps >= SHORT_FINE_TUNE_STEPS:
+        return None
+    epochs = -(-RANKING_STEPS * evaluator.epochs // evaluator.steps)
+    return (
+        f"a fine-tune here is only {evaluator.steps} optimiser steps: on 400 training images the proxy ranked "
+        f"policies unlike final training until its fine-tunes were about {RANKING_STEPS} steps long (README "
+        f'"Which policy should I use?"); --finetune-epochs {epochs} makes them so, at '
+        f"{epochs / evaluator.epochs:.0f}× the cost"
     )
 
 

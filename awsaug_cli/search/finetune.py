@@ -64,6 +64,12 @@ class FineTune:
         self.seed, self.common_noise, self.batched = seed, common_noise, batched
         self.reporter = reporter or SilentReporter()
 
+    @property
+    def steps(self) -> int:
+        """Optimiser steps in one fine-tune: what decides whether its reward can show a policy's
+        effect (an epoch of a few hundred images is a handful of steps)."""
+        return self.epochs * steps_per_epoch(self.source.sizes["train"], self.batch_size)
+
     def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
         """A search trajectory: with common random numbers every trajectory of `loop` shares its noise."""
         return self.many([policy], loop, [trajectory], [generator])[0]
