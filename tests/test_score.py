@@ -100,9 +100,10 @@ def test_the_cli_prints_the_table_and_writes_the_json_list(pretrained, tmp_path)
     by_rank = sorted(records, key=lambda r: r["rank"])
     assert [r["reward"] for r in by_rank] == sorted((r["reward"] for r in records), reverse=True)
     assert all(r["error"] >= 0 and len(r["rewards"]) == 2 for r in records)
-    steps = int(re.search(r"1 fine-tune epochs \((\d+) steps", " ".join((done.stdout + done.stderr).split()))[1])
+    printed = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
+    steps = int(re.search(r"1 fine-tune epochs \((\d+) steps", printed)[1])
     assert steps < SHORT_FINE_TUNE_STEPS  # an epoch of the built-in digits is a few batches: the user is told
-    assert f"--finetune-epochs {math.ceil(RANKING_STEPS / steps)} " in " ".join((done.stdout + done.stderr).split())
+    assert f"--finetune-epochs {math.ceil(RANKING_STEPS / steps)} " in printed
 
 
 @pytest.mark.parametrize(

@@ -65,10 +65,15 @@ class FineTune:
         self.reporter = reporter or SilentReporter()
 
     @property
+    def epoch_steps(self) -> int:
+        """Optimiser steps in one fine-tune epoch (full batches of the training part)."""
+        return steps_per_epoch(self.source.sizes["train"], self.batch_size)
+
+    @property
     def steps(self) -> int:
         """Optimiser steps in one fine-tune: what decides whether its reward can show a policy's
         effect (an epoch of a few hundred images is a handful of steps)."""
-        return self.epochs * steps_per_epoch(self.source.sizes["train"], self.batch_size)
+        return self.epochs * self.epoch_steps
 
     def __call__(self, policy: Policy, loop: int, trajectory: int, generator: torch.Generator) -> Trial:
         """A search trajectory: with common random numbers every trajectory of `loop` shares its noise."""
@@ -105,7 +110,7 @@ class FineTune:
         start = time.perf_counter()
         restore(self.shared, self.model, self.optimizer)
         usage = PairCounts(policy, model_device(self.model))
-        steps = steps_per_epoch(self.source.sizes["train"], self.batch_size)
+        steps = self.epoch_steps
         scores = []
         for epoch in range(self.epochs):
             run_epoch(
@@ -136,7 +141,7 @@ class FineTune:
         stacked = StackedCopies(self.model, self.shared, len(policies), self.optim)
         device = model_device(self.model)
         usages = [PairCounts(policy, device) for policy in policies]
-        steps = steps_per_epoch(self.source.sizes["train"], self.batch_size)
+        steps = self.epoch_steps
         label = f"{labels[0]} … {labels[-1]} ({len(labels)} together)"
         scores: list[list[ValidationScore]] = []
         for epoch in range(self.epochs):
