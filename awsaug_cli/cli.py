@@ -230,7 +230,12 @@ def _run_reported(function, *args, resume_with: str | None = None, **kwargs):
 Loops = Annotated[Optional[int], typer.Option("--loops", min=1, help="Search loops (paper: 350).")]
 Trajectories = Annotated[Optional[int], typer.Option("--trajectories", min=1, help="Trajectories per loop (paper: 8).")]
 FinetuneEpochs = Annotated[
-    Optional[int], typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (paper: 10).")
+    Optional[int],
+    typer.Option(
+        "--finetune-epochs",
+        min=1,
+        help="Fine-tune epochs (default: the preset's; about 240 optimiser steps where those are under 50; paper: 10).",
+    ),
 ]
 FinetuneLr = Annotated[
     Optional[float],
@@ -525,7 +530,9 @@ Repeats = Annotated[
 ]
 ScoreFinetuneEpochs = Annotated[
     Optional[int],
-    typer.Option("--finetune-epochs", min=1, help="Fine-tune epochs (default: the run's search's, else the preset's)."),
+    typer.Option(
+        "--finetune-epochs", min=1, help="Fine-tune epochs (default: the run's search's, else a default search's)."
+    ),
 ]
 Reward = Annotated[
     Optional[str],

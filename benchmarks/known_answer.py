@@ -82,9 +82,9 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int = SUBSET_SEED) ->
 
 
 def fashion_subset(
-    train_size: int, test_size: int
+    train_size: int, test_size: int, seed: int = SUBSET_SEED
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Fixed stratified subsets of Fashion-MNIST's training and test parts (28×28 grey)."""
+    """Fixed stratified subsets of Fashion-MNIST's training and test parts (28×28 grey), drawn by `seed`."""
     from awsaug_cli.data.idx import read_idx
 
     if not FASHION.is_dir():
@@ -93,7 +93,7 @@ def fashion_subset(
     for prefix, size in (("train", train_size), ("t10k", test_size)):
         images = read_idx(FASHION / f"{prefix}-images-idx3-ubyte.gz", 3)
         labels = read_idx(FASHION / f"{prefix}-labels-idx1-ubyte.gz", 1)
-        chosen = stratified_subset(labels, size)
+        chosen = stratified_subset(labels, size, seed)
         parts.append((images[chosen], labels[chosen]))
     return parts[0], parts[1]
 
@@ -156,8 +156,9 @@ def write_digits_subset(folder: Path, train_size: int) -> str:
     return write_idx_folder(folder / f"digits-{train_size}", *digits_subset(train_size))
 
 
-def write_fashion_subset(folder: Path, train_size: int) -> str:
-    return write_idx_folder(folder / f"fashion-{train_size}", *fashion_subset(train_size, FASHION_TEST_ALL))
+def write_fashion_subset(folder: Path, train_size: int, seed: int = SUBSET_SEED) -> str:
+    name = f"fashion-{train_size}" if seed == SUBSET_SEED else f"fashion-{train_size}-subset{seed}"
+    return write_idx_folder(folder / name, *fashion_subset(train_size, FASHION_TEST_ALL, seed))
 
 
 FASHION_TRAIN, FASHION_TEST = 3000, 1000
@@ -234,6 +235,15 @@ TASKS: dict[str, Task] = {
             True,
             lambda folder: write_fashion_subset(folder, 500),
             "500 Fashion-MNIST images (stratified), all 10,000 test; tiny CNN, 600 epochs",
+            final_epochs=600,
+            pretrain_epochs=400,
+        ),
+        Task(  # the same setting on other images: a gain on one subset must show on another
+            "fashion-500b",
+            {},
+            True,
+            lambda folder: write_fashion_subset(folder, 500, seed=1),
+            "another 500 Fashion-MNIST images (subset seed 1), all 10,000 test; tiny CNN, 600 epochs",
             final_epochs=600,
             pretrain_epochs=400,
         ),

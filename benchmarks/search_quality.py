@@ -461,8 +461,9 @@ def fidelity(
     finetune_epochs: int | None = None,
 ) -> dict:
     """Kendall τ between the proxy's ranking (`awsaug score`, `repeats` fine-tunes each of
-    `finetune_epochs` (None: the search's), from the task's shared weights of each space) and
-    final training's (the seeds' mean final-epoch test accuracy) over evaluated_policies."""
+    `finetune_epochs` (None: a default search's, lengthened on little data), from the task's
+    shared weights of each space) and final training's (the seeds' mean final-epoch test
+    accuracy) over evaluated_policies."""
     from scipy.stats import kendalltau
 
     policies, _ = evaluated_policies(task, work, own_temperature)

@@ -3,6 +3,7 @@ errors, the JSON list, refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -16,10 +17,20 @@ import pytest
 
 from awsaug_cli.commands.pretrain import PretrainOptions, pretrain
 from awsaug_cli.commands.score import ScoreOptions, score_policies
-from awsaug_cli.commands.search import RANKING_STEPS, SHORT_FINE_TUNE_STEPS, short_fine_tune_note
+from awsaug_cli.commands.search import (
+    RANKING_STEPS,
+    SHORT_FINE_TUNE_STEPS,
+    SearchOptions,
+    default_finetune_epochs,
+    run_search,
+    short_fine_tune_note,
+)
 from awsaug_cli.errors import OptionError, UserError
+from awsaug_cli.reporters import SilentReporter
 from awsaug_cli.runs import RunError
 from awsaug_cli.search.proxy_scores import Scores, compare_line, paired_errors, ranked
+
+from .fake_datasets import write_idx
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,6 +72,7 @@ def test_the_closing_comparison_calls_a_lead_inside_two_errors_a_tie(searched, t
     line = compare_line(scores, "searched")
     assert line.startswith("The searched policy scored best") and "above none" in line
     assert ("cannot tell them apart" in line) is tied
+    assert ("the lead is optimistic" in line) is not tied  # a clear lead, scored on the images it was tuned on
 
 
 def test_each_policy_sees_the_same_noise_whatever_it_is_scored_with(pretrained):
@@ -111,12 +123,64 @@ def test_the_cli_prints_the_table_and_writes_the_json_list(pretrained, tmp_path)
     [(3, 6, 40), (1, 1, 240), (3, 16, 15), (3, 17, None), (10, 30, None)],
 )
 def test_a_fine_tune_of_few_steps_comes_with_advice_to_lengthen_it(epochs, steps_per_epoch, suggested):
-    note = short_fine_tune_note(SimpleNamespace(epochs=epochs, steps=epochs * steps_per_epoch))
+    note = short_fine_tune_note(
+        SimpleNamespace(epochs=epochs, epoch_steps=steps_per_epoch, steps=epochs * steps_per_epoch)
+    )
     if suggested is None:
         assert note is None
     else:
         assert f"--finetune-epochs {suggested} " in note
         assert suggested * steps_per_epoch >= RANKING_STEPS > (suggested - 1) * steps_per_epoch
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "preset_epochs", "epoch_steps", "expected"),
+    [
+        ("contrast", 3, 6, 40),  # 400 images at batch 64: 18 steps, lengthened to 240
+        ("contrast", 3, 1, 240),
+        ("contrast", 3, 16, 15),  # 48 steps: just short
+        ("contrast", 3, 17, 3),  # the built-in digits: 51 steps, the preset's
+        ("contrast", 10, 30, 10),
+        ("ppo", 3, 6, 3),  # the paper's algorithm keeps the paper's settings
+        ("reinforce", 3, 1, 3),
+    ],
+)
+def test_the_default_search_lengthens_only_short_fine_tunes(algorithm, preset_epochs, epoch_steps, expected):
+    assert default_finetune_epochs(preset_epochs, epoch_steps, algorithm) == expected
+    if expected != preset_epochs:
+        assert (expected - 1) * epoch_steps < RANKING_STEPS <= expected * epoch_steps
+
+
+class Lines(SilentReporter):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def pretrained_on_few_images(root: Path, space: str) -> Path:
+    """Shared weights from 24 training images at batch 8: an epoch is 3 optimiser steps."""
+    write_idx(root / "idx", gz=True, train=30, test=10)
+    run_dir = root / space
+    options = PretrainOptions(run_dir=run_dir, data=str(root / "idx"), epochs=1, batch_size=8, image_size=16)
+    pretrain(dataclasses.replace(options, space=space))
+    return run_dir
+
+
+def test_score_and_search_on_few_images_fine_tune_about_240_steps_unless_told(tmp_path):
+    lengthened = math.ceil(RANKING_STEPS / 3)
+    run_dir = pretrained_on_few_images(tmp_path, "trivialaugment")
+    lines = Lines()
+    scores = score_policies(ScoreOptions(policies=("none",), run_dir=run_dir, repeats=1), lines)
+    assert scores.finetune_epochs == lengthened
+    assert any("lengthened from the preset's 3 epochs (9 optimiser steps" in line for line in lines.lines)
+    told = score_policies(ScoreOptions(policies=("none",), run_dir=run_dir, repeats=1, finetune_epochs=3))
+    assert told.finetune_epochs == 3
+    faithful_run = pretrained_on_few_images(tmp_path, "aws36")
+    for searched, faithful, expected in ((run_dir, False, lengthened), (faithful_run, True, 3)):
+        run_search(SearchOptions(run_dir=searched, loops=1, trajectories=2, score_repeats=0, faithful=faithful))
+        assert json.loads((searched / "run.json").read_text())["search"]["finetune_epochs"] == expected
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from awsaug_cli.commands.search import (
     REWARD_OF,
     batched_fine_tunes,
     check_pretrained,
+    finetune_epochs_for,
     pretrain_data,
     report_plan,
     shared_weights,
@@ -39,7 +40,7 @@ class ScoreOptions:
     policies: tuple[str, ...]
     run_dir: Path = Path("runs/default")
     repeats: int = 3
-    finetune_epochs: int | None = None  # None: the run's search's, else the preset's
+    finetune_epochs: int | None = None  # None: the run's search's, else a default search's
     reward: str | None = None  # None: the run's search's, else the default search's
     finetune_lr: float | None = None  # None: the run's search's, else the default search's
     device: str = "auto"
@@ -73,7 +74,10 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
     preset = get_preset(pretrain.preset, device)
     _, shared = shared_weights(options.run_dir, pretrain)
     source, _ = pretrain_data(options.run_dir, "auto", pretrain, preset, device, reporter)
-    epochs = options.finetune_epochs or (searched.finetune_epochs if searched else preset.finetune_epochs)
+    if options.finetune_epochs or searched:
+        epochs = options.finetune_epochs or searched.finetune_epochs
+    else:  # the fine-tunes a default search from these weights would run
+        epochs = finetune_epochs_for(preset, source, pretrain, DEFAULT_ALGORITHM)
     if searched:  # the search's own fine-tunes (older searches: at min_lr)
         learning_rate = options.finetune_lr or searched.finetune_lr or preset.optim.min_lr
     else:
@@ -99,6 +103,7 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
         f"({evaluator.steps} steps, learning rate {learning_rate:g}) from "
         f"{options.run_dir} on {device} (reward: {reward}, common random numbers within a repeat)",
         evaluator,
+        None if options.finetune_epochs or searched else preset.finetune_epochs,
     )
     rewards = fine_tune_rewards(evaluator, options.policies, policies, options.repeats, seed, reporter)
     return Scores(ranked(options.policies, rewards), REWARDS[reward][1], reward, epochs, options.repeats)

@@ -27,6 +27,7 @@ from awsaug_cli.atomic import atomic_write_text
 from awsaug_cli.checkpoint import Checkpoint, load_checkpoint
 from awsaug_cli.commands.pretrain import SAVED_KEYS, checkpoint_path
 from awsaug_cli.commands.stage import resuming
+from awsaug_cli.data.batches import steps_per_epoch
 from awsaug_cli.data.sources import Augmentation, DataSource, check_loader, open_source
 from awsaug_cli.devices import barrier, distributed, join_distributed, resolve_device
 from awsaug_cli.errors import OptionError
@@ -93,6 +94,38 @@ FINETUNE_LR_SCALE = {DEFAULT_ALGORITHM: 10.0, **dict.fromkeys(FAITHFUL_ALGORITHM
 # epochs sufficed had 51 and 111 steps).
 SHORT_FINE_TUNE_STEPS = 50
 RANKING_STEPS = 240
+# whether the algorithm's default fine-tunes are lengthened where the preset's would be short
+# (default_finetune_epochs): awsaug's are; the paper's algorithms keep the paper's settings
+LENGTHENS_SHORT_FINE_TUNES = {DEFAULT_ALGORITHM: True, **dict.fromkeys(FAITHFUL_ALGORITHMS, False)}
+
+
+def ranking_epochs(epoch_steps: int) -> int:
+    """The fewest epochs of `epoch_steps` optimiser steps that make a fine-tune RANKING_STEPS long."""
+    return -(-RANKING_STEPS // epoch_steps)
+
+
+def default_finetune_epochs(preset_epochs: int, epoch_steps: int, algorithm: str) -> int:
+    """The preset's fine-tune epochs, unless awsaug's search would then fine-tune fewer than
+    SHORT_FINE_TUNE_STEPS steps: then about RANKING_STEPS. On a few hundred images the preset's
+    3 epochs are a handful of steps, easiest without augmentation, and searches from them found
+    worse answers than from RANKING_STEPS-step fine-tunes (BENCHMARKS.md)."""
+    if not LENGTHENS_SHORT_FINE_TUNES[algorithm] or preset_epochs * epoch_steps >= SHORT_FINE_TUNE_STEPS:
+        return preset_epochs
+    return ranking_epochs(epoch_steps)
+
+
+def lengthened_note(preset_epochs: int, evaluator: FineTune) -> str | None:
+    """A line saying so where default_finetune_epochs lengthened the preset's fine-tunes, and
+    how to keep them short."""
+    epochs, epoch_steps = evaluator.epochs, evaluator.epoch_steps
+    if epochs == preset_epochs:
+        return None
+    return (
+        f"fine-tunes lengthened from the preset's {preset_epochs} epochs ({preset_epochs * epoch_steps} optimiser "
+        f"steps on this data) to {epochs} ({epochs * epoch_steps} steps): shorter ones ranked policies unlike final "
+        f'training on little data (README "Which policy should I use?"); --finetune-epochs {preset_epochs} keeps '
+        f"the preset's, {epochs / preset_epochs:.0f}× cheaper"
+    )
 
 
 @dataclass(frozen=True)
@@ -187,7 +220,7 @@ def _search(
     settings = SearchRecord(
         loops=options.loops or preset.search_loops,
         trajectories=options.trajectories or preset.search_trajectories,
-        finetune_epochs=options.finetune_epochs or preset.finetune_epochs,
+        finetune_epochs=options.finetune_epochs or finetune_epochs_for(preset, source, pretrain, algorithm),
         finetune_lr=options.finetune_lr or FINETUNE_LR_SCALE[algorithm] * preset.optim.min_lr,
         seed=pretrain.seed if options.seed is None else options.seed,
         common_noise=not options.independent_noise,
@@ -208,10 +241,10 @@ def _search(
     if settings.equivalent_ops:
         reporter.info("ops that act identically on this data, judged as one: " + sentences(settings.equivalent_ops))
     _start(options, settings, agent, recorded, paths, rank, reporter)
-
     batched = batched_fine_tunes(options.batched, pretrain, _copies_at_once(settings, space, world), device)
     evaluator = _fine_tunes(source, pretrain, preset, shared, settings, device, batched, reporter)
-    report_plan(reporter, _plan_line(settings, evaluator.steps, shared_file, device, batched), evaluator)
+    plan = _plan_line(settings, evaluator.steps, shared_file, device, batched)
+    report_plan(reporter, plan, evaluator, None if options.finetune_epochs else preset.finetune_epochs)
     result = search(
         evaluator,
         loops=settings.loops,
@@ -223,6 +256,12 @@ def _search(
     verdict = _conclude(result, evaluator, space, settings, pretrain, paths, agent.loop, rank, reporter)
     barrier()  # every rank returns once the policies are written
     return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
+
+
+def finetune_epochs_for(preset: Preset, source: DataSource, pretrain: PretrainRecord, algorithm: str) -> int:
+    """default_finetune_epochs on the pretrain's data and batch size."""
+    epoch_steps = steps_per_epoch(source.sizes["train"], pretrain.batch_size)
+    return default_finetune_epochs(preset.finetune_epochs, epoch_steps, algorithm)
 
 
 def _copies_at_once(settings: SearchRecord, space: SearchSpace, world: int) -> int:
@@ -248,10 +287,12 @@ def _plan_line(settings: SearchRecord, steps: int, shared_file: Path, device: to
     )
 
 
-def report_plan(reporter: Reporter, plan: str, evaluator: FineTune) -> None:
-    """What the fine-tunes will be, and short_fine_tune_note's advice where it applies."""
+def report_plan(reporter: Reporter, plan: str, evaluator: FineTune, preset_epochs: int | None) -> None:
+    """What the fine-tunes will be, and a note on their length: lengthened_note's where the
+    length was not given (`preset_epochs`, the preset's, else None), else short_fine_tune_note's."""
     reporter.info(plan)
-    note = short_fine_tune_note(evaluator)
+    lengthened = lengthened_note(preset_epochs, evaluator) if preset_epochs else None
+    note = lengthened or short_fine_tune_note(evaluator)
     if note:
         reporter.info(note)
 
@@ -259,10 +300,10 @@ def report_plan(reporter: Reporter, plan: str, evaluator: FineTune) -> None:
 def short_fine_tune_note(evaluator: FineTune) -> str | None:
     """Advice where a fine-tune is too few optimiser steps for its reward to show what a policy
     does in training (a few steps are easiest without augmentation): how many epochs make it
-    RANKING_STEPS long. Advice, not a new default: longer fine-tunes cost as much more."""
+    RANKING_STEPS long (given where the user or the paper's settings chose the length)."""
     if evaluator.steps >= SHORT_FINE_TUNE_STEPS:
         return None
-    epochs = -(-RANKING_STEPS * evaluator.epochs // evaluator.steps)
+    epochs = ranking_epochs(evaluator.epoch_steps)
     return (
         f"a fine-tune here is only {evaluator.steps} optimiser steps: on 400 training images the proxy ranked "
         f"policies unlike final training until its fine-tunes were about {RANKING_STEPS} steps long (README "

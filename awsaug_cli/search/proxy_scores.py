@@ -156,6 +156,11 @@ def compare_line(scores: Scores, answer: str) -> str:
         )
         if difference < TIED_WITHIN * error:  # a lead the fine-tunes' noise could give: say so, not just "best"
             line += f" That is within {TIED_WITHIN:g} errors: the proxy cannot tell them apart."
+        else:  # the search tuned it on the validation images this comparison scores: its lead is biased up
+            line += (
+                " The search chose it on these same validation images, so the lead is optimistic: "
+                "confirm it with `awsaug train --compare`."
+            )
         return line
     best = by_rank[0]
     difference, error = gap(best, mine)
