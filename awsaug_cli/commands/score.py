@@ -74,10 +74,9 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
     preset = get_preset(pretrain.preset, device)
     _, shared = shared_weights(options.run_dir, pretrain)
     source, _ = pretrain_data(options.run_dir, "auto", pretrain, preset, device, reporter)
-    if options.finetune_epochs or searched:
-        epochs = options.finetune_epochs or searched.finetune_epochs
-    else:  # the fine-tunes a default search from these weights would run
-        epochs = finetune_epochs_for(preset, source, pretrain, DEFAULT_ALGORITHM)
+    given = options.finetune_epochs or (searched.finetune_epochs if searched else None)
+    # else the fine-tunes a default search from these weights would run
+    epochs = given or finetune_epochs_for(preset, source, pretrain, DEFAULT_ALGORITHM)
     if searched:  # the search's own fine-tunes (older searches: at min_lr)
         learning_rate = options.finetune_lr or searched.finetune_lr or preset.optim.min_lr
     else:
@@ -103,7 +102,7 @@ def score_policies(options: ScoreOptions, reporter: Reporter | None = None) -> S
         f"({evaluator.steps} steps, learning rate {learning_rate:g}) from "
         f"{options.run_dir} on {device} (reward: {reward}, common random numbers within a repeat)",
         evaluator,
-        None if options.finetune_epochs or searched else preset.finetune_epochs,
+        None if given else preset.finetune_epochs,
     )
     rewards = fine_tune_rewards(evaluator, options.policies, policies, options.repeats, seed, reporter)
     return Scores(ranked(options.policies, rewards), REWARDS[reward][1], reward, epochs, options.repeats)
