@@ -91,7 +91,8 @@ FINETUNE_LR_SCALE = {DEFAULT_ALGORITHM: 10.0, **dict.fromkeys(FAITHFUL_ALGORITHM
 # about as long as RANKING_STEPS ranked them much as it did (BENCHMARKS.md "A second task where
 # augmentation helps": 400 Fashion-MNIST images, Kendall τ 0.36 at 18 steps, 0.50 at 90, 0.79 at
 # 240, 0.50 at 600 — `none` ranked as in training from 240 on; the tasks where the default's 3
-# epochs sufficed had 51 and 111 steps).
+# epochs sufficed had 51 and 111 steps). Not RANKING_STEPS everywhere: from 240-step fine-tunes
+# the digits-tilt search let its label-changing rotations back (BENCHMARKS.md "A floor of 240 steps").
 SHORT_FINE_TUNE_STEPS = 50
 RANKING_STEPS = 240
 # whether the algorithm's default fine-tunes are lengthened where the preset's would be short
@@ -124,7 +125,7 @@ def lengthened_note(preset_epochs: int, evaluator: FineTune) -> str | None:
         f"fine-tunes lengthened from the preset's {preset_epochs} epochs ({preset_epochs * epoch_steps} optimiser "
         f"steps on this data) to {epochs} ({epochs * epoch_steps} steps): shorter ones ranked policies unlike final "
         f'training on little data (README "Which policy should I use?"); --finetune-epochs {preset_epochs} keeps '
-        f"the preset's, {epochs / preset_epochs:.0f}× cheaper"
+        f"the preset's, {epochs / preset_epochs:.3g}× cheaper"
     )
 
 
@@ -308,7 +309,7 @@ def short_fine_tune_note(evaluator: FineTune) -> str | None:
         f"a fine-tune here is only {evaluator.steps} optimiser steps: on 400 training images the proxy ranked "
         f"policies unlike final training until its fine-tunes were about {RANKING_STEPS} steps long (README "
         f'"Which policy should I use?"); --finetune-epochs {epochs} makes them so, at '
-        f"{epochs / evaluator.epochs:.0f}× the cost"
+        f"{epochs / evaluator.epochs:.3g}× the cost"
     )
 
 
