@@ -118,13 +118,13 @@ def default_finetune_epochs(preset_epochs: int, epoch_steps: int, algorithm: str
 def lengthened_note(preset_epochs: int, evaluator: FineTune) -> str | None:
     """A line saying so where default_finetune_epochs lengthened the preset's fine-tunes, and
     how to keep them short."""
-    epochs, epoch_steps = evaluator.epochs, evaluator.epoch_steps
+    epochs = evaluator.epochs
     if epochs == preset_epochs:
         return None
     return (
-        f"fine-tunes lengthened from the preset's {preset_epochs} epochs ({preset_epochs * epoch_steps} optimiser "
-        f"steps on this data) to {epochs} ({epochs * epoch_steps} steps): shorter ones ranked policies unlike final "
-        f'training on little data (README "Which policy should I use?"); --finetune-epochs {preset_epochs} keeps '
+        f"fine-tunes lengthened from the preset's {preset_epochs} epochs ({preset_epochs * evaluator.epoch_steps} "
+        f"optimiser steps on this data) to {epochs} ({evaluator.steps} steps): shorter ones ranked policies unlike "
+        f'final training on little data (README "Which policy should I use?"); --finetune-epochs {preset_epochs} keeps '
         f"the preset's, {epochs / preset_epochs:.3g}× cheaper"
     )
 
