@@ -80,7 +80,8 @@ def search_report(
     grid = axes[2, 0].get_gridspec()
     for axis in axes[2]:
         axis.remove()
-    verdict = judge(answer, records, unit, settings.equivalent_ops if settings is not None else (), scores)
+    equivalent, unchanged = (settings.equivalent_ops, settings.unchanged_ops) if settings is not None else ((), ())
+    verdict = judge(answer, records, unit, equivalent, scores, unchanged)
     if scores is None:
         multiples_panel(figure.add_subplot(grid[2, :]), verdict, agent)
     else:

@@ -94,6 +94,7 @@ class SearchRecord(RunRecord):
     finetune_lr: float | None = None  # None: recorded before it was a setting (those ran at the preset's min_lr)
     space: str = UNNAMED_SPACE
     equivalent_ops: list[list[str]] = field(default_factory=list)  # measured on the data (equivalent_ops.py)
+    unchanged_ops: list[str] = field(default_factory=list)  # measured too; none recorded: a critic without a zero
     reward: str = "accuracy"
     score_repeats: int = SCORE_REPEATS
     pretrain_fingerprint: str = ""

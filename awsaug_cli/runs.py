@@ -96,6 +96,7 @@ RECORD_FIELDS: dict[str, dict[str, Any]] = {
         "common_noise": bool,
         "device": str,
         "equivalent_ops": ListOf(list),
+        "unchanged_ops": ListOf(str),
         "finetune_epochs": int,
         "finetune_lr": Number,
         "loops": int,

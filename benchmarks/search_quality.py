@@ -39,13 +39,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+REPO = Path(__file__).resolve().parents[1]
+# this checkout's awsaug for the analyses too, as for the commands (run with cwd=REPO): an installed
+# copy elsewhere would refit another checkout's searches with its own critic
+sys.path[:0] = [str(REPO), str(Path(__file__).parent)]
 from known_answer import TASKS  # noqa: E402
 
 if TYPE_CHECKING:
     from awsaug_cli.policy import Policy
 
-REPO = Path(__file__).resolve().parents[1]
 AWSAUG = [sys.executable, "-m", "awsaug_cli"]
 MODES = {"default": [], "faithful": ["--faithful"]}  # the known-answer and agreement parts' searches
 SPACE_OF_MODE = {"default": "aws36", "faithful": "aws36", "default-ta": "trivialaugment"}  # every search's space
@@ -104,18 +106,23 @@ def searched(
     return run_dir, json.loads(timing.read_text())["seconds"]
 
 
-def answer_after(records: list[dict], loops: int, settings, equivalent=(), space: str = "aws36") -> "Policy":
-    """The default search's answer in `space` after `loops` loops of `records`, at `settings`
-    (CriticSettings), with the `equivalent` ops judged as one. At the settings the search ran
-    with, exactly its policy; at others, the answer from the same evidence (a search run at them
+def answer_after(records: list[dict], loops: int, settings, recorded: dict) -> "Policy":
+    """The default search's answer after `loops` loops of `records`, at `settings`
+    (CriticSettings), in the space and with the ops judged as one and measured from as the
+    `recorded` search (run.json's "search") had them. At the settings the search ran with,
+    exactly its policy; at others, the answer from the same evidence (a search run at them
     would have explored proven ops around a slightly different centre)."""
     from awsaug_cli.search.critic_agent import critic_policy
     from awsaug_cli.search.spaces import SEARCH_SPACES
     from awsaug_cli.search.verdict import critic_from_history
 
-    searched_space = SEARCH_SPACES[space]
+    searched_space = SEARCH_SPACES[recorded.get("space", "aws36")]
     critic = critic_from_history(
-        [r for r in records if r.get("loop", 0) < loops], searched_space.space, settings.ridge, equivalent
+        [r for r in records if r.get("loop", 0) < loops],
+        searched_space.space,
+        settings.ridge,
+        recorded.get("equivalent_ops", []),
+        recorded.get("unchanged_ops", []),
     )
     return critic_policy(critic, settings, searched_space)
 
@@ -136,11 +143,8 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
     if recorded["agent"]["algorithm"] == "contrast":
         ran = CriticSettings(**{k: v for k, v in recorded["agent"].items() if k != "algorithm"})
         settings = settings or ran
-        space = recorded.get("space", "aws36")
-        per_loop = [
-            op_multiples(answer_after(history, n, settings, equivalent, space)) for n in range(1, len(loops) + 1)
-        ]
-        answer = answer_after(history, len(loops), settings, equivalent, space)
+        per_loop = [op_multiples(answer_after(history, n, settings, recorded)) for n in range(1, len(loops) + 1)]
+        answer = answer_after(history, len(loops), settings, recorded)
     else:
         answer = Policy.load(run_dir / "search" / "policy.json")
         names = answer.space.names
@@ -152,7 +156,7 @@ def outcome(run_dir: Path, harmful: tuple[str, ...], mode: str, settings=None) -
     for threshold in THRESHOLDS:  # per_loop[L - 1]: the policy after L loops
         reached = [L for L, m in enumerate(per_loop, 1) if harmful and all(m[name] < threshold for name in harmful)]
         cost[str(threshold)] = reached[0] if reached else None
-    verdict = judge(answer, history, equivalent=equivalent)
+    verdict = judge(answer, history, equivalent=equivalent, unchanged=recorded.get("unchanged_ops", []))
     return {
         "equivalent": equivalent,
         "multiples": multiples,
@@ -255,8 +259,8 @@ def ab(task: str, seeds: list[int], work: Path, settings=None) -> dict:
         history = read_jsonl(searched_run / "search" / "history.jsonl")
         suffix = f"-T{settings.temperature:g}-c{settings.shrinkage:g}"
         policy = work / task / f"answer{suffix}.json"
-        equivalent = json.loads((searched_run / "run.json").read_text())["search"].get("equivalent_ops", [])
-        answer_after(history, max(r["loop"] for r in history) + 1, settings, equivalent).save(policy)
+        recorded = json.loads((searched_run / "run.json").read_text())["search"]
+        answer_after(history, max(r["loop"] for r in history) + 1, settings, recorded).save(policy)
     names = {str(policy): "searched", **{name: name for name in BASELINES}}
     run_dir = work / task / f"compare{suffix}"
     results = run_dir / "train" / "results.jsonl"
@@ -389,9 +393,7 @@ def evaluated_policies(task: str, work: Path, own_temperature: bool = False) -> 
         ran = recorded["agent"]["temperature"] or SEARCH_SPACES[recorded["space"]].temperature
         for temperature in (ran,) if own_temperature else ANSWER_TEMPERATURES:
             name = f"{recorded['space']} T={temperature:g}"
-            answer = answer_after(
-                history, loops, CriticSettings(temperature=temperature), recorded["equivalent_ops"], recorded["space"]
-            )
+            answer = answer_after(history, loops, CriticSettings(temperature=temperature), recorded)
             path = folder / f"{recorded['space']}-T{temperature:g}.json"
             answer.save(path)
             policies[name], kl[name] = str(path), kl_from_start(answer)

@@ -10,7 +10,7 @@ import torch
 from awsaug_cli.errors import UserError
 from awsaug_cli.search.critic import Critic
 from awsaug_cli.search.critic_agent import CriticAgent
-from awsaug_cli.search.equivalent_ops import equivalent_groups, membership
+from awsaug_cli.search.equivalent_ops import equivalent_groups, membership, op_actions, unchanged_ops
 from awsaug_cli.search.loop import search
 from awsaug_cli.search.spaces import SEARCH_SPACES
 from awsaug_cli.search.verdict import judge, op_multiples
@@ -33,11 +33,11 @@ def images(grey: bool, count: int = 6) -> torch.Tensor:
 
 
 def test_grey_images_make_the_color_ops_and_the_inverting_ops_groups():
-    assert equivalent_groups(images(grey=True), AWS36) == GREY_GROUPS
+    assert equivalent_groups(op_actions(images(grey=True), AWS36)) == GREY_GROUPS
 
 
 def test_on_colour_images_only_the_inverting_ops_coincide():
-    assert equivalent_groups(images(grey=False), AWS36) == [["Invert", "Solarize_mag0"]]
+    assert equivalent_groups(op_actions(images(grey=False), AWS36)) == [["Invert", "Solarize_mag0"]]
 
 
 def test_membership_puts_each_group_in_one_column_and_every_other_op_alone():
@@ -81,3 +81,17 @@ def test_a_state_fitted_with_other_groups_is_refused():
     saved = CriticAgent(4, search_space=AWS36_SEARCH, seed=0, equivalent=GREY_GROUPS)
     with pytest.raises(UserError, match="columns"):
         CriticAgent(4, search_space=AWS36_SEARCH, seed=0).load_state(*saved.state())
+
+
+def test_the_ops_that_leave_the_data_unchanged_are_measured():
+    trivial = SEARCH_SPACES["trivialaugment"].space
+    grey, colour = images(grey=True), images(grey=False)
+    on_grey = unchanged_ops(op_actions(grey, trivial), grey)
+    on_colour = unchanged_ops(op_actions(colour, trivial), colour)
+    for unchanged in (on_grey, on_colour):  # every family's zero magnitude, and Identity
+        assert {"Identity", "Rotate_mag0", "Brightness_mag0", "Color_mag0", "Posterize_mag8"} <= set(unchanged)
+        assert not {"Rotate_mag4.5", "Equalize", "Solarize_mag0"} & set(unchanged)
+    assert "Color_mag0.99" in on_grey and "Color_mag0.99" not in on_colour  # colour changes nothing grey
+    # pixels are 20-219 here: thresholds above 219 invert none, measured as doing nothing
+    assert "Solarize_mag221" in on_grey and "Solarize_mag212.5" not in on_grey
+    assert unchanged_ops(op_actions(grey, AWS36), grey) == GREY_GROUPS[0]  # the paper's ops: only Color, on grey

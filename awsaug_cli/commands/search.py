@@ -51,7 +51,7 @@ from awsaug_cli.runs import (
     write_stage,
 )
 from awsaug_cli.search.critic_agent import CriticSettings
-from awsaug_cli.search.equivalent_ops import SAMPLE, equivalent_groups
+from awsaug_cli.search.equivalent_ops import SAMPLE, equivalent_groups, op_actions, unchanged_ops
 from awsaug_cli.search.finetune import FineTune
 from awsaug_cli.search.loop import (
     DEFAULT_ALGORITHM,
@@ -217,7 +217,8 @@ def _search(
     resuming_recorded = bool(options.resume and recorded)  # also one killed before its first loop finished
     if resuming_recorded:  # what --resume was not told: the recorded search's
         options, agent_settings = _recorded_options(options, recorded)
-    agent_settings, algorithm = with_space_temperature(agent_settings, space), agent_settings["algorithm"]
+    agent_settings, algorithm = with_space_defaults(agent_settings, space), agent_settings["algorithm"]
+    equivalent, unchanged = _ops_on_data(source, space, recorded if resuming_recorded else None)
     settings = SearchRecord(
         loops=options.loops or preset.search_loops,
         trajectories=options.trajectories or preset.search_trajectories,
@@ -227,7 +228,8 @@ def _search(
         common_noise=not options.independent_noise,
         agent=agent_settings,
         space=space.name,  # the pretrain's
-        equivalent_ops=equivalent_groups(source.sample_images(SAMPLE), space.space),  # measured on the data
+        equivalent_ops=equivalent,
+        unchanged_ops=unchanged,
         reward=recorded.reward if resuming_recorded else REWARD_OF[algorithm],
         score_repeats=SCORE_REPEATS if options.score_repeats is None else options.score_repeats,
         pretrain_fingerprint=pretrain.data_fingerprint + ":" + pretrain.model,
@@ -236,11 +238,7 @@ def _search(
         device=device.type,
     )
     check_sharing(settings.trajectories, world)  # before run.json records a search that cannot run
-    agent = make_agent(
-        settings.trajectories, settings.seed, space, equivalent=settings.equivalent_ops, **agent_settings
-    )
-    if settings.equivalent_ops:
-        reporter.info("ops that act identically on this data, judged as one: " + sentences(settings.equivalent_ops))
+    agent = _agent(settings, space, reporter)
     _start(options, settings, agent, recorded, paths, rank, reporter)
     batched = batched_fine_tunes(options.batched, pretrain, _copies_at_once(settings, space, world), device)
     evaluator = _fine_tunes(source, pretrain, preset, shared, settings, device, batched, reporter)
@@ -259,6 +257,20 @@ def _search(
     return SearchOutcome(paths["answer"], paths["final"], paths["history"], agent.loop, verdict)
 
 
+def _agent(settings: SearchRecord, space: SearchSpace, reporter: Reporter) -> SearchAgent:
+    """The recorded search's agent; the ops it judges as one (identical on this data) said once."""
+    if settings.equivalent_ops:
+        reporter.info("ops that act identically on this data, judged as one: " + sentences(settings.equivalent_ops))
+    return make_agent(
+        settings.trajectories,
+        settings.seed,
+        space,
+        equivalent=settings.equivalent_ops,
+        unchanged=settings.unchanged_ops,
+        **settings.agent,
+    )
+
+
 def finetune_epochs_for(preset: Preset, source: DataSource, pretrain: PretrainRecord, algorithm: str) -> int:
     """default_finetune_epochs on the pretrain's data and batch size."""
     epoch_steps = steps_per_epoch(source.sizes["train"], pretrain.batch_size)
@@ -272,12 +284,13 @@ def _copies_at_once(settings: SearchRecord, space: SearchSpace, world: int) -> i
     return max(settings.trajectories // world, compared)
 
 
-def with_space_temperature(agent: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
-    """The agent's record with the space's temperature where awsaug's search was given none
-    (recorded, so a resumed search keeps it)."""
-    if agent["algorithm"] != DEFAULT_ALGORITHM or agent.get("temperature") is not None:
+def with_space_defaults(agent: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
+    """The agent's record with the space's temperature and tilt where awsaug's search was given
+    none (recorded, so a resumed search keeps them)."""
+    if agent["algorithm"] != DEFAULT_ALGORITHM:
         return agent
-    return {**agent, "temperature": space.temperature}
+    defaults = {"temperature": space.temperature, "tilt": space.tilt}
+    return {**agent, **{name: value for name, value in defaults.items() if agent.get(name) is None}}
 
 
 def _plan_line(settings: SearchRecord, steps: int, shared_file: Path, device: torch.device, batched: bool) -> str:
@@ -393,7 +406,7 @@ def _conclude(
     )
     unit = REWARDS[settings.reward][1]
     history = read_jsonl(paths["history"]) if rank == 0 else result.history
-    verdict = judge(result.answer, history, unit, settings.equivalent_ops, scores)
+    verdict = judge(result.answer, history, unit, settings.equivalent_ops, scores, settings.unchanged_ops)
     if rank == 0:
         _save_policies(result, pretrain, settings, loops, verdict, paths)
     return verdict
@@ -504,6 +517,18 @@ def pretrain_data(
             f"recorded {pretrain.data_fingerprint})"
         )
     return source, in_pipeline
+
+
+def _ops_on_data(
+    source: DataSource, space: SearchSpace, recorded: SearchRecord | None
+) -> tuple[list[list[str]], list[str]]:
+    """The ops identical on this data and those that leave it unchanged, measured on a sample
+    (equivalent_ops.py); a resumed search keeps the unchanged ops its critic was fitted with
+    (none for a search recorded before the critic measured from them)."""
+    images = source.sample_images(SAMPLE)
+    actions = op_actions(images, space.space)
+    unchanged = recorded.unchanged_ops if recorded is not None else unchanged_ops(actions, images)
+    return equivalent_groups(actions), unchanged
 
 
 def _recorded_options(options: SearchOptions, recorded: SearchRecord) -> tuple[SearchOptions, dict[str, Any]]:

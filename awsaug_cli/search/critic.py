@@ -90,6 +90,13 @@ class Critic:
         """β̂ [K]: reward points gained per application of each op per image."""
         return self.members @ self._column_effects()
 
+    def reference(self) -> torch.Tensor:
+        """Bool [K]: what the effects are measured from — the ops no column judges (their effect
+        is zero by construction: the ops that leave the data unchanged, where the columns
+        measure from doing nothing), or every op (their mean) where each has a column."""
+        outside = ~self.members.any(dim=1)
+        return outside if bool(outside.any()) else torch.ones_like(outside)
+
     def freedom(self) -> float:
         """Residual degrees of freedom: observations less the effective number of parameters."""
         return self.observations - float(torch.trace(self.gram @ self._inverse()))

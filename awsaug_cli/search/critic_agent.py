@@ -6,20 +6,24 @@ In the paper's update every trajectory samples from the same p, so trajectories 
 only by sampling noise and the credit-by-use gradient is mostly noise. Here:
 
 1. **Twins explore on purpose, around what is proven.** Trajectories come in pairs; for each
-   pair a random half of the ops is made e^tilt times more likely than the centre in one twin
+   pair a random half of the space's directions (one per op in AWS-36; each op family's level
+   and line in TrivialAugment's) is made e^tilt times more likely than the centre in one twin
    and e^-tilt times in the other (the other half the reverse). With common random numbers the
    twins share everything else. The centre is the policy for the ops whose evidence is
    conclusive (Critic.evident) and the start for the rest, so an op not yet judged stays as well
    measured as any other and a proven label-destroying op stops weighing on every comparison.
 2. **Credit by regression.** The critic (critic.py) fits every trajectory's reward to the op use
    it actually sampled, pooled over all loops. Ops that act identically on the data
-   (equivalent_ops.py: measured, never named) are one column of the fit and tilt together.
+   (equivalent_ops.py: measured, never named) are one column of the fit and tilt together. In
+   TrivialAugment's space the ops that leave the data unchanged (measured too) are the fit's
+   zero: every other op is judged by how much better or worse than doing nothing it is.
 3. **The policy is the critic's.** p ∝ start · exp(β̃ / T) (in AWS-36, whose start is uniform,
    p(i, j) ∝ exp((β̃_i + β̃_j) / T)): the distribution that maximises the critic's predicted
    reward minus T · KL(p ‖ start), where β̃ = β̂ · β̂² / (β̂² + (c·d·se)²) is each estimate shrunk
    by its own evidence (c = `shrinkage`; d = Critic.doubt(), large while the fit has few residual
    degrees of freedom, → 1 later), so an effect within its noise moves the policy little. No
-   op's logit goes further than `reach` from the mean (the critic is a linear fit made near the
+   op's logit goes further than `reach` from the reference — doing nothing where the critic
+   measures from it, else the mean of the ops (the critic is a linear fit made near the
    explored policies). Nothing is integrated step by step and the answer is the last policy (no
    best-loop choice, no winner's curse).
 
@@ -44,7 +48,8 @@ from awsaug_cli.seeds import stream
 
 @dataclass(frozen=True)
 class CriticSettings:
-    tilt: float = 0.5  # twins sample op o e^(±tilt) times as often as the uniform policy does
+    # twins sample along a direction e^(±tilt) times as often as the centre does; None: the space's
+    tilt: float | None = None
     # reward units per nat: an op costing T units per application per image gets e× less probability;
     # None: the search space's (spaces.py, chosen by the search-quality benchmark)
     temperature: float | None = None
@@ -59,8 +64,12 @@ class CriticSettings:
                 raise OptionError(f"{name} must be a positive finite number, got {value}")
 
     def in_space(self, space: SearchSpace) -> CriticSettings:
-        """These settings with the space's temperature where none was chosen."""
-        return self if self.temperature is not None else replace(self, temperature=space.temperature)
+        """These settings with the space's temperature and tilt where none was chosen."""
+        return replace(
+            self,
+            temperature=space.temperature if self.temperature is None else self.temperature,
+            tilt=space.tilt if self.tilt is None else self.tilt,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,13 +105,15 @@ def shrink(effects: torch.Tensor, errors: torch.Tensor, shrinkage: float) -> tor
 
 def preferences(critic: Critic, settings: CriticSettings) -> torch.Tensor:
     """Per op, the log-preference β̃ / T over the search's start, β̃ the critic's effects shrunk
-    by their evidence, centred and bounded by `reach` (zero until the fit can state its errors).
+    by their evidence, measured from the critic's reference (Critic.reference: the ops that leave
+    the data unchanged where it measures from them, else the mean) and bounded by `reach` (zero
+    until the fit can state its errors).
     `settings` with a temperature (CriticSettings.in_space)."""
     effects = critic.effects()
     if math.isnan(critic.noise()):
         return torch.zeros_like(effects)
     logits = shrink(effects, critic.doubt() * critic.errors(), settings.shrinkage) / settings.temperature
-    return (logits - logits.mean()).clamp(-settings.reach, settings.reach)
+    return (logits - logits[critic.reference()].mean()).clamp(-settings.reach, settings.reach)
 
 
 def critic_policy(
@@ -123,13 +134,17 @@ class CriticAgent:
         search_space: SearchSpace = SEARCH_SPACES[DEFAULT_SEARCH_SPACE],
         seed: int = 0,
         equivalent: Sequence[Sequence[str]] = (),
+        unchanged: Sequence[str] = (),
     ) -> None:
         """`equivalent`: groups of ops that act identically on the data (equivalent_ops.py),
-        judged and explored as one."""
+        judged and explored as one; `unchanged`: the ops that leave the data as it is, which
+        the critic measures from where the space's columns do (spaces.py)."""
         self.trajectories, self.search_space, self.seed = trajectories, search_space, seed
         self.settings = settings.in_space(search_space)
         self.space = search_space.space
-        self.critic = Critic.empty(len(self.space), settings.ridge, search_space.columns(self.space, equivalent))
+        columns = search_space.columns(self.space, equivalent, unchanged)
+        self.critic = Critic.empty(len(self.space), settings.ridge, columns)
+        self.directions = search_space.directions(self.space, equivalent, unchanged)
         self.loop = 0  # loops completed
 
     def policy(self) -> Policy:
@@ -149,8 +164,8 @@ class CriticAgent:
             self.critic.evident(), preferences(self.critic, self.settings), torch.zeros(k, dtype=torch.float64)
         )
         policies = []
-        members = self.critic.members
-        for direction in split_directions(self.trajectories // 2, members.shape[1], generator) @ members.T:
+        basis = self.directions
+        for direction in split_directions(self.trajectories // 2, basis.shape[1], generator) @ basis.T:
             for sign in (1.0, -1.0):
                 policies.append(self.search_space.policy(centre + sign * self.settings.tilt * direction))
         return policies + [self.search_space.policy(centre)] * (self.trajectories % 2)

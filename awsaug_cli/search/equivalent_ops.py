@@ -6,7 +6,8 @@ that noise as a finding. On grey images (the built-in digits, Fashion-MNIST) the
 every image as it is, and everywhere Invert and Solarize at threshold 0 are the same operation.
 Which ops coincide is measured, never named: every op is applied with both signs to a fixed
 sample of the training images, and ops whose outputs agree pixel for pixel on every image of the
-sample, sign for sign (in either pairing), form a group.
+sample, sign for sign (in either pairing), form a group. The same measurement finds the ops that
+leave every image unchanged (Identity, and any op at a magnitude that does nothing to this data).
 """
 
 from __future__ import annotations
@@ -26,18 +27,34 @@ def _digest(images: torch.Tensor) -> str:
     return hashlib.sha256(images.contiguous().cpu().numpy().tobytes()).hexdigest()
 
 
-def equivalent_groups(images: torch.Tensor, space: Space) -> list[list[str]]:
-    """The groups (op names, each in space order, groups by first member) of two or more ops of
-    `space` that act identically on every one of `images` (uint8 [N, 3, H, W])."""
+def op_actions(images: torch.Tensor, space: Space) -> dict[str, tuple[str, str]]:
+    """Per op of `space`, what it does to `images` (uint8 [N, 3, H, W]) with either sign: the
+    digests of its two outputs, sorted (so ops that agree in either pairing compare equal)."""
     apply_rows = backends.load("torch", images.device).apply_rows
-    actions: dict[tuple[str, ...], list[str]] = {}
+    actions: dict[str, tuple[str, str]] = {}
     for index, op in enumerate(space.ops):
-        outputs = [
+        first, second = sorted(
             _digest(apply_rows(images, torch.full((len(images), 1), 2 * index + side, device=images.device), space))
             for side in (0, 1)
-        ]  # op-table rows 2·op (sign −1) and 2·op + 1 (sign +1)
-        actions.setdefault(tuple(sorted(outputs)), []).append(op.name)
-    return [names for names in actions.values() if len(names) > 1]
+        )  # op-table rows 2·op (sign −1) and 2·op + 1 (sign +1)
+        actions[op.name] = (first, second)
+    return actions
+
+
+def equivalent_groups(actions: dict[str, tuple[str, str]]) -> list[list[str]]:
+    """The groups (op names, each in space order, groups by first member) of two or more ops
+    whose `actions` (op_actions) agree on every image."""
+    alike: dict[tuple[str, str], list[str]] = {}
+    for name, action in actions.items():
+        alike.setdefault(action, []).append(name)
+    return [names for names in alike.values() if len(names) > 1]
+
+
+def unchanged_ops(actions: dict[str, tuple[str, str]], images: torch.Tensor) -> list[str]:
+    """The ops (in space order) that leave every one of `images` as it is, with either sign: the
+    reference awsaug's critic measures the other ops from where the space has one (spaces.py)."""
+    untouched = (_digest(images),) * 2
+    return [name for name, action in actions.items() if action == untouched]
 
 
 def representatives(space: Space, groups: Sequence[Sequence[str]] = ()) -> list[int]:

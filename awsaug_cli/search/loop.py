@@ -95,12 +95,14 @@ def make_agent(
     algorithm: str = DEFAULT_ALGORITHM,
     *,
     equivalent: Sequence[Sequence[str]] = (),
+    unchanged: Sequence[str] = (),
     **options: Any,
 ) -> SearchAgent:
     """The agent of `algorithm` in `space` with `options` (fields of CriticSettings, or of
     PaperSettings for the paper's algorithms); TypeError names an option the algorithm does not
     have. `equivalent`: groups of ops that act identically on the data, which awsaug's default
-    judges as one (the paper's algorithm treats every op apart). `space`: by default the
+    judges as one (the paper's algorithm treats every op apart); `unchanged`: the ops that leave
+    the data as it is, which its critic measures from where the space's columns do. `space`: by default the
     algorithm's own (awsaug's default space, or the paper's for the paper's algorithms)."""
     if algorithm not in ALGORITHMS:
         raise OptionError(f"algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
@@ -116,7 +118,7 @@ def make_agent(
     if unknown:
         raise TypeError(f"unknown options for the {algorithm} algorithm: {', '.join(sorted(unknown))}")
     if algorithm == DEFAULT_ALGORITHM:
-        return CriticAgent(trajectories, CriticSettings(**options), space, seed, equivalent)
+        return CriticAgent(trajectories, CriticSettings(**options), space, seed, equivalent, unchanged)
     return PaperAgent(trajectories, PaperSettings(algorithm=algorithm, **options), space.space)
 
 

@@ -64,7 +64,9 @@ def run_verdict(run_dir: Path, answer: Policy) -> Verdict | None:
     recorded = recorded_search(run_dir)
     if not history or recorded is None:
         return None
-    return judge(answer, history, REWARDS[recorded.reward][1], recorded.equivalent_ops, read_scores(paths["scores"]))
+    unit = REWARDS[recorded.reward][1]
+    scores = read_scores(paths["scores"])
+    return judge(answer, history, unit, recorded.equivalent_ops, scores, recorded.unchanged_ops)
 
 
 def state_policy(path: Path) -> Policy:
@@ -76,6 +78,7 @@ def state_policy(path: Path) -> Policy:
         settings.seed,
         search_space(settings.space),
         equivalent=settings.equivalent_ops,
+        unchanged=settings.unchanged_ops,
         **settings.agent,
     )
     agent.load_state(tensors, metadata["scalars"])

@@ -7,11 +7,14 @@ columns the critic (critic.py) judges the ops by.
   space of the paper's algorithm (`--faithful`).
 * `trivialaugment` — TrivialAugmentWide's: 14 ops with Identity, magnitudes in 31 bins (320
   distinct ops), one op per image (the second slot is always Identity), starting from
-  TrivialAugment itself (ops uniform, then bins uniform). Two critic columns per op family (the
-  op name without its magnitude): how often the family is applied, and how strongly (each op's
-  magnitude scaled to −1 … +1 within its family), so 320 ops are judged by 25 columns and every
-  trajectory informs every magnitude of a family. Its start can weaken augmentation: moving
-  probability to Identity or to small magnitudes is a move in the space.
+  TrivialAugment itself (ops uniform, then bins uniform). The critic judges the ops from doing
+  nothing: the ops that leave the data unchanged (Identity, every family's zero magnitude:
+  measured) are its zero, and each op family gets one column, its strength — how far its
+  magnitude is from the unchanged one, 0 … 1 — or, for a family with no unchanged magnitude, how
+  often it is applied and how strongly (−1 … +1). So 320 ops are judged by about 14 columns and
+  every trajectory informs every magnitude of a family. The twins tilt each family's level and
+  line. Its start can weaken augmentation: moving probability to Identity or to small
+  magnitudes is a move in the space.
 
 An op that acts identically on the data to an earlier op of the space (equivalent_ops.py:
 measured, never named) takes that op's columns.
@@ -30,11 +33,13 @@ from awsaug_cli.search.equivalent_ops import membership, representatives
 from awsaug_cli.space import AWS36, Space
 from awsaug_cli.torchvision_policies import trivialaugment
 
-Columns = Callable[[Space, Sequence[Sequence[str]]], torch.Tensor]  # (ops, identical groups) → [K, G]
+Columns = Callable[[Space, Sequence[Sequence[str]], Sequence[str]], torch.Tensor]
+# (ops, groups identical on the data, ops that leave the data unchanged) → [K, G]
 
 
-def one_per_op(space: Space, equivalent: Sequence[Sequence[str]]) -> torch.Tensor:
-    """A column per op; ops identical on the data share one."""
+def one_per_op(space: Space, equivalent: Sequence[Sequence[str]], unchanged: Sequence[str] = ()) -> torch.Tensor:
+    """A column per op; ops identical on the data share one. Every op is judged, the unchanged
+    ones too (the paper's space has no op meant to do nothing)."""
     return membership(space, equivalent)
 
 
@@ -43,27 +48,87 @@ def family(name: str) -> str:
     return name.split("_mag")[0]
 
 
-def family_and_strength(space: Space, equivalent: Sequence[Sequence[str]]) -> torch.Tensor:
-    """Per op family, a column of 1s (how often the family is applied) and, where the family has
-    several magnitudes, a column of each op's magnitude scaled to −1 … +1 within the family (how
-    strongly). An op identical on the data to an earlier op takes that op's values."""
-    representative = representatives(space, equivalent)
-    families = list(dict.fromkeys(family(name) for name in space.names))
+def _magnitude_ranges(space: Space) -> dict[str, tuple[float, float]]:
+    """Per family with several magnitudes, the lowest and highest."""
     ranges: dict[str, tuple[float, float]] = {}
     for op in space.ops:
         if op.magnitude is not None:
             low, high = ranges.get(family(op.name), (op.magnitude, op.magnitude))
             ranges[family(op.name)] = (min(low, op.magnitude), max(high, op.magnitude))
-    graded = [name for name in families if name in ranges and ranges[name][0] < ranges[name][1]]
-    columns = torch.zeros(len(space), len(families) + len(graded), dtype=torch.float64)
+    return {name: bounds for name, bounds in ranges.items() if bounds[0] < bounds[1]}
+
+
+def family_and_strength(
+    space: Space, equivalent: Sequence[Sequence[str]], unchanged: Sequence[str] = ()
+) -> torch.Tensor:
+    """Per op family, a column of 1s (how often the family is applied) and, where the family has
+    several magnitudes, a column of each op's magnitude scaled to −1 … +1 within the family (how
+    strongly). An op identical on the data to an earlier op takes that op's values.
+
+    With `unchanged` ops (measured: they leave the data as it is), effects are measured from
+    doing nothing: the unchanged ops get no column (their effect is the critic's zero), and a
+    family with unchanged magnitudes gets no level, only its strength: its distance in
+    magnitude from the nearest unchanged one, 1 for the farthest op — a family's effect grows
+    from nothing as its magnitude moves away from doing nothing, instead of being a free line
+    whose ends set its middle."""
+    representative = representatives(space, equivalent)
+    nothing = {space.index(name) for name in unchanged}
+    families = list(dict.fromkeys(family(name) for name in space.names))
+    ranges = _magnitude_ranges(space)
+    distances = _distances_from_nothing(space, nothing, ranges, set(representative))
+    anchored = {family(space[index].name) for index in distances}
+    acting = {family(op.name) for index, op in enumerate(space.ops) if index not in nothing}
+    silent = set(families) - acting  # every magnitude does nothing here: no column at all
+    levelled = [name for name in families if name not in anchored | silent]
+    graded = [name for name in families if name in ranges and name not in silent]
+    columns = torch.zeros(len(space), len(levelled) + len(graded), dtype=torch.float64)
     for index, source in enumerate(representative):
+        if source in nothing or index in nothing:
+            continue
         op = space[source]
         name = family(op.name)
-        columns[index, families.index(name)] = 1.0
+        if name in levelled:
+            columns[index, levelled.index(name)] = 1.0
         if name in graded:
             low, high = ranges[name]
-            columns[index, len(families) + graded.index(name)] = 2 * (op.magnitude - low) / (high - low) - 1
+            strength = distances[source] if name in anchored else 2 * (op.magnitude - low) / (high - low) - 1
+            columns[index, len(levelled) + graded.index(name)] = strength
     return columns
+
+
+def _distances_from_nothing(
+    space: Space, nothing: set[int], ranges: dict[str, tuple[float, float]], distinct: set[int]
+) -> dict[int, float]:
+    """Per op of a family with several magnitudes some of which leave the data unchanged, its
+    magnitude's distance from the nearest unchanged one, over the family's largest such distance
+    among the `distinct` ops (those that act unlike any earlier op)."""
+    anchors: dict[str, list[float]] = {}
+    for index in sorted(nothing):
+        if family(space[index].name) in ranges:
+            anchors.setdefault(family(space[index].name), []).append(space[index].magnitude)
+    distances = {
+        index: min(abs(op.magnitude - anchor) for anchor in anchors[family(op.name)])
+        for index, op in enumerate(space.ops)
+        if family(op.name) in anchors and index in distinct
+    }
+    farthest: dict[str, float] = {}
+    for index, distance in distances.items():
+        name = family(space[index].name)
+        farthest[name] = max(farthest.get(name, 0.0), distance)
+    return {  # a family that does nothing here has no strength
+        index: distance / farthest[family(space[index].name)]
+        for index, distance in distances.items()
+        if farthest[family(space[index].name)] > 0
+    }
+
+
+def family_level_and_line(
+    space: Space, equivalent: Sequence[Sequence[str]], unchanged: Sequence[str] = ()
+) -> torch.Tensor:
+    """The twins' directions in TrivialAugment's space: each family's level and line
+    (family_and_strength without a reference), whatever the critic measures from, so every
+    family and both ends of its magnitudes are explored."""
+    return family_and_strength(space, equivalent)
 
 
 @dataclass(frozen=True)
@@ -75,8 +140,10 @@ class SearchSpace:
     start: Callable[[], Policy]  # the pretrain's policy and the search's start (its "uniform")
     start_name: str  # the start as a built-in policy name (policy_names.py)
     paired: bool  # two ops drawn alike per image (True), or one op then Identity
-    columns: Columns
+    columns: Columns  # the critic's
+    directions: Columns  # what the twins tilt apart (a random half of these columns each way)
     temperature: float  # awsaug's default search's T here (critic_agent.py): chosen by benchmarks/search_quality.py
+    tilt: float  # how far its twins lean apart here (critic_agent.py): chosen by benchmarks/search_quality.py
 
     @property
     def space(self) -> Space:
@@ -107,7 +174,9 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
             "uniform",
             True,
             one_per_op,
+            one_per_op,
             6.0,  # the known-answer tasks' choice (BENCHMARKS.md "Search quality")
+            0.5,
         ),
         SearchSpace(
             "trivialaugment",
@@ -116,7 +185,9 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
             "trivialaugment",
             False,
             family_and_strength,
+            family_level_and_line,
             1.0,  # T 1 trained best on Fashion-MNIST and digits-150 (BENCHMARKS.md "The answers in each space")
+            1.0,  # its critic, measured from doing nothing, needs the evidence (BENCHMARKS.md "From doing nothing")
         ),
     )
 }

@@ -86,11 +86,16 @@ def kl_from_start(policy: Policy) -> float:
 
 
 def critic_from_history(
-    records: list[dict[str, Any]], space: Space, ridge: float = DEFAULT_RIDGE, equivalent: Sequence[Sequence[str]] = ()
+    records: list[dict[str, Any]],
+    space: Space,
+    ridge: float = DEFAULT_RIDGE,
+    equivalent: Sequence[Sequence[str]] = (),
+    unchanged: Sequence[str] = (),
 ) -> Critic | None:
     """The critic refitted from the trajectory records of finished loops, in the columns of the
-    space's search, with the `equivalent` ops judged as one; None when the history does not hold
-    op use (made before awsaug recorded it)."""
+    space's search, with the `equivalent` ops judged as one and measured from the `unchanged` ops
+    where the space's columns do; None when the history does not hold op use (made before awsaug
+    recorded it)."""
     loops: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         if record.get("kind") == "trajectory":
@@ -98,7 +103,7 @@ def critic_from_history(
                 return None
             loops[record["loop"]].append(record)
     searched = search_space_of(space)
-    columns = searched.columns(space, equivalent) if searched is not None else membership(space, equivalent)
+    columns = searched.columns(space, equivalent, unchanged) if searched is not None else membership(space, equivalent)
     critic = Critic.empty(len(space), ridge, columns)
     for trajectories in loops.values():
         if len(trajectories) > 1:
@@ -124,6 +129,7 @@ class Verdict:
     equivalent: list[list[str]] = field(default_factory=list)  # groups of ops identical on the data, judged as one
     start: str = "uniform"  # what the multiples and the distance are measured from (start_name)
     comparison: str | None = None  # the closing comparison on the proxy (proxy_scores.compare_line)
+    from_nothing: bool = False  # effects measured against leaving the images unchanged (else: against the mean op)
 
     @property
     def found(self) -> bool:
@@ -189,9 +195,10 @@ class Verdict:
                 f"({100 * self.gauge_gap:.0f} % apart{tied})."
             )
         if self.noise is not None and math.isfinite(self.noise):
+            against = ", against leaving those images unchanged" if self.from_nothing else ""
             lines.append(
                 f"Reward noise between trajectories: ±{self.noise:.2f} {self.unit}; effects: reward "
-                f"{self.unit} if an op had its share under the start."
+                f"{self.unit} if an op had its share under the start{against}."
             )
         return lines
 
@@ -215,6 +222,7 @@ class Verdict:
             "equivalent": self.equivalent,
             "start": self.start,
             "comparison": self.comparison,
+            "from_nothing": self.from_nothing,
         }
 
 
@@ -231,16 +239,18 @@ def judge(
     unit: str = "points",
     equivalent: Sequence[Sequence[str]] = (),
     scores: Scores | None = None,
+    unchanged: Sequence[str] = (),
 ) -> Verdict:
     """The verdict on `answer` given the search history `records` (rewards in `unit`), with the
-    `equivalent` ops (identical on the data) judged as one, and the closing comparison `scores`
-    (the answer named "searched") when the search made one."""
+    `equivalent` ops (identical on the data) judged as one and the `unchanged` ops as the search's
+    critic took them, and the closing comparison `scores` (the answer named "searched") when the
+    search made one."""
     comparison = compare_line(scores, "searched") if scores is not None else None
     space = answer.space
     multiples = op_multiples(answer)
     gauge_multiples = (multiples[GAUGE[0]], multiples[GAUGE[1]]) if all(name in multiples for name in GAUGE) else None
     equivalent = [list(names) for names in equivalent]
-    critic = critic_from_history(records, space, equivalent=equivalent)
+    critic = critic_from_history(records, space, equivalent=equivalent, unchanged=unchanged)
     if critic is None:
         return Verdict(
             multiples,
@@ -281,4 +291,5 @@ def judge(
         equivalent,
         start_name(space),
         comparison,
+        not bool(critic.reference().all()),
     )
