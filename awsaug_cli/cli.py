@@ -277,8 +277,8 @@ Tilt = Annotated[
     Optional[float],
     typer.Option(
         "--tilt",
-        help="Default search: how far each pair of twin trajectories leans apart, in nats (default 0.5; larger "
-        "tilts gathered more evidence per loop but let a label-changing op back in on digits-tilt: BENCHMARKS.md).",
+        help="Default search: how far each pair of twin trajectories leans apart, in nats (default: the space's, "
+        "1 in trivialaugment, 0.5 in aws36; larger tilts gather more evidence per loop: BENCHMARKS.md).",
     ),
 ]
 BatchedTrajectories = Annotated[
@@ -418,7 +418,7 @@ def export_policy(
     for pair in policy.top_pairs(min(top_k, 10)):
         table.add_row(pair["op1"], pair["op2"], f"{100 * pair['prob']:.3f} %")
     console.print(table)
-    console.print(f"{format}: " + ("the exact distribution (all pairs)" if kept is None else describe(kept)))
+    console.print(f"{plain(format)}: " + ("the exact distribution (all pairs)" if kept is None else describe(kept)))
 
 
 PolicySpec = Annotated[

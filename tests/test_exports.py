@@ -113,6 +113,7 @@ def test_cli_exports_state_coverage_and_kl(tmp_path, peaked, format):
     assert result.exit_code == 0, result.output
     kept = approximation.keep_top(peaked, 6)
     assert f"{100 * kept.coverage:.2f} %" in result.output and "KL(export" in result.output
+    assert f"\n{format}: " in result.output and "FormatChoice" not in result.output  # the format by its name
     data = json.loads(out.read_text())
     if format != "fastaa":  # Fast AA reads a bare list: nowhere to store it
         assert data["awsaug"]["coverage"] == pytest.approx(kept.coverage)
