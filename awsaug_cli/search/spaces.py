@@ -187,7 +187,7 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
             family_and_strength,
             family_level_and_line,
             1.0,  # T 1 trained best on Fashion-MNIST and digits-150 (BENCHMARKS.md "The answers in each space")
-            1.0,  # its critic, measured from doing nothing, needs the evidence (BENCHMARKS.md "From doing nothing")
+            1.0,  # its critic needs the evidence (BENCHMARKS.md "Measured from doing nothing")
         ),
     )
 }
