@@ -16,7 +16,14 @@ from awsaug_cli.search.critic import Critic, op_rates
 from awsaug_cli.search.critic_agent import CriticAgent, CriticSettings, critic_policy, split_directions
 from awsaug_cli.search.loop import Trial, search
 from awsaug_cli.search.spaces import SEARCH_SPACES
-from awsaug_cli.search.verdict import critic_from_history, judge, kl_from_start, op_multiples
+from awsaug_cli.search.verdict import (
+    critic_from_history,
+    judge,
+    kl_from_start,
+    op_multiples,
+    strongest_evidence,
+    with_error,
+)
 from awsaug_cli.space import AWS36
 
 K = len(AWS36)
@@ -163,3 +170,33 @@ def test_rewards_that_never_vary_show_no_evidence_and_the_verdict_still_reads():
     assert critic.noise() == 0.0 and not critic.evident().any()
     verdict = judge(Policy.uniform(), records)
     assert verdict.evident == {} and not verdict.found
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "shown"),
+    [
+        (-1.234, 0.456, "-1.23 ± 0.46"),  # the AWS-36 scale: two decimals as before
+        (-0.0123, 0.0021, "-0.0123 ± 0.0021"),  # an op's share in TrivialAugment's space is ~1/430
+        (0.5, 0.0, "+0.50 ± 0.00"),  # rewards that never vary
+        (0.5, math.nan, "+0.50 ± nan"),
+    ],
+)
+def test_an_effect_is_shown_to_two_significant_digits_of_its_error(value, error, shown):
+    """At a fixed two decimals a TrivialAugment-space op's effect once read "-0.01 ± 0.00"."""
+    assert with_error(value, error) == shown
+
+
+def test_the_strongest_evidence_names_a_family_judged_by_one_term_once():
+    """A family measured by one strength term gives all its moved ops one z: named once, by the
+    family, not as three findings about three angles; distinct z stay per op."""
+    z = {
+        "Rotate_mag0": 0.0,  # does nothing: no column, z 0
+        "Rotate_mag9": -3.8,
+        "Rotate_mag18": -3.8,
+        "Solarize_mag0": 2.0,
+        "Solarize_mag128": 5.1,
+        "Equalize": 1.0,
+        "Identity": 0.0,
+    }
+    assert strongest_evidence(z) == [("Solarize_mag128", 5.1), ("Rotate", -3.8), ("Equalize", 1.0)]
+    assert strongest_evidence(z, shown=1) == [("Solarize_mag128", 5.1)]

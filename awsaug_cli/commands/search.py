@@ -67,7 +67,7 @@ from awsaug_cli.search.proxy_scores import Scores, fine_tune_rewards, ranked
 from awsaug_cli.search.rewards import REWARDS
 from awsaug_cli.search.run_state import load_state, read_scores, save_state, search_paths
 from awsaug_cli.search.spaces import SearchSpace, search_space
-from awsaug_cli.search.verdict import Verdict, group_sentence, judge, kl_from_start
+from awsaug_cli.search.verdict import Verdict, group_sentence, judge, kl_from_start, strongest_evidence
 
 RESUME_KEYS = (
     "loops",
@@ -637,15 +637,14 @@ def loop_rows(summary: dict[str, Any], agent: SearchAgent, unit: str) -> list[tu
     if "best_reward" in summary:  # the paper's agent
         rows.append(("best mean reward", f"{summary['best_reward']:.2f} {unit} (loop {summary['best_loop'] + 1})"))
     if summary.get("effect_errors"):  # awsaug's critic, once it has residual freedom
-        z = [
-            (e / s if s and s > 0 else 0.0, name)
+        z = {
+            name: e / s if s and s > 0 else 0.0
             for e, s, name in zip(summary["effects"], summary["effect_errors"], agent.space.names)
-        ]
-        strongest = sorted(z, key=lambda item: -abs(item[0]))[:3]
+        }
         rows.append(
             (
                 "strongest evidence",
-                ", ".join(f"{name} z={value:+.1f}" for value, name in strongest)
+                ", ".join(f"{name} z={value:+.1f}" for name, value in strongest_evidence(z))
                 + f" (evidence from |z| ≥ {summary['evidence_threshold']:.1f})",
             )
         )
