@@ -401,6 +401,7 @@ def export_policy(
 
     from awsaug_cli.formats import export_policy_file
     from awsaug_cli.formats.approximation import describe
+    from awsaug_cli.formats.exporters import CAVEATS
     from awsaug_cli.rich_output import verdict_panel
     from awsaug_cli.search.run_state import run_verdict
 
@@ -419,6 +420,8 @@ def export_policy(
         table.add_row(pair["op1"], pair["op2"], f"{100 * pair['prob']:.3f} %")
     console.print(table)
     console.print(f"{plain(format)}: " + ("the exact distribution (all pairs)" if kept is None else describe(kept)))
+    if plain(format) in CAVEATS:
+        console.print(CAVEATS[plain(format)]())
 
 
 PolicySpec = Annotated[

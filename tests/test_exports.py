@@ -118,6 +118,8 @@ def test_cli_exports_state_coverage_and_kl(tmp_path, peaked, format):
     if format != "fastaa":  # Fast AA reads a bare list: nowhere to store it
         assert data["awsaug"]["coverage"] == pytest.approx(kept.coverage)
         assert data["awsaug"]["kl_export_to_policy_nats"] > 0 and data["awsaug"]["exact"] is False
+    # only kornia's file means other images in other releases of its library, and the CLI says for which
+    assert ("written for kornia" in result.output) == (format == "kornia")
 
 
 def test_cli_refuses_bad_slots(tmp_path, peaked):
@@ -230,11 +232,13 @@ KORNIA_TOLERANCES = {
     "posterize": 0,
     "solarize": 0,
     "sharpness": 1,
-    # kornia's own semantics (see formats/to_kornia.py): additive brightness, contrast about 0,
-    # HSV saturation; only the direction is shared, so the bound is what we measured, rounded up
-    "brightness": 80,
-    "contrast": 105,
-    "color": 26,
+}
+# By dialect (formats/to_kornia.py): Pillow's enhancements from kornia 0.9.2; before, additive
+# brightness, contrast about 0 and HSV saturation share only the direction, so the bound is what
+# we measured, rounded up.
+KORNIA_ENHANCE_TOLERANCES = {
+    "kornia >= 0.9.2": {"brightness": 1, "contrast": 1, "color": 1},
+    "kornia < 0.9.2": {"brightness": 80, "contrast": 105, "color": 26},
 }
 
 
@@ -283,7 +287,8 @@ def _kornia_op(op: Op, value: float):
 @pytest.mark.parametrize("op,sign", SIGNED_CASES, ids=lambda v: getattr(v, "name", str(v)))
 def test_kornia_op_matches_canonical(photo, op, sign):
     pytest.importorskip("kornia")
-    value = to_kornia.kornia_value(op, sign)
+    dialect = to_kornia.dialect_of()
+    value = to_kornia.kornia_value(op, sign, dialect)
     module = _kornia_op(op, value)
     batch = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255
     got = (module(batch)[0].permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -293,13 +298,43 @@ def test_kornia_op_matches_canonical(photo, op, sign):
         expected = KORNIA_GEOMETRY[op.kind](photo, op, sign)
         assert np.abs(got.astype(np.int64) - expected).mean() <= 2.5
     else:
-        check_op(photo, op, sign, got, KORNIA_TOLERANCES[op.kind])
-    bin = to_kornia.magnitude_bin(op, sign)
+        tolerances = {**KORNIA_TOLERANCES, **KORNIA_ENHANCE_TOLERANCES[dialect.name]}
+        check_op(photo, op, sign, got, tolerances[op.kind])
+    bin = to_kornia.magnitude_bin(op, sign, dialect)
     if bin is not None:  # the exported bin's interval holds the value kornia would need
         low, high = to_kornia.bin_interval(op, bin)
         assert low - 1e-9 <= value <= high + 1e-9
         if op.kind == "posterize":  # kornia truncates: every value in the bin gives the bit count
             assert int(low) == int(high) == int(op.magnitude)
+
+
+@pytest.mark.parametrize(
+    "version,name",
+    [
+        ("0.7.0", "kornia < 0.9.2"),
+        ("0.9.0", "kornia < 0.9.2"),
+        ("0.9.2", "kornia >= 0.9.2"),
+        ("0.9.2+cu130", "kornia >= 0.9.2"),
+        ("0.10.0rc1", "kornia >= 0.9.2"),
+        ("1.0", "kornia >= 0.9.2"),
+        ("dev", "kornia >= 0.9.2"),
+    ],
+)
+def test_kornia_dialect_follows_the_release(version, name):
+    assert to_kornia.dialect_of(version).name == name
+
+
+@pytest.mark.parametrize("op", [op for op in AWS36.ops if op.kind in ("shear_x", "shear_y")], ids=lambda op: op.name)
+def test_kornia_dialects_shear_by_the_same_angle(op):
+    """Before 0.9.2 kornia read shear's value as a fraction of 180 degrees, from 0.9.2 as the
+    factor it turns into degrees with atan: both dialects' values are one angle."""
+    old, new = to_kornia.dialect_of("0.9.0"), to_kornia.dialect_of("0.9.2")
+    for sign in (1, -1):
+        old_degrees = 180 * to_kornia.kornia_value(op, sign, old)
+        new_degrees = math.degrees(math.atan(to_kornia.kornia_value(op, sign, new)))
+        assert old_degrees == pytest.approx(new_degrees)
+        assert old_degrees == pytest.approx(sign * math.degrees(math.atan(op.magnitude)))
+    assert to_kornia.magnitude_bin(op, 1, old) != to_kornia.magnitude_bin(op, 1, new)
 
 
 def test_kornia_export_builds_autoaugment(tmp_path, peaked):
@@ -310,8 +345,10 @@ def test_kornia_export_builds_autoaugment(tmp_path, peaked):
 
     out = tmp_path / "kornia.json"
     kept = export(peaked, out, "kornia", top_k=4, slots=10)
-    policy = json.loads(out.read_text())["policy"]
+    data = json.loads(out.read_text())
+    policy = data["policy"]
     assert len(policy) == 4 * 10
+    assert data["awsaug"]["kornia_dialect"] == to_kornia.dialect_of().name
     augment = AutoAugment(policy=policy)
     torch.manual_seed(0)
     assert augment(torch.rand(3, 3, 32, 32)).shape == (3, 3, 32, 32)

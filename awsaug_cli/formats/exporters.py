@@ -33,6 +33,10 @@ EXPORTERS: dict[str, Callable[[Policy, Path, int, int], Approximation | None]] =
 }
 
 
+# format → what to say beside its file, where the file is only right for some releases of its library.
+CAVEATS: dict[str, Callable[[], str]] = {"kornia": to_kornia.written_for}
+
+
 MAX_SLOTS = 10_000  # 100× the default: finer proportions than any trainer can tell apart
 
 
