@@ -224,7 +224,7 @@ TASKS: dict[str, Task] = {
             {},
             False,
             lambda folder: write_digits_subset(folder, 150),
-            "150 digits (stratified), tested on the other 1,497; small CNN, 600 epochs",
+            "150 digits (stratified), tested on the other 1,647; small CNN, 600 epochs",
             model="small",
             final_epochs=600,
             pretrain_epochs=400,
