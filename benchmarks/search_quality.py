@@ -180,7 +180,12 @@ def seed_gap(a: dict[str, float], b: dict[str, float]) -> float:
 
 
 def spearman(a: list[float], b: list[float]) -> float:
-    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+    """Spearman's ρ with tied values given their average rank (the textbook definition): ops the
+    answer leaves equal — those that do nothing on the data, or a family held at its start — must
+    not be ranked by their position in the op table, which two seeds share."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
 
 
 def known_answer(
